@@ -1,0 +1,586 @@
+"""The manireports command line: parse, call the library, render, map errors to exit codes.
+
+Nothing here computes a report. Each command resolves its options, calls one library function and
+hands the result to the export pipeline or to a small renderer. Every error the library raises is
+turned into one or two sentences on stderr and the exit code of SPEC section 15; a traceback only
+with --debug.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Annotated, Any, NoReturn
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import manireports
+from manireports.app import App, demo_database_path
+from manireports.config import Config, load_config, mask
+from manireports.errors import DatabaseError, InputError, ManiReportsError
+from manireports.export import ExportOptions, ReportTable, register_writer, resolve_format
+
+# --------------------------------------------------------------------------------------------
+# Environment: the streams and whether they are terminals, injectable for tests.
+
+
+@dataclass
+class Environment:
+    """What a command needs to know about where it runs (httpie's idea)."""
+
+    config_path: str | None = None
+    quiet: bool = False
+    verbose: bool = False
+    debug: bool = False
+
+    @staticmethod
+    def stdout_is_terminal() -> bool:
+        return sys.stdout.isatty()
+
+    @staticmethod
+    def stderr_is_terminal() -> bool:
+        return sys.stderr.isatty()
+
+    @staticmethod
+    def colour() -> bool:
+        return (
+            Environment.stderr_is_terminal()
+            and "NO_COLOR" not in os.environ
+            and os.environ.get("TERM") != "dumb"
+        )
+
+    def say(self, message: str) -> None:
+        """Informational line on stderr, silenced by --quiet."""
+        if not self.quiet:
+            typer.echo(message, err=True)
+
+    def detail(self, message: str) -> None:
+        if self.verbose and not self.quiet:
+            typer.echo(message, err=True)
+
+    def config(self) -> Config:
+        return load_config(self.config_path)
+
+    def app(self) -> App:
+        notified: set[str] = set()
+
+        def notice(message: str) -> None:
+            if message not in notified:
+                notified.add(message)
+                self.say(message)
+
+        return App(self.config(), notice=notice)
+
+
+def env_of(ctx: typer.Context) -> Environment:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, Environment)
+    return obj
+
+
+# --------------------------------------------------------------------------------------------
+# Options defined once and reused.
+
+FormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help="table, csv, tsv, json, jsonl, xlsx, pdf or html. Default: from -o's extension, "
+        "else table on a terminal and csv when piped.",
+    ),
+]
+OutputOption = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write to this file (atomically).")
+]
+AsUserOption = Annotated[
+    str | None,
+    typer.Option("--as-user", help="Run as this Moodle user (id or username) would see it."),
+]
+CompanyOption = Annotated[
+    int | None, typer.Option("--company", help="Only this IOMAD company (company id).")
+]
+ParamOption = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p", help="A report parameter as key=value; repeat as needed."),
+]
+
+
+app = typer.Typer(
+    name="manireports",
+    help="Reports, exports and analytics for Moodle and IOMAD sites.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
+db_app = typer.Typer(help="Check the databases and migrate the state database.", no_args_is_help=True)
+demo_app = typer.Typer(help="Build the demo Moodle database.", no_args_is_help=True)
+reports_app = typer.Typer(help="List the reports.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+app.add_typer(reports_app, name="reports")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"manireports {manireports.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        str | None,
+        typer.Option("--config", "-c", help="Configuration file (default: see SPEC section 4)."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Reports, exports and analytics for Moodle and IOMAD sites.
+
+    Example: manireports run-report course_completion --param courseid=3 -o completion.xlsx
+    """
+    ctx.obj = Environment(config_path=config, quiet=quiet, verbose=verbose, debug=debug)
+
+
+# --------------------------------------------------------------------------------------------
+# config
+
+
+@config_app.command("show")
+def config_show(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of TOML.")] = False,
+) -> None:
+    """Print the effective configuration with secrets masked and where each value came from.
+
+    Example: manireports config show
+    """
+    config = env_of(ctx).config()
+    if as_json:
+        data = {
+            key: {
+                "value": mask(s.value) if s.secret and s.value else s.value,
+                "origin": s.origin,
+            }
+            for key, s in config.items()
+        }
+        _write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        return
+    lines = [f"# configuration file: {config.path or 'none found'}"]
+    section = None
+    for key, setting in config.items():
+        name, _, leaf = key.rpartition(".")
+        if name != section:
+            section = name
+            lines.append(f"\n[{name}]")
+        value = mask(setting.value) if setting.secret and setting.value else setting.value
+        lines.append(f"{leaf} = {_toml_value(value)}  # {setting.origin}")
+    _write_text("\n".join(lines) + "\n")
+
+
+def _toml_value(value: Any) -> str:
+    if value is None:
+        return '""  # unset'.replace("  # unset", "")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(json.dumps(v, ensure_ascii=False) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+# --------------------------------------------------------------------------------------------
+# db
+
+
+@db_app.command("check")
+def db_check(ctx: typer.Context) -> None:
+    """Connect to the Moodle and state databases and say whether they are usable.
+
+    Prints engine and version, Moodle release, prefix, IOMAD, the SCORM schema and any table a
+    report needs that is missing. Exit 0 when all is usable, 4 when not.
+
+    Example: manireports db check
+    """
+    env = env_of(ctx)
+    application = env.app()
+    moodle = application.moodle
+    site = application.site
+    lines = [
+        f"Moodle database: {moodle.engine_name} {moodle.server_version()} ({moodle.driver}) "
+        f"at {moodle.describe_url()}",
+        f"Moodle release: {site.release or 'unknown'} (version {site.version or 'unknown'})",
+        f"Table prefix: {moodle.prefix}",
+        f"IOMAD: {'yes (' + site.iomad + ' tables)' if site.iomad else 'no'}",
+        f"SCORM schema: {_scorm_text(site.scorm)}",
+        f"Site timezone: {application.timezone.key}",
+    ]
+    from manireports.state import StateDB
+
+    described = StateDB(application.config.get_opt_str("state.url")).describe()
+    current, head = described.revision, described.head
+    lines.append(f"State database: {described.engine} {described.version} at {described.url}")
+    lines.append(
+        f"State schema: {'up to date' if current == head else 'behind'} "
+        f"(revision {current or 'none'}, needs {head})"
+    )
+    problems = []
+    if site.missing_tables:
+        lines.append("Missing Moodle tables: " + ", ".join(site.missing_tables))
+        problems.append("Moodle tables are missing")
+    if current != head:
+        problems.append("the state database needs `manireports db upgrade`")
+    _write_text("\n".join(lines) + "\n")
+    if problems:
+        raise DatabaseError("Not usable yet: " + "; ".join(problems) + ".")
+
+
+def _scorm_text(layout: str | None) -> str:
+    return {
+        "43plus": "4.3+ (scorm_attempt, scorm_scoes_value, scorm_element)",
+        "pre43": "before 4.3 (scorm_scoes_track)",
+    }.get(layout or "", "none")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Create or migrate the state database to this version's schema.
+
+    Example: manireports db upgrade
+    """
+    env = env_of(ctx)
+    from manireports.state import StateDB
+
+    state = StateDB(env.config().get_opt_str("state.url"))
+    before, after = state.upgrade()
+    if before == after:
+        env.say(f"The state database is already at revision {after}.")
+    else:
+        env.say(f"Upgraded the state database from {before or 'empty'} to revision {after}.")
+
+
+# --------------------------------------------------------------------------------------------
+# demo
+
+
+@demo_app.command("init")
+def demo_init(
+    ctx: typer.Context,
+    size: Annotated[
+        str, typer.Option(help="small (hundreds of users), medium, or large (benchmarks).")
+    ] = "small",
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 1,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Load into this MySQL/MariaDB or PostgreSQL database instead of SQLite."),
+    ] = None,
+    no_iomad: Annotated[bool, typer.Option("--no-iomad", help="A plain Moodle, no IOMAD.")] = False,
+    release: Annotated[str, typer.Option(help="Moodle release to imitate (4.1 to 5.1).")] = "4.5",
+    anchor: Annotated[
+        str | None, typer.Option(help="The 'today' of the history, YYYY-MM-DD (default: today).")
+    ] = None,
+) -> None:
+    """Build a realistic demo Moodle (IOMAD) database and set up the state database.
+
+    Example: manireports demo init --size small
+    """
+    from datetime import date
+
+    from manireports.demo import build_demo
+    from manireports.state import StateDB
+
+    env = env_of(ctx)
+    if size not in ("small", "medium", "large"):
+        raise InputError(f"--size must be small, medium or large, not {size!r}.")
+    anchor_date = None
+    if anchor:
+        try:
+            anchor_date = date.fromisoformat(anchor)
+        except ValueError:
+            raise InputError(f"--anchor {anchor!r} is not a date (YYYY-MM-DD).") from None
+    target = url or f"sqlite:///{demo_database_path()}"
+    if not url:
+        demo_database_path().parent.mkdir(parents=True, exist_ok=True)
+    summary = build_demo(
+        target,
+        size=size,
+        seed=seed,
+        iomad=not no_iomad,
+        release=release,
+        anchor=anchor_date,
+        progress=env.detail,
+    )
+    StateDB(env.config().get_opt_str("state.url")).upgrade()
+    total = sum(summary.counts.values())
+    env.say(
+        f"Built the {size} demo ({total:,} rows, {summary.counts.get('user', 0):,} users, "
+        f"{summary.counts.get('logstore_standard_log', 0):,} log events) in "
+        f"{summary.seconds:.1f} s at {mask(target)}."
+    )
+    if url:
+        env.say(f"Point manireports at it with MANIREPORTS_MOODLE_URL={mask(url)}.")
+
+
+# --------------------------------------------------------------------------------------------
+# reports
+
+
+@reports_app.command("list")
+def reports_list(
+    ctx: typer.Context,
+    fmt: FormatOption = None,
+) -> None:
+    """List the reports with their parameters.
+
+    Example: manireports reports list --format json
+    """
+    from manireports.reports.builtin import BUILTIN_REPORTS
+
+    rows = [
+        (
+            report.name,
+            "built-in",
+            report.description,
+            ", ".join(f"{p.name} ({p.kind}): {p.help}" for p in report.params),
+            ", ".join(c.name for c in report.columns),
+        )
+        for report in BUILTIN_REPORTS.values()
+    ]
+    from manireports.export import Column
+
+    columns = [Column(name) for name in ("name", "type", "description", "parameters", "columns")]
+    _export_small("Reports", columns, rows, fmt)
+
+
+# --------------------------------------------------------------------------------------------
+# run-report
+
+
+@app.command("run-report")
+def run_report_command(
+    ctx: typer.Context,
+    report: Annotated[str, typer.Argument(help="Report name (see `reports list`).")],
+    param: ParamOption = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+    as_user: AsUserOption = None,
+    company: CompanyOption = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many rows.")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help='Answer as of this moment, "YYYY-MM-DD HH:MM[:SS]" in the site timezone.'
+        ),
+    ] = None,
+    bom: Annotated[bool, typer.Option("--bom", help="Start CSV/TSV with a UTF-8 BOM (Excel).")] = False,
+    show_sql: Annotated[
+        bool, typer.Option("--show-sql", help="Print the SQL and parameters; run nothing.")
+    ] = False,
+) -> None:
+    """Run a report and write it as a table, CSV, TSV, JSON, JSONL, XLSX, PDF or HTML.
+
+    Example: manireports run-report course_completion --param courseid=3 -o completion.csv
+    """
+    from manireports.reports.params import parse_assignments
+    from manireports.reports.run import ReportRequest, prepare_report, run_report
+
+    env = env_of(ctx)
+    application = env.app()
+    request = ReportRequest(
+        report=report,
+        params=parse_assignments(param or []),
+        as_of=as_of,
+        limit=limit,
+        as_user=as_user,
+        company=company,
+    )
+    if show_sql:
+        prepared = prepare_report(application, request)
+        _write_text(
+            prepared.sql.strip() + "\n-- parameters: "
+            + json.dumps(prepared.params, sort_keys=True) + "\n"
+        )
+        return
+    fmt_name = resolve_format(fmt, str(output) if output else None, env.stdout_is_terminal())
+    options = ExportOptions(
+        bom=bom,
+        pdf_max_rows=application.config.get_int("reports.pdf_max_rows"),
+        progress=_progress_printer(env),
+    )
+    destination: Path | IO[bytes] = output if output else sys.stdout.buffer
+    sys.stdout.flush()
+    outcome = run_report(
+        application, request, fmt=fmt_name, destination=destination, options=options
+    )
+    if outcome.capped:
+        typer.echo(
+            f"Warning: the report stopped at [reports] max_rows "
+            f"({application.config.get_int('reports.max_rows')} rows); the output is incomplete.",
+            err=True,
+        )
+    if output:
+        env.detail(f"Wrote {outcome.rows} rows to {output}.")
+
+
+@app.command("companies")
+def companies_command(
+    ctx: typer.Context,
+    as_user: AsUserOption = None,
+    fmt: FormatOption = None,
+) -> None:
+    """List the IOMAD companies and departments the acting user may see.
+
+    Example: manireports companies --as-user jsmith
+    """
+    from manireports.export import Column
+    from manireports.scope import visible_companies
+
+    application = env_of(ctx).app()
+    rows = visible_companies(application.moodle, application.site, as_user)
+    columns = [
+        Column("companyid", "int"),
+        Column("company", "text"),
+        Column("departmentid", "int"),
+        Column("department", "text"),
+        Column("parentid", "int"),
+    ]
+    _export_small("Companies", columns, rows, fmt)
+
+
+def _progress_printer(env: Environment) -> Any:
+    if env.quiet or not env.stderr_is_terminal():
+        return None
+
+    def progress(rows: int) -> None:
+        sys.stderr.write(f"\r{rows:,} rows")
+        sys.stderr.flush()
+
+    return progress
+
+
+# --------------------------------------------------------------------------------------------
+# Output helpers.
+
+
+def _write_text(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _export_small(title: str, columns: list[Any], rows: Iterable[tuple[Any, ...]], fmt: str | None) -> None:
+    """Listings go through the same export pipeline as reports."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from manireports.export import export
+
+    fmt_name = resolve_format(fmt, None, Environment.stdout_is_terminal())
+    table = ReportTable(
+        title=title,
+        columns=columns,
+        rows=rows,
+        parameters={},
+        generated_at=datetime.now(UTC),
+        timezone=ZoneInfo("UTC"),
+    )
+    sys.stdout.flush()
+    export(table, fmt_name, sys.stdout.buffer, ExportOptions())
+
+
+def _write_rich_table(table: ReportTable, stream: IO[bytes], options: ExportOptions) -> int:
+    """The `table` format: rich tables on the terminal, in pages so memory stays bounded."""
+    from manireports.export import format_cell
+
+    text = io.TextIOWrapper(stream, encoding="utf-8", write_through=True)
+    console = Console(file=text, no_color=not Environment.colour(), soft_wrap=False)
+    count = 0
+    page: list[tuple[Any, ...]] = []
+
+    def flush() -> None:
+        grid = Table(title=table.title if count <= len(page) else None, show_lines=False)
+        for column in table.columns:
+            grid.add_column(column.name, justify="right" if column.kind in ("int", "float") else "left")
+        for row in page:
+            grid.add_row(*(format_cell(column, value, table.timezone) for column, value in zip(table.columns, row, strict=True)))
+        console.print(grid)
+        page.clear()
+
+    for row in table.rows:
+        page.append(row)
+        count += 1
+        if len(page) >= 500:
+            flush()
+    if page or count == 0:
+        flush()
+    text.detach()
+    return count
+
+
+register_writer("table", _write_rich_table)
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point and the one error table.
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Run the command line; every exit code comes from here (SPEC section 15)."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        app(args=argv, prog_name="manireports", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.UsageError as exc:
+        exc.show()
+        sys.exit(2)
+    except click.exceptions.Abort:
+        typer.echo("Interrupted.", err=True)
+        sys.exit(1)
+    except ManiReportsError as exc:
+        if debug:
+            traceback.print_exc()
+        typer.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: stop quietly, as the Python docs advise.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("Interrupted.", err=True)
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback by default
+        if debug:
+            traceback.print_exc()
+        typer.echo(
+            f"Error: unexpected {exc.__class__.__name__}: {exc}. Run again with --debug for "
+            "the traceback.",
+            err=True,
+        )
+        sys.exit(1)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

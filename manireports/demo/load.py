@@ -1,0 +1,202 @@
+"""Bulk loading of the demo into SQLite, MySQL/MariaDB or PostgreSQL.
+
+Rows arrive one at a time from generators that may produce millions of them, so each table has a
+small buffer that is flushed with the engine's fastest ordinary path: COPY on PostgreSQL,
+multi-row INSERTs on MySQL (pymysql's executemany folds the rows into large statements), and
+executemany inside one unjournalled transaction on SQLite. Tables are created without their
+secondary indexes, which are built once the data is in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from manireports.errors import DatabaseError, InputError
+from manireports.moodle.schema import ColumnDef, TableDef, load_schema
+
+MARKER = "manireports_demo"
+BATCH = {"sqlite": 20_000, "mysql": 5_000, "postgresql": 20_000}
+
+
+def _filler(column: ColumnDef) -> object:
+    """The value a column gets when a row does not mention it: Moodle's default, else empty."""
+    if column.default is not None and column.type not in ("text", "binary"):
+        if column.type == "int":
+            return int(column.default)
+        if column.type in ("number", "float"):
+            return float(column.default)
+        return column.default
+    if not column.notnull:
+        return None
+    return "" if column.type in ("char", "text") else 0
+
+
+def engine_for(url: str) -> sa.Engine:
+    """An engine on the target; SQLite files and their folders are created as needed."""
+    parsed = sa.make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            from pathlib import Path
+
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    elif backend in ("mysql", "mariadb"):
+        if "charset" not in parsed.query:
+            parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    elif backend != "postgresql":
+        raise InputError(
+            f"The demo can be built on SQLite, MySQL/MariaDB or PostgreSQL, not {backend!r}."
+        )
+    return sa.create_engine(parsed)
+
+
+def kind_of(engine: sa.Engine) -> str:
+    name = engine.dialect.name
+    return "mysql" if name in ("mysql", "mariadb") else name
+
+
+def prepare(engine: sa.Engine, prefix: str) -> None:
+    """Refuse to touch a real Moodle; drop an earlier demo so it can be built afresh."""
+    known = {prefix + name for tables in load_schema().variants.values() for name in tables}
+    try:
+        with engine.begin() as conn:
+            existing = set(sa.inspect(conn).get_table_names())
+            config = f"{prefix}config"
+            if config in existing:
+                table = sa.table(config, sa.column("name"), sa.column("value"))
+                marker = conn.execute(
+                    sa.select(table.c.value).where(table.c.name == MARKER)
+                ).scalar()
+                if marker is None:
+                    raise InputError(
+                        f"The database already holds a Moodle site (table {config}) that is not "
+                        "a manireports demo; refusing to overwrite it. Point --url at an empty "
+                        "database or pick another table prefix."
+                    )
+            quote = engine.dialect.identifier_preparer.quote
+            for name in sorted(existing & known):
+                conn.execute(sa.text(f"DROP TABLE {quote(name)}"))
+    except sa.exc.OperationalError as exc:
+        raise DatabaseError(
+            f"Cannot open the demo database: {str(exc.orig).splitlines()[0]}"
+        ) from exc
+
+
+class Loader:
+    """Streams rows into the tables of `metadata` and counts them per (unprefixed) table."""
+
+    def __init__(self, engine: sa.Engine, metadata: sa.MetaData, prefix: str,
+                 definitions: dict[str, TableDef]) -> None:  # fmt: skip
+        self.engine = engine
+        self.kind = kind_of(engine)
+        self.metadata = metadata
+        self.prefix = prefix
+        self.definitions = definitions
+        self.counts: dict[str, int] = {}
+        self.buffers: dict[str, list[tuple[object, ...]]] = {}
+        self.shapes: dict[str, tuple[list[str], list[object]]] = {}
+        self.batch = BATCH[self.kind]
+        self.raw: Any = None
+
+    def create_tables(self) -> None:
+        with self.engine.begin() as conn:
+            for table in self.metadata.sorted_tables:
+                conn.execute(CreateTable(table))
+
+    def create_indexes(self) -> None:
+        with self.engine.begin() as conn:
+            for table in self.metadata.sorted_tables:
+                for index in sorted(table.indexes, key=lambda i: str(i.name)):
+                    conn.execute(CreateIndex(index))
+            if self.kind == "postgresql":
+                for table in self.metadata.sorted_tables:
+                    conn.execute(sa.text(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                        f"COALESCE(MAX(id), 0) + 1, false) FROM {table.name}"
+                    ))  # fmt: skip
+        if self.kind in ("postgresql", "sqlite"):
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(sa.text("ANALYZE"))
+
+    def mark(self, details: dict[str, object]) -> None:
+        """Label the database as a demo before any data goes in, so a failed build can be redone."""
+        config = self.metadata.tables[f"{self.prefix}config"]
+        with self.engine.begin() as conn:
+            conn.execute(config.insert().values(id=1, name=MARKER, value=json.dumps(details)))
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Loader]:
+        """Holds one raw driver connection for the whole load; commits at the end."""
+        pooled = self.engine.raw_connection()
+        self.raw = pooled.driver_connection
+        try:
+            cursor = self.raw.cursor()
+            if self.kind == "sqlite":
+                cursor.execute("PRAGMA journal_mode=OFF")
+                cursor.execute("PRAGMA synchronous=OFF")
+            elif self.kind == "mysql":
+                cursor.execute("SET SESSION unique_checks=0, foreign_key_checks=0")
+                cursor.max_stmt_length = 8 * 1024 * 1024
+            else:
+                cursor.execute("SET synchronous_commit = off")
+            self.cursor = cursor
+            yield self
+            self.flush_all()
+            self.raw.commit()
+        except BaseException:
+            self.raw.rollback()
+            raise
+        finally:
+            pooled.close()
+            self.raw = None
+
+    def _shape(self, table: str) -> tuple[list[str], list[object]]:
+        if table not in self.shapes:
+            columns = self.definitions[table].columns
+            self.shapes[table] = ([c.name for c in columns], [_filler(c) for c in columns])
+        return self.shapes[table]
+
+    def add(self, table: str, row: dict[str, object]) -> None:
+        names, fillers = self._shape(table)
+        if not row.keys() <= set(names):
+            raise KeyError(f"{table}: unknown columns {sorted(row.keys() - set(names))}")
+        values = tuple(row.get(name, filler) if name in row else filler
+                       for name, filler in zip(names, fillers, strict=True))  # fmt: skip
+        self.add_values(table, values)
+
+    def add_values(self, table: str, values: tuple[object, ...]) -> None:
+        """A row already in schema column order (the fast path for the log)."""
+        buffer = self.buffers.setdefault(table, [])
+        buffer.append(values)
+        if len(buffer) >= self.batch:
+            self.flush(table)
+
+    def flush_all(self) -> None:
+        for table in list(self.buffers):
+            self.flush(table)
+
+    def flush(self, table: str) -> None:
+        rows = self.buffers.get(table)
+        if not rows:
+            return
+        names, _ = self._shape(table)
+        quote = self.engine.dialect.identifier_preparer.quote
+        target = quote(self.prefix + table)
+        columns = ", ".join(quote(name) for name in names)
+        if self.kind == "postgresql":
+            with self.cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join(["?" if self.kind == "sqlite" else "%s"] * len(names))
+            self.cursor.executemany(f"INSERT INTO {target} ({columns}) VALUES ({marks})", rows)
+        if self.kind == "mysql":
+            self.raw.commit()
+        self.counts[table] = self.counts.get(table, 0) + len(rows)
+        rows.clear()

@@ -1,0 +1,46 @@
+"""Typed errors of the library.
+
+The command-line layer turns each class into the exit code of SPEC section 15 and prints the
+message; the library itself never prints. Messages are written for the operator: one or two plain
+sentences that name the thing and say what to do.
+"""
+
+from __future__ import annotations
+
+
+class ManiReportsError(Exception):
+    """Base of every error the library raises on purpose."""
+
+    exit_code = 1
+
+
+class RunError(ManiReportsError):
+    """A failure while running: a server down after retries, a job that could not finish."""
+
+    exit_code = 1
+
+
+class InputError(ManiReportsError):
+    """Invalid input from the operator: unknown report, bad parameter, rejected SQL."""
+
+    exit_code = 2
+
+
+class ConfigError(InputError):
+    """The configuration is unusable; the message names the key and the file."""
+
+
+class PermissionDeniedError(ManiReportsError):
+    """The acting user may not see what was asked for (SPEC section 7)."""
+
+    exit_code = 3
+
+
+class DatabaseError(ManiReportsError):
+    """A database cannot be reached, or it is not a usable Moodle or state database."""
+
+    exit_code = 4
+
+
+class SchemaBehindError(DatabaseError):
+    """The state database needs `manireports db upgrade` before this command can run."""

@@ -1,0 +1,1 @@
+"""Knowledge of Moodle's own database: its table definitions and how Moodle lays them out."""

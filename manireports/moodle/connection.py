@@ -1,0 +1,308 @@
+"""The one connection layer to the Moodle database: read-only, time-limited, streamed.
+
+manireports never writes to Moodle. Every query runs inside a read-only transaction with a
+statement timeout on each engine, so even SQL that slipped past validation cannot change data or
+hold the server for ever. Report rows are streamed from a server-side cursor on the raw DBAPI
+connection: SQLAlchemy's result layer costs a third more per row than the driver, and a report
+of a million rows must not be materialised.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from manireports.config import mask
+from manireports.errors import DatabaseError, InputError, RunError
+
+Engine = Literal["mysql", "postgresql", "sqlite"]
+MysqlDriver = Literal["auto", "pymysql", "mysqlclient"]
+
+STREAM_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class Stream:
+    """Column names and the rows of one query, consumed once while the connection is open."""
+
+    columns: list[str]
+    rows: Iterator[tuple[Any, ...]]
+
+
+def mysqlclient_available() -> bool:
+    return importlib.util.find_spec("MySQLdb") is not None
+
+
+def _normalise_url(url: str | sa.URL, mysql_driver: MysqlDriver) -> sa.URL:
+    """Pick the driver: psycopg 3 for PostgreSQL, mysqlclient when installed (the fast extra)."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        raise InputError(
+            f"{mask(str(url))} is not a database URL; write it like "
+            "mysql+pymysql://user:password@host/moodle or postgresql+psycopg://user@host/moodle."
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend in ("mysql", "mariadb"):
+        use_mysqlclient = mysql_driver == "mysqlclient" or (
+            mysql_driver == "auto" and mysqlclient_available()
+        )
+        driver = "mysqldb" if use_mysqlclient else "pymysql"
+        query = dict(parsed.query)
+        query.setdefault("charset", "utf8mb4")
+        return parsed.set(drivername=f"mysql+{driver}", query=query)
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite":
+        return parsed
+    raise InputError(
+        f"The database engine {backend!r} is not supported; use MySQL/MariaDB, PostgreSQL or SQLite."
+    )
+
+
+class MoodleDB:
+    """A read-only handle on one Moodle database with its table prefix."""
+
+    def __init__(
+        self,
+        url: str | sa.URL,
+        *,
+        prefix: str = "mdl_",
+        timeout_seconds: int = 300,
+        mysql_driver: MysqlDriver = "auto",
+        source: str = "[moodle] url",
+    ) -> None:
+        self.url = _normalise_url(url, mysql_driver)
+        self.prefix = prefix
+        self.timeout_seconds = timeout_seconds
+        self.source = source
+        self._engine: sa.Engine | None = None
+        self._server_version: str | None = None
+
+    @property
+    def engine_name(self) -> Engine:
+        name = self.url.get_backend_name()
+        assert name in ("mysql", "postgresql", "sqlite"), name
+        return name  # type: ignore[return-value]
+
+    @property
+    def driver(self) -> str:
+        return self.url.get_driver_name() or "pysqlite"
+
+    @property
+    def engine(self) -> sa.Engine:
+        if self._engine is None:
+            url = self.url
+            connect_args: dict[str, Any] = {}
+            if self.engine_name == "sqlite":
+                # Opened read-only at the file level as well: even a bug cannot write to it.
+                database = url.database or ""
+                if database and database != ":memory:":
+                    url = url.set(database=f"file:{database}?mode=ro", query={"uri": "true"})
+            elif self.engine_name == "postgresql":
+                connect_args["connect_timeout"] = 10
+            else:
+                connect_args["connect_timeout"] = 10
+            self._engine = sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
+        return self._engine
+
+    def table(self, name: str) -> str:
+        return self.prefix + name
+
+    def describe_url(self) -> str:
+        return mask(self.url.render_as_string(hide_password=False))
+
+    # -- transactions -------------------------------------------------------------------
+
+    def _begin_read_only(self, dbapi_connection: Any) -> None:
+        """Open a read-only transaction with the statement timeout on the raw connection."""
+        timeout = max(1, int(self.timeout_seconds))
+        cursor = dbapi_connection.cursor()
+        try:
+            if self.engine_name == "mysql":
+                cursor.execute("SELECT VERSION()")
+                version = str(cursor.fetchone()[0])
+                self._server_version = version
+                if "mariadb" in version.lower():
+                    cursor.execute(f"SET SESSION max_statement_time = {timeout}")
+                else:
+                    cursor.execute(f"SET SESSION max_execution_time = {timeout * 1000}")
+                cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cursor.execute("START TRANSACTION READ ONLY")
+            elif self.engine_name == "postgresql":
+                cursor.execute("SET TRANSACTION READ ONLY")
+                cursor.execute(f"SET LOCAL statement_timeout = {timeout * 1000}")
+            else:
+                cursor.execute("PRAGMA query_only = 1")
+                deadline = time.monotonic() + timeout
+                dbapi_connection.set_progress_handler(
+                    lambda: 1 if time.monotonic() > deadline else 0, 20_000
+                )
+        finally:
+            cursor.close()
+
+    @contextmanager
+    def _raw_connection(self) -> Iterator[_Raw]:
+        try:
+            pooled = self.engine.raw_connection()
+        except Exception as exc:  # noqa: BLE001 - the driver's own connect errors are not wrapped
+            raise self._unreachable(exc) from None
+        raw = _Raw(pooled.driver_connection)
+        try:
+            self._begin_read_only(raw.dbapi)
+            yield raw
+        finally:
+            if raw.abandoned:
+                # A MySQL streaming result left half-read would be drained row by row by
+                # rollback(); dropping the connection ends it at once.
+                pooled.invalidate()
+            else:
+                try:
+                    raw.dbapi.rollback()
+                except Exception:  # noqa: BLE001 - a broken connection is discarded anyway
+                    pooled.invalidate()
+            pooled.close()
+
+    def _unreachable(self, exc: Exception) -> DatabaseError:
+        detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else ""
+        return DatabaseError(
+            f"Cannot connect to the Moodle database {self.describe_url()} ({self.source}): "
+            f"{detail}. Check that the server is running and the URL is right."
+        )
+
+    def _driver_sql(self, sql: str, params: Mapping[str, Any]) -> tuple[str, Any]:
+        """Compile `:name` parameters into the driver's own paramstyle."""
+        statement = sa.text(sql)
+        missing = [name for name in statement.compile().params if name not in params]
+        if missing:
+            raise InputError(f"The query needs a value for the parameter :{missing[0]}.")
+        compiled = statement.compile(dialect=self.engine.dialect)
+        if self.engine.dialect.positional:
+            names = compiled.positiontup or []
+            return compiled.string, tuple(params[name] for name in names)
+        return compiled.string, {name: params[name] for name in compiled.params}
+
+    def _server_cursor(self, dbapi_connection: Any) -> Any:
+        if self.engine_name == "mysql":
+            if self.driver == "mysqldb":
+                import MySQLdb.cursors  # noqa: PLC0415 - optional accelerated driver
+
+                return dbapi_connection.cursor(MySQLdb.cursors.SSCursor)
+            import pymysql.cursors  # noqa: PLC0415
+
+            return dbapi_connection.cursor(pymysql.cursors.SSCursor)
+        if self.engine_name == "postgresql":
+            cursor = dbapi_connection.cursor(name="manireports_stream")
+            cursor.itersize = STREAM_BATCH
+            return cursor
+        return dbapi_connection.cursor()
+
+    @contextmanager
+    def stream(self, sql: str, params: Mapping[str, Any] | None = None) -> Iterator[Stream]:
+        """Run one rendered query and stream its rows; leaving the block ends the transaction.
+
+        Leaving before the rows are exhausted (a --limit, a row cap, a broken pipe) drops the
+        connection instead of draining a MySQL streaming cursor row by row.
+        """
+        driver_sql, args = self._driver_sql(sql, params or {})
+        with self._raw_connection() as raw:
+            cursor = self._server_cursor(raw.dbapi)
+            raw.abandoned = True
+            try:
+                cursor.execute(driver_sql, args)
+            except Exception as exc:
+                raise self.query_error(exc) from None
+            columns = [str(d[0]) for d in cursor.description]
+            yield Stream(columns, self._rows(cursor, raw))
+
+    def _rows(self, cursor: Any, raw: _Raw) -> Iterator[tuple[Any, ...]]:
+        fetchmany = cursor.fetchmany
+        try:
+            while True:
+                batch = fetchmany(STREAM_BATCH)
+                if not batch:
+                    break
+                yield from batch
+        except Exception as exc:
+            raise self.query_error(exc) from None
+        cursor.close()
+        raw.abandoned = False
+
+    def query_error(self, exc: Exception) -> ManiReportsQueryError:
+        """Turn a driver error into one sentence; timeouts and refused writes say so."""
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        lowered = text.lower()
+        if isinstance(exc, sqlite3.OperationalError) and "interrupted" in lowered:
+            return ManiReportsQueryError(self._timeout_message())
+        if any(
+            marker in lowered
+            for marker in ("max_statement_time", "max_execution_time", "statement timeout")
+        ):
+            return ManiReportsQueryError(self._timeout_message())
+        if any(marker in lowered for marker in ("read-only", "read only", "readonly")):
+            return ManiReportsQueryError(
+                f"The Moodle database refused to change data ({text}); manireports only reads."
+            )
+        return ManiReportsQueryError(f"The Moodle database rejected the query: {text}")
+
+    def _timeout_message(self) -> str:
+        return (
+            f"The query ran longer than [reports] timeout_seconds ({self.timeout_seconds} s) and "
+            "was stopped; narrow it with parameters or raise the timeout."
+        )
+
+    @contextmanager
+    def connect(self) -> Iterator[sa.Connection]:
+        """A SQLAlchemy connection in a read-only transaction, for small lookups."""
+        try:
+            connection = self.engine.connect()
+        except sa.exc.DBAPIError as exc:
+            raise self._unreachable(exc) from None
+        try:
+            self._begin_read_only(connection.connection.driver_connection)
+            yield connection
+        finally:
+            connection.rollback()
+            connection.close()
+
+    def fetch_all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run a small query (detection, lookups) and return its rows."""
+        with self.stream(sql, params) as result:
+            return list(result.rows)
+
+    def table_names(self) -> set[str]:
+        """The Moodle tables present, without the prefix."""
+        with self.connect() as connection:
+            names = sa.inspect(connection).get_table_names()
+        return {n[len(self.prefix) :] for n in names if n.startswith(self.prefix)}
+
+    def server_version(self) -> str:
+        if self.engine_name == "sqlite":
+            return sqlite3.sqlite_version
+        if self.engine_name == "mysql":
+            return str(self.fetch_all("SELECT VERSION()")[0][0])
+        return str(self.fetch_all("SHOW server_version")[0][0])
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+class _Raw:
+    """A raw DBAPI connection and whether a streaming result on it was left unfinished."""
+
+    def __init__(self, dbapi: Any) -> None:
+        self.dbapi = dbapi
+        self.abandoned = False
+
+
+class ManiReportsQueryError(RunError):
+    """A report query failed on the server (timeout, refused write, SQL error)."""

@@ -1,0 +1,51 @@
+"""The catalogue of built-in reports (SPEC section 6).
+
+Column names and order are part of the product contract; scripts read them. Each report's SQL is
+one readable file in sql/ with Moodle's `{table}` and `:param` conventions.
+"""
+
+from __future__ import annotations
+
+from manireports.export import Column
+from manireports.reports.params import Param
+from manireports.reports.quiz import QUIZ_ATTEMPTS
+from manireports.reports.scorm import SCORM_SUMMARY
+from manireports.reports.spec import EARLIEST, LATEST, BuiltinReport
+
+_COURSE = Param("courseid", "int", "only this course (course id)")
+_COMPANY = Param("companyid", "int", "only users of this IOMAD company (company id)")
+
+BUILTIN_REPORTS: dict[str, BuiltinReport] = {
+    report.name: report
+    for report in (
+        BuiltinReport(
+            name="course_completion",
+            title="Course completion",
+            description="Learners tracked by course completion, with enrolment and completion dates.",
+            columns=(
+                Column("userid", "int"),
+                Column("username", "text"),
+                Column("fullname", "text"),
+                Column("email", "text"),
+                Column("courseid", "int"),
+                Column("course_shortname", "text"),
+                Column("course_fullname", "text"),
+                Column("enrolled", "timestamp"),
+                Column("completed", "bool"),
+                Column("timecompleted", "timestamp"),
+                Column("company", "text"),
+            ),
+            params=(
+                _COURSE,
+                _COMPANY,
+                Param("from", "date", "enrolled or completed on or after this date", EARLIEST),
+                Param(
+                    "to", "date", "enrolled or completed up to this date", LATEST, end_of_day=True
+                ),
+            ),
+            scope_columns={"userid": "ue.userid", "courseid": "c.id"},
+        ),
+        QUIZ_ATTEMPTS,
+        SCORM_SUMMARY,
+    )
+}

@@ -1,0 +1,202 @@
+"""Running a report: resolve it, bind its parameters, stream it into the export, record the run.
+
+Every path that produces report rows (the command line, schedules, dashboards) goes through
+`run_report`, so every run is bound the same way and recorded in manireports_report_runs and the
+audit log whether it succeeds or fails.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from manireports.app import App
+from manireports.errors import InputError, ManiReportsError, PermissionDeniedError, RunError
+from manireports.export import ExportOptions, ReportTable, export
+from manireports.reports.builtin import BUILTIN_REPORTS
+from manireports.reports.spec import BuiltinReport, ReportContext
+from manireports.reports.params import bind_params, parse_moment
+from manireports.scope import Scope, resolve_scope, scope_condition, wrap_query
+from manireports.sqltext import render_sql
+from manireports.state import finish_run, record_audit, start_run
+
+# The shell operator is trusted as a site admin (SPEC section 7); runs record them as user 0.
+OPERATOR = 0
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    report: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    as_of: str | None = None
+    limit: int | None = None
+    as_user: str | None = None
+    company: int | None = None
+
+
+SCOPE_MARKER = "%%SCOPE%%"
+
+
+@dataclass(frozen=True)
+class PreparedReport:
+    """A report ready to run: the SQL the database will see and its bound parameters."""
+
+    report: BuiltinReport
+    sql: str
+    params: dict[str, Any]
+    given: dict[str, str]
+    now: int
+    context: ReportContext
+    scope: Scope
+
+
+@dataclass
+class RunOutcome:
+    rows: int
+    path: Path | None
+    runid: int
+    capped: bool = False
+
+
+def find_report(name: str) -> BuiltinReport:
+    report = BUILTIN_REPORTS.get(name)
+    if report is None:
+        raise InputError(
+            f"There is no report called {name!r}; `manireports reports list` shows the reports."
+        )
+    return report
+
+
+def prepare_report(app: App, request: ReportRequest) -> PreparedReport:
+    """Check the request against the report and the site, and render its SQL."""
+    report = find_report(request.report)
+    site = app.site
+    missing = sorted(report.needs - site.flags)
+    if missing:
+        raise InputError(f"The report {report.name} needs {', '.join(missing)}, which this Moodle lacks.")
+    tz = app.timezone
+    now = app.now()
+    if request.as_of is not None:
+        now = parse_moment(request.as_of, tz, what="--as-of")
+    if request.limit is not None and request.limit < 0:
+        raise InputError("--limit must be zero or a positive number of rows.")
+    params = bind_params(report.params, request.params, tz, report.name)
+    params["now"] = now
+    engine = app.moodle.engine_name
+    context = ReportContext(site=site, timezone=tz, now=now, engine=engine, params=params)
+    if report.bind is not None:
+        params.update(report.bind(context))
+    scope = resolve_scope(app.moodle, site, request.as_user, request.company)
+    sql = apply_scope(report.sql(), report, scope)
+    flags = set(site.flags) | {engine} | {f":{name}" for name in request.params}
+    sql = render_sql(sql, app.moodle.prefix, flags, site.table_aliases())
+    return PreparedReport(report, sql, params, dict(request.params), now, context, scope)
+
+
+def apply_scope(sql: str, report: BuiltinReport, scope: Scope) -> str:
+    """Put the scope condition where the report's SQL asks for it, or wrap the whole query."""
+    what = f"The report {report.name}"
+    if SCOPE_MARKER in sql:
+        condition = scope_condition(scope, report.scope_columns, what)
+        return sql.replace(SCOPE_MARKER, condition or "1 = 1")
+    output = {c.name for c in report.columns} & {"userid", "courseid", "companyid"}
+    columns = {name: f"r.{name}" for name in sorted(output)}
+    return wrap_query(sql, scope_condition(scope, columns, what))  # type: ignore[arg-type]
+
+
+def run_report(
+    app: App,
+    request: ReportRequest,
+    *,
+    fmt: str,
+    destination: Path | IO[bytes],
+    options: ExportOptions,
+) -> RunOutcome:
+    """Run one report into one destination and record it; the caller maps errors to exits."""
+    state = app.state
+    details: dict[str, Any] = {"report": request.report, "params": dict(request.params)}
+    details.update({"format": fmt, "as_of": request.as_of, "as_user": request.as_user})
+    details["company"] = request.company
+    try:
+        prepared = prepare_report(app, request)
+    except PermissionDeniedError as refusal:
+        record_audit(
+            state, userid=OPERATOR, action="report_refused", objecttype="report",
+            details={**details, "reason": str(refusal)},
+        )
+        raise
+    report = prepared.report
+    runid = start_run(
+        state,
+        report=report.name,
+        reportid=None,
+        userid=OPERATOR,
+        acting_userid=prepared.scope.actor.userid,
+        params=details,
+        format=fmt,
+    )
+    cap = app.config.get_int("reports.max_rows")
+    capped = False
+    try:
+        with app.moodle.stream(prepared.sql, prepared.params) as stream:
+            expected = [column.name for column in report.columns]
+            source: Iterator[tuple[Any, ...]] = stream.rows
+            if report.transform is not None:
+                source = report.transform(source, prepared.context)
+            elif stream.columns != expected:
+                raise RunError(
+                    f"The SQL of {report.name} returns {stream.columns}, not the documented "
+                    f"columns {expected}; the installation is damaged."
+                )
+            take = cap if request.limit is None else min(cap, request.limit)
+            rows = itertools.islice(source, take)
+
+            def overflow() -> Iterator[tuple[Any, ...]]:
+                nonlocal capped
+                yield from rows
+                if request.limit is None or request.limit > cap:
+                    capped = next(source, None) is not None
+
+            table = ReportTable(
+                title=report.title,
+                columns=report.columns,
+                rows=overflow(),
+                parameters=_display_parameters(prepared, app),
+                generated_at=datetime.fromtimestamp(app.now(), app.timezone),
+                timezone=app.timezone,
+            )
+            result = export(table, fmt, destination, options)
+    except (ManiReportsError, KeyboardInterrupt, BrokenPipeError, OSError) as exc:
+        message = str(exc) or exc.__class__.__name__
+        finish_run(state, runid, status="failed", rowcount=None, error=message)
+        record_audit(
+            state, userid=OPERATOR, action="report_failed", objecttype="report", objectid=runid,
+            details={**details, "error": message},
+        )
+        raise
+    error = f"stopped at [reports] max_rows = {cap} rows" if capped else None
+    finish_run(
+        state,
+        runid,
+        status="completed",
+        rowcount=result.rows,
+        error=error,
+        outputpath=str(result.path) if result.path else None,
+    )
+    record_audit(
+        state, userid=OPERATOR, action="report_run", objecttype="report", objectid=runid,
+        details={**details, "rows": result.rows, "capped": capped},
+    )
+    return RunOutcome(rows=result.rows, path=result.path, runid=runid, capped=capped)
+
+
+def _display_parameters(prepared: PreparedReport, app: App) -> dict[str, str]:
+    shown = dict(prepared.given)
+    shown["as of"] = datetime.fromtimestamp(prepared.now, app.timezone).strftime(
+        "%Y-%m-%d %H:%M:%S %Z"
+    )
+    return shown

@@ -1,0 +1,73 @@
+"""What a built-in report is made of: columns, parameters, SQL file and optional Python steps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import manireports
+from manireports.errors import RunError
+from manireports.export import Column
+from manireports.moodle.detect import SiteInfo
+from manireports.reports.params import Param
+from manireports.scope import ScopeColumn
+
+# Bounds used when a period parameter is not given: every Moodle timestamp lies between them.
+EARLIEST = 0
+LATEST = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """What a report's Python steps may depend on: the site, its timezone and the moment."""
+
+    site: SiteInfo
+    timezone: ZoneInfo
+    now: int
+    engine: str
+    params: dict[str, Any]
+
+
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class BuiltinReport:
+    """A built-in report.
+
+    Most reports are their SQL alone. Two optional Python steps exist for what SQL cannot say
+    portably: `bind` adds parameters computed in Python (month boundaries in the site timezone),
+    and `transform` turns the streamed SQL rows into the report's rows (SCORM time formats and
+    grading rules); a transform must itself stream, holding at most one group of rows.
+
+    Scoping (SPEC section 7) needs the user, course or company of each row. Row reports get it
+    from their output columns; aggregates and transformed reports put `%%SCOPE%%` in their SQL
+    where the condition belongs and say which expressions carry those values.
+    """
+
+    name: str
+    title: str
+    description: str
+    columns: tuple[Column, ...]
+    params: tuple[Param, ...] = ()
+    needs: frozenset[str] = field(default_factory=frozenset)
+    bind: Callable[[ReportContext], dict[str, Any]] | None = None
+    transform: Callable[[Iterator[Row], ReportContext], Iterator[Row]] | None = None
+    # Where the scope condition goes: SQL that writes `%%SCOPE%%` names here the expressions
+    # carrying the user, course and company; other reports are wrapped over their output columns.
+    scope_columns: Mapping[ScopeColumn, str] = field(default_factory=dict)
+
+    def sql(self) -> str:
+        return read_sql_file(self.name)
+
+
+def read_sql_file(name: str) -> str:
+    """A built-in report's SQL from sql/, beside the package in a checkout, inside it when installed."""
+    for base in manireports.__path__:
+        path = Path(base) / "sql" / f"{name}.sql"
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    raise RunError(f"The SQL file of the built-in report {name} is missing from this installation.")

@@ -1,0 +1,77 @@
+-- course_completion: one row per learner that Moodle's own completion report tracks, per course.
+--
+-- Tracked (the rules Moodle applies, moodle-schema README section 12):
+--   * the course has completion enabled (hidden courses included);
+--   * the user has an active enrolment: ue.status = 0 and e.status = 0, started before now and
+--     not yet ended (timeend 0 means no end);
+--   * the user holds, in the course or a parent context, a role that is allowed
+--     moodle/course:isincompletionreports at system level (the student role on a stock site);
+--   * the user is not deleted. Suspended users are still tracked, as Moodle does.
+-- Completed means course_completions.timecompleted is set; no row means not completed.
+--
+-- The query is driven from user_enrolments in primary-key order so the database streams it
+-- without a sort or a temporary table: each (user, course) is emitted once, at its first active
+-- enrolment, and "enrolled" is that enrolment's start (its creation time when it has no start).
+-- The SCOPE marker in the WHERE clause is where the acting user's scope goes (SPEC section 7).
+SELECT u.id AS userid,
+       u.username,
+       CONCAT(u.firstname, ' ', u.lastname) AS fullname,  -- if mysql
+       u.firstname || ' ' || u.lastname AS fullname,      -- if !mysql
+       u.email,
+       c.id AS courseid,
+       c.shortname AS course_shortname,
+       c.fullname AS course_fullname,
+       CASE WHEN ue.timestart > 0 THEN ue.timestart ELSE ue.timecreated END AS enrolled,
+       CASE WHEN cc.timecompleted > 0 THEN 1 ELSE 0 END AS completed,
+       cc.timecompleted,
+       (SELECT co.name FROM {company} co WHERE co.id = :companyid) AS company  -- if iomad :companyid
+       (SELECT GROUP_CONCAT(DISTINCT co.name ORDER BY co.name SEPARATOR ', ')  -- if iomad !:companyid mysql
+       (SELECT string_agg(DISTINCT co.name, ', ' ORDER BY co.name)              -- if iomad !:companyid postgresql
+       (SELECT group_concat(co.name, ', ') FROM (SELECT DISTINCT co.name       -- if iomad !:companyid sqlite
+          FROM {company_users} cu                                               -- if iomad !:companyid
+          JOIN {company} co ON co.id = cu.companyid                             -- if iomad !:companyid
+         WHERE cu.userid = u.id                                                 -- if iomad !:companyid
+         ORDER BY co.name) co                                                   -- if iomad !:companyid sqlite
+       ) AS company                                                             -- if iomad !:companyid
+       NULL AS company                                                          -- if !iomad
+  FROM {user_enrolments} ue
+  JOIN {enrol} e ON e.id = ue.enrolid AND e.status = 0
+  JOIN {course} c ON c.id = e.courseid AND c.enablecompletion = 1
+  JOIN {context} ctx ON ctx.contextlevel = 50 AND ctx.instanceid = c.id
+  JOIN {user} u ON u.id = ue.userid AND u.deleted = 0
+  LEFT JOIN {course_completions} cc ON cc.userid = ue.userid AND cc.course = c.id
+ WHERE ue.status = 0
+   AND %%SCOPE%%
+   AND ue.timestart < :now
+   AND (ue.timeend = 0 OR ue.timeend > :now)
+   AND c.id = :courseid                                                         -- if :courseid
+   AND EXISTS (SELECT 1 FROM {company_users} fcu                                -- if iomad :companyid
+                WHERE fcu.userid = u.id AND fcu.companyid = :companyid)         -- if iomad :companyid
+   AND ((CASE WHEN ue.timestart > 0 THEN ue.timestart ELSE ue.timecreated END >= :from
+         AND CASE WHEN ue.timestart > 0 THEN ue.timestart ELSE ue.timecreated END < :to)
+        OR (cc.timecompleted >= :from AND cc.timecompleted < :to))
+   AND NOT EXISTS (
+        SELECT 1
+          FROM {user_enrolments} ue2
+          JOIN {enrol} e2 ON e2.id = ue2.enrolid
+         WHERE ue2.userid = ue.userid
+           AND e2.courseid = e.courseid
+           AND ue2.id < ue.id
+           AND e2.status = 0
+           AND ue2.status = 0
+           AND ue2.timestart < :now
+           AND (ue2.timeend = 0 OR ue2.timeend > :now))
+   AND EXISTS (
+        SELECT 1
+          FROM {role_assignments} ra
+          JOIN {context} rctx ON rctx.id = ra.contextid
+          JOIN {role_capabilities} rc ON rc.roleid = ra.roleid
+          JOIN {context} sysctx ON sysctx.id = rc.contextid AND sysctx.contextlevel = 10
+         WHERE ra.userid = ue.userid
+           AND rc.capability = 'moodle/course:isincompletionreports'
+           AND rc.permission = 1
+           AND (rctx.id = ctx.id
+                OR ctx.path LIKE CONCAT(rctx.path, '/%')                         -- if mysql
+                OR ctx.path LIKE rctx.path || '/%'                               -- if !mysql
+               ))
+ ORDER BY ue.id

@@ -1,0 +1,123 @@
+-- course_progress: one row per learner that Moodle tracks for completion, per course, with the
+-- course progress that Moodle itself shows on the Dashboard and My courses
+-- (core_completion\progress::get_course_progress_percentage; moodle-schema README sections 10, 12).
+--
+-- Who is listed: exactly the learners of course_completion (README section 12):
+--   * the course has completion enabled (hidden courses included); a course without completion
+--     tracks nobody, so it has no rows at all (Moodle shows no progress there);
+--   * an active enrolment: ue.status = 0 and e.status = 0, ue.timestart < now, and timeend 0 or
+--     after now;
+--   * a role allowed moodle/course:isincompletionreports at system level, held in the course or a
+--     parent context (the student role on a stock site);
+--   * the user is not deleted; suspended users are still tracked.
+--
+-- progress_percent, in Moodle's order of checks:
+--   1. null when completion is disabled for the whole site ({config} enablecompletion = '0'; a
+--      missing setting is Moodle's default, enabled);
+--   2. 100 when the course is complete (course_completions.timecompleted set and non-zero),
+--      whatever the activities say, even with no activities;
+--   3. null when no activity counts (the denominator below is 0);
+--   4. otherwise activities_completed / activities_total * 100, rounded to 2 decimals.
+--
+-- The activities that count (the denominator, activities_total): every course module of the
+-- course with completion enabled (completion > 0), not being deleted (deletioninprogress = 0),
+-- whose module type is enabled (modules.visible = 1). Moodle builds the course's module list
+-- (modinfo) from get_course_mods(), which skips disabled module types ("no disabled mods"), so
+-- such an activity is in neither the denominator nor the numerator, on 4.x and 5.x alike.
+-- Hidden activities depend on the Moodle version of the database (flag moodle5, from
+-- {config} version):
+--   * Moodle 4.x (before 5.0): completion_info::get_activities(); hidden (visible = 0, which
+--     includes activities in hidden sections, as Moodle hides those too) and stealth
+--     (visibleoncoursepage = 0) activities COUNT, so a hidden activity keeps a learner below 100%.
+--   * Moodle 5.0 and later: completion_info::get_user_activities_with_completion(), the same list
+--     kept to activities visible to the learner on the course page (cm_info::
+--     is_visible_on_course_page). For a learner that is visible = 1 and visibleoncoursepage = 1:
+--     hidden and stealth activities DO NOT COUNT. Learners with moodle/course:viewhiddenactivities
+--     or manageactivities (not students) would see them; availability restrictions (the JSON in
+--     course_modules.availability, group and grouping conditions) are not evaluated here.
+-- Done (the numerator, activities_completed): those activities whose course_modules_completion
+-- state is 1 (complete) or 2 (complete, passed). 3 (complete, failed), 4 (failed on a hidden
+-- grade), 0 and a missing row are not done (Moodle 4.1+ and 5.x; README section 10).
+-- When the course is complete, activities_completed is reported as activities_total, so the three
+-- columns agree with the 100%; course_completed says why.
+--
+-- Counting is done once per course (act) and once per user and course (done) by grouped derived
+-- tables joined to the learners, not by a subquery per row; the course and company filters are
+-- applied inside them so a filtered run reads only that course's modules and completions.
+SELECT u.id AS userid,
+       u.username,
+       CONCAT(u.firstname, ' ', u.lastname) AS fullname,  -- if mysql
+       u.firstname || ' ' || u.lastname AS fullname,      -- if !mysql
+       c.id AS courseid,
+       c.shortname AS course_shortname,
+       COALESCE(act.total, 0) AS activities_total,
+       CASE WHEN cc.timecompleted > 0 THEN COALESCE(act.total, 0)
+            ELSE COALESCE(done.completed, 0) END AS activities_completed,
+       CASE WHEN sitecompletion.value = '0' THEN NULL
+            WHEN cc.timecompleted > 0 THEN 100.0
+            WHEN act.total > 0 THEN ROUND(100.0 * COALESCE(done.completed, 0) / act.total, 2)
+            ELSE NULL END AS progress_percent,
+       CASE WHEN ula.timeaccess > 0 THEN ula.timeaccess ELSE NULL END AS lastaccess,
+       CASE WHEN cc.timecompleted > 0 THEN 1 ELSE 0 END AS course_completed
+  FROM {user_enrolments} ue
+  JOIN {enrol} e ON e.id = ue.enrolid AND e.status = 0
+  JOIN {course} c ON c.id = e.courseid AND c.enablecompletion = 1
+  JOIN {context} ctx ON ctx.contextlevel = 50 AND ctx.instanceid = c.id
+  JOIN {user} u ON u.id = ue.userid AND u.deleted = 0
+  LEFT JOIN {config} sitecompletion ON sitecompletion.name = 'enablecompletion'
+  LEFT JOIN {course_completions} cc ON cc.userid = ue.userid AND cc.course = c.id
+  LEFT JOIN {user_lastaccess} ula ON ula.userid = ue.userid AND ula.courseid = c.id
+  -- The denominator: activities that count, per course.
+  LEFT JOIN (SELECT cm.course, COUNT(*) AS total
+               FROM {course_modules} cm
+               JOIN {modules} m ON m.id = cm.module AND m.visible = 1
+              WHERE cm.completion > 0
+                AND cm.deletioninprogress = 0
+                AND cm.visible = 1 AND cm.visibleoncoursepage = 1                 -- if moodle5
+                AND cm.course = :courseid                                         -- if :courseid
+              GROUP BY cm.course) act ON act.course = c.id
+  -- The numerator: the same activities in state 1 or 2, per user and course.
+  LEFT JOIN (SELECT cmc.userid, cm.course, COUNT(*) AS completed
+               FROM {course_modules_completion} cmc
+               JOIN {course_modules} cm ON cm.id = cmc.coursemoduleid
+               JOIN {modules} m ON m.id = cm.module AND m.visible = 1
+              WHERE cmc.completionstate IN (1, 2)
+                AND cm.completion > 0
+                AND cm.deletioninprogress = 0
+                AND cm.visible = 1 AND cm.visibleoncoursepage = 1                 -- if moodle5
+                AND cm.course = :courseid                                         -- if :courseid
+                AND cmc.userid IN (SELECT dcu.userid FROM {company_users} dcu     -- if iomad :companyid
+                                    WHERE dcu.companyid = :companyid)             -- if iomad :companyid
+              GROUP BY cmc.userid, cm.course) done ON done.userid = ue.userid AND done.course = c.id
+ WHERE ue.status = 0
+   AND ue.timestart < :now
+   AND (ue.timeend = 0 OR ue.timeend > :now)
+   AND c.id = :courseid                                                         -- if :courseid
+   AND EXISTS (SELECT 1 FROM {company_users} fcu                                -- if iomad :companyid
+                WHERE fcu.userid = u.id AND fcu.companyid = :companyid)         -- if iomad :companyid
+   -- Each (user, course) once: at its first active enrolment.
+   AND NOT EXISTS (
+        SELECT 1
+          FROM {user_enrolments} ue2
+          JOIN {enrol} e2 ON e2.id = ue2.enrolid
+         WHERE ue2.userid = ue.userid
+           AND e2.courseid = e.courseid
+           AND ue2.id < ue.id
+           AND e2.status = 0
+           AND ue2.status = 0
+           AND ue2.timestart < :now
+           AND (ue2.timeend = 0 OR ue2.timeend > :now))
+   AND EXISTS (
+        SELECT 1
+          FROM {role_assignments} ra
+          JOIN {context} rctx ON rctx.id = ra.contextid
+          JOIN {role_capabilities} rc ON rc.roleid = ra.roleid
+          JOIN {context} sysctx ON sysctx.id = rc.contextid AND sysctx.contextlevel = 10
+         WHERE ra.userid = ue.userid
+           AND rc.capability = 'moodle/course:isincompletionreports'
+           AND rc.permission = 1
+           AND (rctx.id = ctx.id
+                OR ctx.path LIKE CONCAT(rctx.path, '/%')                         -- if mysql
+                OR ctx.path LIKE rctx.path || '/%'                               -- if !mysql
+               ))
+ ORDER BY ue.id

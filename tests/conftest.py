@@ -1,0 +1,115 @@
+"""Shared fixtures: a clean environment for every test, and fresh databases on the real servers.
+
+Tests that need MariaDB or PostgreSQL use the servers on this machine over real connections. When
+a server cannot be reached the test is skipped with a reason that says how to enable it; under CI
+(CI=true) it fails instead, so a green CI always means the database tests ran.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+MARIADB_ADMIN_URL = os.environ.get("MANIREPORTS_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "MANIREPORTS_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+ENGINES = ("sqlite", "mariadb", "postgresql")
+
+
+def _unavailable(server: str, exc: Exception) -> None:
+    message = (
+        f"{server} is not reachable ({exc.__class__.__name__}: {str(exc).splitlines()[0]}); "
+        "start it (bash .ci/run starts the local servers) or point "
+        f"MANIREPORTS_TEST_{'MARIADB' if server == 'MariaDB' else 'POSTGRES'} at one."
+    )
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No MANIREPORTS_* setting, config file or data directory leaks in from the machine."""
+    for name in list(os.environ):
+        if name.startswith("MANIREPORTS_") and not name.startswith("MANIREPORTS_TEST_"):
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.chdir(tmp_path)
+
+
+def _fresh_mariadb() -> Iterator[str]:
+    name = f"mr_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = sa.create_engine(MARIADB_ADMIN_URL, pool_pre_ping=True)
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    except sa.exc.OperationalError as exc:
+        _unavailable("MariaDB", exc)
+    url = MARIADB_ADMIN_URL.rstrip("/") + f"/{name}?charset=utf8mb4"
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()
+
+
+def _fresh_postgres() -> Iterator[str]:
+    name = f"mr_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0"))
+    except sa.exc.OperationalError as exc:
+        _unavailable("PostgreSQL", exc)
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+def fresh_database(kind: str, tmp_path: Path) -> Iterator[str]:
+    """Yield the SQLAlchemy URL of a new, empty database of that kind, dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / f'db_{uuid.uuid4().hex[:8]}.sqlite'}"
+    elif kind == "mariadb":
+        yield from _fresh_mariadb()
+    elif kind == "postgresql":
+        yield from _fresh_postgres()
+    else:  # pragma: no cover
+        raise ValueError(kind)
+
+
+@pytest.fixture(params=ENGINES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh empty database on each engine in turn."""
+    yield from fresh_database(request.param, tmp_path)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> Iterator[str]:
+    yield from fresh_database("sqlite", tmp_path)
+
+
+@pytest.fixture
+def mariadb_url(tmp_path: Path) -> Iterator[str]:
+    yield from fresh_database("mariadb", tmp_path)
+
+
+@pytest.fixture
+def postgres_url(tmp_path: Path) -> Iterator[str]:
+    yield from fresh_database("postgresql", tmp_path)

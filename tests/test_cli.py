@@ -1,0 +1,200 @@
+"""The command line end to end: help for every command, the exit codes, errors without tracebacks."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+import typer
+
+from tests.cli_runner import run_cli
+from tests.moodle_site import MoodleSite
+
+
+def all_commands() -> list[list[str]]:
+    from manireports.cli import app
+
+    found: list[list[str]] = []
+
+    def walk(command: click.Command, path: list[str]) -> None:
+        found.append(path)
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+@pytest.mark.parametrize("path", all_commands(), ids=lambda p: " ".join(p) or "manireports")
+def test_every_command_has_help_with_an_example(path: list[str]) -> None:
+    result = run_cli(*path, "--help")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.decode()
+    assert "Usage:" in text
+    from manireports.cli import app
+
+    command = typer.main.get_command(app)
+    for name in path:
+        assert isinstance(command, click.Group)
+        command = command.commands[name]
+    if not isinstance(command, click.Group):
+        assert "Example:" in text, f"{' '.join(path)} has no example in its help"
+
+
+@pytest.fixture
+def moodle(tmp_path: Path) -> Iterator[dict[str, str]]:
+    site = MoodleSite(f"sqlite:///{tmp_path / 'moodle.sqlite'}", timezone="Europe/Warsaw")
+    course = site.course("ŁÓDŹ-101", fullname="Język, \"polski\"")
+    learner = site.user("lukasz", firstname="Łukasz", lastname="Żółć")
+    site.enrol(learner, course, timestart=1_700_000_000)
+    site.complete(learner, course, 1_750_000_000)
+    other = site.user("olga", firstname="Ольга", lastname="Петрова")
+    site.enrol(other, course, timestart=1_700_000_100)
+    site.dispose()
+    upgraded = run_cli("db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    yield {"MANIREPORTS_MOODLE_URL": site.url}
+
+
+def test_run_report_csv_to_a_pipe(moodle: dict[str, str]) -> None:
+    result = run_cli("run-report", "course_completion", "--as-of", "2026-01-01", env=moodle)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == b""
+    rows = list(csv.reader(io.StringIO(result.stdout.decode("utf-8"))))
+    assert rows[0][:4] == ["userid", "username", "fullname", "email"]
+    assert rows[1][1:3] == ["lukasz", "Łukasz Żółć"]
+    assert rows[1][6] == 'Język, "polski"'
+    # 1_700_000_000 is 2023-11-14 22:13:20 UTC, 23:13:20 in Warsaw; 1_750_000_000 in summer time.
+    assert rows[1][7] == "2023-11-14 23:13:20"
+    assert rows[1][8:10] == ["true", "2025-06-15 17:06:40"]
+    assert rows[2][8:10] == ["false", ""]
+
+
+def test_run_report_json_limit_and_file(moodle: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli(
+        "run-report", "course_completion", "-f", "json", "--limit", "1", "--as-of", "2026-01-01",
+        env=moodle,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert len(data) == 1 and data[0]["username"] == "lukasz" and data[0]["completed"] is True
+    target = tmp_path / "out" / "completion.csv"
+    target.parent.mkdir()
+    result = run_cli("run-report", "course_completion", "-o", str(target), env=moodle)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b""
+    assert target.read_text(encoding="utf-8").startswith("userid,username")
+
+
+def test_show_sql_runs_nothing(moodle: dict[str, str]) -> None:
+    result = run_cli("run-report", "course_completion", "--show-sql", "-p", "courseid=2", env=moodle)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.decode()
+    assert "FROM mdl_user_enrolments ue" in text and "c.id = :courseid" in text
+    assert '"courseid": 2' in text
+
+
+def test_reports_list(moodle: dict[str, str]) -> None:
+    result = run_cli("reports", "list", "-f", "json", env=moodle)
+    assert result.returncode == 0, result.stderr
+    names = [item["name"] for item in json.loads(result.stdout)]
+    assert "course_completion" in names
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run-report", "no_such_report"], "There is no report called 'no_such_report'"),
+        (["run-report", "course_completion", "-p", "courseid=abc"], "must be a whole number"),
+        (["run-report", "course_completion", "-p", "colour=red"], "has no parameter 'colour'"),
+        (["run-report", "course_completion", "-p", "oops"], "is not of the form key=value"),
+        (["run-report", "course_completion", "-p", "from=yesterday"], "is not a date"),
+        (["run-report", "course_completion", "--as-of", "soon"], "--as-of 'soon' is not a date"),
+        (["run-report", "course_completion", "-f", "docx"], "docx"),
+        (["run-report", "course_completion", "--limit", "-1"], "--limit"),
+        (["run-report", "course_completion", "-o", "/nonexistent/dir/x.csv"], "/nonexistent/dir"),
+        (["run-report", "--no-such-option"], "No such option"),
+    ],
+)
+def test_bad_input_exits_2_with_one_clear_sentence(
+    moodle: dict[str, str], args: list[str], message: str
+) -> None:
+    result = run_cli(*args, env=moodle)
+    err = result.stderr.decode()
+    assert result.returncode == 2, err
+    assert message in err
+    assert "Traceback" not in err
+    assert result.stdout == b""
+
+
+def test_unreachable_moodle_exits_4() -> None:
+    result = run_cli(
+        "run-report", "course_completion",
+        env={"MANIREPORTS_MOODLE_URL": "mysql+pymysql://reporter:topsecret@127.0.0.1:1/moodle"},
+    )  # fmt: skip
+    err = result.stderr.decode()
+    assert result.returncode == 4, err
+    assert "Cannot connect to the Moodle database" in err and "topsecret" not in err
+
+
+def test_no_configuration_and_no_demo_says_what_to_do() -> None:
+    result = run_cli("run-report", "course_completion")
+    err = result.stderr.decode()
+    assert result.returncode == 2, err
+    assert "manireports demo init" in err and "[moodle] url" in err
+
+
+def test_bad_configuration_file_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[reports]\ntimeout_secs = 5\n", encoding="utf-8")
+    result = run_cli("--config", str(path), "config", "show")
+    assert result.returncode == 2
+    assert f"Unknown key reports.timeout_secs ({path}" in result.stderr.decode() or (
+        "reports.timeout_secs" in result.stderr.decode() and str(path) in result.stderr.decode()
+    )
+
+
+def test_config_show_masks_secrets_and_names_origins(tmp_path: Path) -> None:
+    secret = tmp_path / "smtp.pw"
+    secret.write_text("hunter2", encoding="utf-8")
+    path = tmp_path / "m.toml"
+    path.write_text(
+        f'[moodle]\nurl = "postgresql+psycopg://rep:p4ss@db/moodle"\n'
+        f'[email.smtp]\npassword_file = "{secret}"\n',
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(path), "config", "show", env={"MANIREPORTS_REPORTS_MAX_ROWS": "7"})
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr
+    assert "p4ss" not in out and "hunter2" not in out
+    assert "postgresql+psycopg://rep:****@db/moodle" in out
+    assert "max_rows = 7  # MANIREPORTS_REPORTS_MAX_ROWS" in out
+    assert f"# {path}" in out
+    result = run_cli("--config", str(path), "config", "show", "--json")
+    data = json.loads(result.stdout)
+    assert data["email.smtp.password"]["value"] == "****"
+    assert data["reports.timeout_seconds"] == {"value": 300, "origin": "default"}
+
+
+def test_unexpected_errors_exit_1_without_traceback_unless_debug(
+    moodle: dict[str, str], tmp_path: Path
+) -> None:
+    # A state URL pointing at a directory cannot be opened: a failure while running.
+    env = {**moodle, "MANIREPORTS_STATE_URL": f"sqlite:///{tmp_path}"}
+    result = run_cli("run-report", "course_completion", env=env)
+    assert result.returncode in (1, 4), result.stderr
+    assert "Traceback" not in result.stderr.decode()
+    debug = run_cli("--debug", "run-report", "course_completion", env=env)
+    assert debug.returncode == result.returncode
+    assert "Traceback" in debug.stderr.decode()
+
+
+def test_version() -> None:
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.decode().startswith("manireports ")

@@ -1,0 +1,137 @@
+"""Configuration layering, secrets from files, masking and the errors that name the key."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from manireports.config import SCHEMA, load_config, mask
+from manireports.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_any_file() -> None:
+    config = load_config(environ={})
+    assert config.path is None
+    assert config.get_str("moodle.prefix") == "mdl_"
+    assert config.get_int("reports.timeout_seconds") == 300
+    assert config.origin("moodle.prefix") == "default"
+
+
+def test_file_then_environment_then_flags(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "m.toml",
+        '[moodle]\nprefix = "x_"\n[reports]\ntimeout_seconds = 60\n[email.smtp]\nport = 2525\n',
+    )
+    config = load_config(
+        str(path),
+        environ={"MANIREPORTS_REPORTS_TIMEOUT_SECONDS": "90", "MANIREPORTS_EMAIL_SMTP_HOST": "mx"},
+    )
+    assert config.get_str("moodle.prefix") == "x_"
+    assert config.origin("moodle.prefix") == str(path)
+    assert config.get_int("reports.timeout_seconds") == 90
+    assert config.origin("reports.timeout_seconds") == "MANIREPORTS_REPORTS_TIMEOUT_SECONDS"
+    assert config.get_int("email.smtp.port") == 2525
+    assert config.get_str("email.smtp.host") == "mx"
+    flagged = config.with_overrides({"moodle.prefix": "y_"})
+    assert flagged.get_str("moodle.prefix") == "y_"
+    assert flagged.origin("moodle.prefix") == "flag"
+
+
+def test_search_order_local_file_before_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    xdg = tmp_path / "xdg"
+    (xdg / "manireports").mkdir(parents=True)
+    write(xdg / "manireports" / "config.toml", '[moodle]\nprefix = "xdg_"\n')
+    env = {"XDG_CONFIG_HOME": str(xdg)}
+    assert load_config(environ=env).get_str("moodle.prefix") == "xdg_"
+    write(tmp_path / "manireports.toml", '[moodle]\nprefix = "local_"\n')
+    assert load_config(environ=env).get_str("moodle.prefix") == "local_"
+    named = write(tmp_path / "named.toml", '[moodle]\nprefix = "named_"\n')
+    env["MANIREPORTS_CONFIG"] = str(named)
+    assert load_config(environ=env).get_str("moodle.prefix") == "named_"
+
+
+def test_nested_sections_and_env_names(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.toml", "[analytics.at_risk]\nmin_time_minutes = 5\n")
+    config = load_config(
+        str(path), environ={"MANIREPORTS_ANALYTICS_ENGAGEMENT_WINDOW_DAYS": "7"}
+    )
+    assert config.get_int("analytics.at_risk.min_time_minutes") == 5
+    assert config.get_int("analytics.engagement.window_days") == 7
+
+
+def test_secret_from_file_and_masking(tmp_path: Path) -> None:
+    secret = write(tmp_path / "pw", "s3cr3t\n")
+    path = write(
+        tmp_path / "c.toml",
+        f'[email.smtp]\npassword_file = "{secret}"\n'
+        '[moodle]\nurl = "mysql+pymysql://rep:p%40ss@db/moodle"\n',
+    )
+    config = load_config(str(path), environ={})
+    assert config.get_str("email.smtp.password") == "s3cr3t"
+    assert "file" in config.origin("email.smtp.password")
+    assert mask(config.get("moodle.url")) == "mysql+pymysql://rep:****@db/moodle"
+    assert mask("s3cr3t") == "****"
+    from_env = load_config(environ={"MANIREPORTS_CLOUD_AUTH_TOKEN_FILE": str(secret)})
+    assert from_env.get_str("cloud.auth_token") == "s3cr3t"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[moodle]\nprefx = 'x'\n", "Unknown key moodle.prefx"),
+        ("[modle]\nprefix = 'x'\n", "Unknown section [modle]"),
+        ("[reports]\ntimeout_seconds = 'ten'\n", "reports.timeout_seconds in"),
+        ("[reports]\ndenied_tables = 'user'\n", "must be a list of text"),
+        ("[cache]\nenabled = 1\n", "cache.enabled in"),
+        ("[email.smtp]\nsecurity = 'ssl'\n", "email.smtp.security must be one of"),
+        ("[moodle]\nprefix_file = '/x'\n", "only secrets can be read from files"),
+        ("[moodle\n", "not valid TOML"),
+    ],
+)
+def test_bad_files_name_the_key_and_file(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path / "bad.toml", text)
+    with pytest.raises(ConfigError) as error:
+        load_config(str(path), environ={})
+    assert expected in str(error.value)
+    assert error.value.exit_code == 2
+    if "Unknown" in expected or "in" in expected.split()[-1]:
+        assert str(path) in str(error.value)
+
+
+def test_bad_environment_values() -> None:
+    with pytest.raises(ConfigError, match="MANIREPORTS_REPORTS_MAX_ROWS"):
+        load_config(environ={"MANIREPORTS_REPORTS_MAX_ROWS": "lots"})
+    with pytest.raises(ConfigError, match="MANIREPORTS_MODLE_URL is not a manireports setting"):
+        load_config(environ={"MANIREPORTS_MODLE_URL": "x"})
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_config(environ={"MANIREPORTS_EMAIL_SMTP_PASSWORD_FILE": "/nonexistent/pw"})
+    assert load_config(environ={"MANIREPORTS_CACHE_ENABLED": "no"}).get_bool("cache.enabled") is False
+    listed = load_config(environ={"MANIREPORTS_REPORTS_ALLOWED_TABLES": "user, course"})
+    assert listed.get_list("reports.allowed_tables") == ["user", "course"]
+
+
+def test_named_file_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(str(tmp_path / "missing.toml"), environ={})
+
+
+def test_example_file_documents_every_key_with_its_default() -> None:
+    text = (REPO / "config.example.toml").read_text(encoding="utf-8")
+    config = load_config(str(REPO / "config.example.toml"), environ={})
+    document = tomllib.loads(text)
+    for section, keys in SCHEMA.items():
+        assert f"[{section}]" in text, section
+        for key, (_kind, default, _secret) in keys.items():
+            assert f"{key} = " in text, f"{section}.{key} is not documented"
+            if default is not None:
+                assert config.get(f"{section}.{key}") == default, f"{section}.{key}"
+    assert document["moodle"]["prefix"] == "mdl_"

@@ -1,0 +1,117 @@
+"""The Moodle connection layer on every engine: read-only, time-limited, streamed."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from manireports.errors import DatabaseError, InputError
+from manireports.moodle.connection import ManiReportsQueryError, MoodleDB
+from manireports.moodle.detect import detect_site
+from tests.moodle_site import MoodleSite
+
+COUNTER = {
+    "sqlite": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :top) "
+    "SELECT i FROM n",
+    "mysql": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :top) "
+    "SELECT i FROM n",
+    "postgresql": "SELECT i FROM generate_series(1, :top) AS i",
+}
+SLOW = {
+    "sqlite": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000)"
+    " SELECT count(*) FROM n",
+    "mysql": "SELECT SLEEP(5)",
+    "postgresql": "SELECT pg_sleep(5)",
+}
+
+
+@pytest.fixture
+def site(db_url: str) -> MoodleSite:
+    s = MoodleSite(db_url, timezone="Europe/Paris")
+    s.user("zoë", firstname="Zoë")
+    yield s
+    s.dispose()
+
+
+def test_rows_stream_and_an_early_exit_leaves_the_connection_usable(site: MoodleSite) -> None:
+    db = MoodleDB(site.url)
+    sql = COUNTER[db.engine_name]
+    with db.stream(sql, {"top": 200_000}) as stream:
+        first = [next(stream.rows) for _ in range(10)]
+    assert [int(r[0]) for r in first] == list(range(1, 11))
+    started = time.monotonic()
+    with db.stream(sql, {"top": 3}) as stream:
+        assert [int(r[0]) for r in stream.rows] == [1, 2, 3]
+    assert time.monotonic() - started < 5
+    db.dispose()
+
+
+def test_writes_are_refused_by_the_database_itself(site: MoodleSite) -> None:
+    db = MoodleDB(site.url)
+    with pytest.raises(ManiReportsQueryError) as error:
+        db.fetch_all("UPDATE mdl_user SET firstname = 'x' WHERE id = 3")
+    assert "only reads" in str(error.value) or "rejected" in str(error.value)
+    assert db.fetch_all("SELECT firstname FROM mdl_user WHERE id = 3") == [("Zoë",)]
+    db.dispose()
+
+
+def test_statement_timeout_stops_a_slow_query(site: MoodleSite) -> None:
+    db = MoodleDB(site.url, timeout_seconds=1)
+    started = time.monotonic()
+    with pytest.raises(ManiReportsQueryError, match="timeout_seconds"):
+        db.fetch_all(SLOW[db.engine_name])
+    assert time.monotonic() - started < 4
+    db.dispose()
+
+
+def test_missing_parameter_is_named(site: MoodleSite) -> None:
+    db = MoodleDB(site.url)
+    with pytest.raises(InputError, match=":courseid"):
+        db.fetch_all("SELECT id FROM mdl_course WHERE id = :courseid")
+    db.dispose()
+
+
+def test_detects_release_layouts_and_settings(site: MoodleSite) -> None:
+    info = detect_site(MoodleDB(site.url))
+    assert info.version == 2024100700
+    assert info.branch == "4.5"
+    assert info.iomad == "classic"
+    assert info.scorm == "43plus"
+    assert info.timezone == "Europe/Paris"
+    assert info.siteadmins == (2,)
+    assert info.missing_tables == ()
+    assert {"iomad", "scorm43"} <= info.flags and "moodle5" not in info.flags
+
+
+def test_pre43_scorm_and_plain_moodle(tmp_path) -> None:
+    site = MoodleSite(f"sqlite:///{tmp_path / 'old.sqlite'}", release="4.1", iomad=False)
+    info = detect_site(MoodleDB(site.url))
+    assert (info.branch, info.scorm, info.iomad) == ("4.1", "pre43", None)
+    assert info.flags == set()
+
+
+def test_not_a_moodle_database(tmp_path) -> None:
+    import sqlite3
+
+    path = tmp_path / "empty.sqlite"
+    sqlite3.connect(path).execute("CREATE TABLE x (id INTEGER)").connection.close()
+    with pytest.raises(DatabaseError, match="no Moodle tables"):
+        detect_site(MoodleDB(f"sqlite:///{path}"))
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["mysql+pymysql://root:pw@127.0.0.1:1/moodle", "postgresql+psycopg://u:pw@127.0.0.1:1/moodle"],
+)
+def test_unreachable_server_is_exit_4_without_the_password(url: str) -> None:
+    with pytest.raises(DatabaseError) as error:
+        MoodleDB(url).fetch_all("SELECT 1")
+    assert error.value.exit_code == 4
+    assert "pw" not in str(error.value).replace("password", "")
+    assert "****" in str(error.value)
+
+
+def test_unknown_engine_is_refused() -> None:
+    with pytest.raises(InputError, match="not supported"):
+        MoodleDB("oracle://u@h/db")
