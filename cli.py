@@ -16,18 +16,19 @@ import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, NoReturn
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
 
 import manireports
-from manireports.app import App, demo_database_path
 from manireports.config import Config, load_config, mask
 from manireports.errors import DatabaseError, InputError, ManiReportsError
 from manireports.export import ExportOptions, ReportTable, register_writer, resolve_format
+
+if TYPE_CHECKING:
+    from manireports.app import App
 
 # --------------------------------------------------------------------------------------------
 # Environment: the streams and whether they are terminals, injectable for tests.
@@ -71,6 +72,8 @@ class Environment:
         return load_config(self.config_path)
 
     def app(self) -> App:
+        from manireports.app import App
+
         notified: set[str] = set()
 
         def notice(message: str) -> None:
@@ -125,7 +128,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
-db_app = typer.Typer(help="Check the databases and migrate the state database.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Check the databases and migrate the state database.", no_args_is_help=True
+)
 demo_app = typer.Typer(help="Build the demo Moodle database.", no_args_is_help=True)
 reports_app = typer.Typer(help="List the reports.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -148,7 +153,9 @@ def root(
         typer.Option("--config", "-c", help="Configuration file (default: see SPEC section 4)."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="More detail on stderr.")
+    ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
     version: Annotated[
         bool,
@@ -319,6 +326,8 @@ def demo_init(
             anchor_date = date.fromisoformat(anchor)
         except ValueError:
             raise InputError(f"--anchor {anchor!r} is not a date (YYYY-MM-DD).") from None
+    from manireports.app import demo_database_path
+
     target = url or f"sqlite:///{demo_database_path()}"
     if not url:
         demo_database_path().parent.mkdir(parents=True, exist_ok=True)
@@ -332,10 +341,10 @@ def demo_init(
         progress=env.detail,
     )
     StateDB(env.config().get_opt_str("state.url")).upgrade()
-    total = sum(summary.counts.values())
+    total = sum(summary.rows.values())
     env.say(
-        f"Built the {size} demo ({total:,} rows, {summary.counts.get('user', 0):,} users, "
-        f"{summary.counts.get('logstore_standard_log', 0):,} log events) in "
+        f"Built the {size} demo ({total:,} rows, {summary.rows.get('user', 0):,} users, "
+        f"{summary.rows.get('logstore_standard_log', 0):,} log events) in "
         f"{summary.seconds:.1f} s at {mask(target)}."
     )
     if url:
@@ -390,10 +399,13 @@ def run_report_command(
     as_of: Annotated[
         str | None,
         typer.Option(
-            "--as-of", help='Answer as of this moment, "YYYY-MM-DD HH:MM[:SS]" in the site timezone.'
+            "--as-of",
+            help='Answer as of this moment, "YYYY-MM-DD HH:MM[:SS]" in the site timezone.',
         ),
     ] = None,
-    bom: Annotated[bool, typer.Option("--bom", help="Start CSV/TSV with a UTF-8 BOM (Excel).")] = False,
+    bom: Annotated[
+        bool, typer.Option("--bom", help="Start CSV/TSV with a UTF-8 BOM (Excel).")
+    ] = False,
     show_sql: Annotated[
         bool, typer.Option("--show-sql", help="Print the SQL and parameters; run nothing.")
     ] = False,
@@ -418,8 +430,10 @@ def run_report_command(
     if show_sql:
         prepared = prepare_report(application, request)
         _write_text(
-            prepared.sql.strip() + "\n-- parameters: "
-            + json.dumps(prepared.params, sort_keys=True) + "\n"
+            prepared.sql.strip()
+            + "\n-- parameters: "
+            + json.dumps(prepared.params, sort_keys=True)
+            + "\n"
         )
         return
     fmt_name = resolve_format(fmt, str(output) if output else None, env.stdout_is_terminal())
@@ -428,7 +442,7 @@ def run_report_command(
         pdf_max_rows=application.config.get_int("reports.pdf_max_rows"),
         progress=_progress_printer(env),
     )
-    destination: Path | IO[bytes] = output if output else sys.stdout.buffer
+    destination: Path | BinaryIO = output if output else sys.stdout.buffer
     sys.stdout.flush()
     outcome = run_report(
         application, request, fmt=fmt_name, destination=destination, options=options
@@ -488,7 +502,9 @@ def _write_text(text: str) -> None:
     sys.stdout.flush()
 
 
-def _export_small(title: str, columns: list[Any], rows: Iterable[tuple[Any, ...]], fmt: str | None) -> None:
+def _export_small(
+    title: str, columns: list[Any], rows: Iterable[tuple[Any, ...]], fmt: str | None
+) -> None:
     """Listings go through the same export pipeline as reports."""
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
@@ -508,35 +524,41 @@ def _export_small(title: str, columns: list[Any], rows: Iterable[tuple[Any, ...]
     export(table, fmt_name, sys.stdout.buffer, ExportOptions())
 
 
-def _write_rich_table(table: ReportTable, stream: IO[bytes], options: ExportOptions) -> int:
+def _write_rich_table(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> int:
     """The `table` format: rich tables on the terminal, in pages so memory stays bounded."""
-    from manireports.export import format_cell
+    from manireports.export.values import SiteClock, converters, row_converter
 
     text = io.TextIOWrapper(stream, encoding="utf-8", write_through=True)
     console = Console(file=text, no_color=not Environment.colour(), soft_wrap=False)
+    convert = row_converter(converters(table.columns, "human", SiteClock(table.timezone)))
     count = 0
-    page: list[tuple[Any, ...]] = []
+    page: list[Any] = []
 
-    def flush() -> None:
-        grid = Table(title=table.title if count <= len(page) else None, show_lines=False)
+    def flush(title: str | None) -> None:
+        grid = Table(title=title)
         for column in table.columns:
-            grid.add_column(column.name, justify="right" if column.kind in ("int", "float") else "left")
+            numeric = column.kind in ("int", "float")
+            grid.add_column(column.name, justify="right" if numeric else "left")
         for row in page:
-            grid.add_row(*(format_cell(column, value, table.timezone) for column, value in zip(table.columns, row, strict=True)))
+            shown = convert(row) if convert else row
+            grid.add_row(*("" if value is None else str(value) for value in shown))
         console.print(grid)
         page.clear()
 
     for row in table.rows:
         page.append(row)
         count += 1
-        if len(page) >= 500:
-            flush()
+        if len(page) >= TABLE_PAGE_ROWS:
+            flush(table.title if count == TABLE_PAGE_ROWS else None)
     if page or count == 0:
-        flush()
+        flush(table.title if count <= TABLE_PAGE_ROWS else None)
     text.detach()
+    if options.progress:
+        options.progress(count)
     return count
 
 
+TABLE_PAGE_ROWS = 500
 register_writer("table", _write_rich_table)
 
 
@@ -548,15 +570,16 @@ def main(argv: list[str] | None = None) -> NoReturn:
     """Run the command line; every exit code comes from here (SPEC section 15)."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        app(args=argv, prog_name="manireports", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+        code = app(args=argv, prog_name="manireports", standalone_mode=False)
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.UsageError as exc:
-        exc.show()
-        sys.exit(2)
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.echo("Interrupted.", err=True)
         sys.exit(1)
+    except typer.TyperException as exc:
+        # Usage errors of the parser (unknown option, missing argument): exit 2 like click.
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(getattr(exc, "exit_code", 2))
     except ManiReportsError as exc:
         if debug:
             traceback.print_exc()
@@ -570,7 +593,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except KeyboardInterrupt:
         typer.echo("Interrupted.", err=True)
         sys.exit(1)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback by default
+    except Exception as exc:
         if debug:
             traceback.print_exc()
         typer.echo(
@@ -579,7 +602,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
             err=True,
         )
         sys.exit(1)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

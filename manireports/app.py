@@ -10,13 +10,16 @@ import time
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from manireports.config import Config, data_dir
 from manireports.errors import ConfigError
 from manireports.moodle.connection import MoodleDB, MysqlDriver
 from manireports.moodle.detect import SiteInfo, detect_site
-from manireports.state.store import StateDB
+
+if TYPE_CHECKING:
+    from manireports.state.store import StateDB
 
 Notice = Callable[[str], None]
 
@@ -43,7 +46,7 @@ class App:
             return MoodleDB(url, prefix=prefix, timeout_seconds=timeout, mysql_driver=driver)
         config_php = config.get_opt_str("moodle.config_php")
         if config_php:
-            from manireports.moodle.config_php import moodle_url, read_config_php  # noqa: PLC0415
+            from manireports.moodle.config_php import moodle_url, read_config_php
 
             site = read_config_php(config_php)
             return MoodleDB(
@@ -85,6 +88,8 @@ class App:
 
     @cached_property
     def state(self) -> StateDB:
+        from manireports.state.store import StateDB
+
         state = StateDB(self.config.get_opt_str("state.url"))
         state.require_current()
         return state

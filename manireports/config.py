@@ -19,7 +19,7 @@ import platformdirs
 
 from manireports.errors import ConfigError
 
-# (type, default, secret). Types: str, int, float, bool, list (of str), and "str?" for optional text.
+# (type, default, secret). Types: str, int, float, bool, list (of str); "str?" is optional text.
 _Spec = tuple[str, Any, bool]
 
 SCHEMA: dict[str, dict[str, _Spec]] = {
@@ -335,7 +335,9 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, 
             yield prefix, name, value
 
 
-def load_config(explicit_path: str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    explicit_path: str | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
     """Build the effective configuration from defaults, the TOML file and the environment."""
     env = os.environ if environ is None else environ
     settings: dict[str, Setting] = {}
@@ -394,7 +396,9 @@ def _apply(
     if file_key:
         base = key[: -len("_file")]
         if not SCHEMA[section][base][2]:
-            raise ConfigError(f"{section}.{key} is not allowed: only secrets can be read from files.")
+            raise ConfigError(
+                f"{section}.{key} is not allowed: only secrets can be read from files."
+            )
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a file path.")
         settings[f"{section}.{base}"] = Setting(
@@ -407,12 +411,14 @@ def _apply(
 
 
 def mask(value: Any) -> str:
-    """Render a secret for display: URLs keep their shape with the password hidden."""
+    """Render a secret for display: a URL keeps its shape with only the password hidden."""
     if value is None:
         return ""
     text = str(value)
-    if "://" in text and "@" in text:
+    if "://" in text:
         scheme, rest = text.split("://", 1)
+        if "@" not in rest:
+            return text
         credentials, host = rest.rsplit("@", 1)
         user = credentials.split(":", 1)[0]
         return f"{scheme}://{user}:****@{host}" if ":" in credentials else text

@@ -33,7 +33,7 @@ TEACHER_ROLES = ("editingteacher", "teacher")
 
 @dataclass(frozen=True)
 class Grant:
-    """Rows whose `column` is in `values`, or in the ids `subquery` (Moodle-convention SQL) returns."""
+    """Rows whose `column` is in `values`, or in the ids `subquery` (Moodle SQL) returns."""
 
     column: ScopeColumn
     values: tuple[int, ...] = ()
@@ -131,7 +131,9 @@ def resolve_actor(db: MoodleDB, site: SiteInfo, who: str | None) -> Actor:
     if deleted:
         raise PermissionDeniedError(f"The Moodle user {who} is deleted and cannot run reports.")
     if suspended:
-        raise PermissionDeniedError(f"The Moodle user {username} is suspended and cannot run reports.")
+        raise PermissionDeniedError(
+            f"The Moodle user {username} is suspended and cannot run reports."
+        )
     if userid in site.siteadmins:
         return Actor(userid, username, "siteadmin")
     companies: tuple[int, ...] = ()
@@ -238,9 +240,13 @@ def visible_companies(
         raise InputError("This Moodle has no IOMAD tables, so there are no companies to list.")
     actor = resolve_actor(db, site, who)
     aliases = site.table_aliases()
-    company_col, parent_col = ("companyid", "parentid") if site.iomad == "51plus" else (
-        "company",
-        "parent",
+    company_col, parent_col = (
+        ("companyid", "parentid")
+        if site.iomad == "51plus"
+        else (
+            "company",
+            "parent",
+        )
     )
     sql = expand_tables(
         f"SELECT co.id, co.name, d.id, d.name, d.{parent_col} FROM {{company}} co "

@@ -4,8 +4,9 @@ Built-in and custom reports are written the way Moodle developers and report_cus
 SQL: `{tablename}` for a prefixed table and `:name` for a bound parameter. Built-in report files
 may also mark a line with a trailing `-- if FLAG ...` comment: the line is kept only when every
 FLAG holds (`!FLAG` when it does not), where a FLAG is a given parameter (`:courseid`), an engine
-(`mysql`, `postgresql`, `sqlite`) or a feature of the site (`iomad`, `scorm43`, `moodle5`). That keeps optional filters out of the query entirely,
-so the database plans the query it really runs instead of `(:x IS NULL OR col = :x)`.
+(`mysql`, `postgresql`, `sqlite`) or a feature of the site (`iomad`, `scorm43`, `moodle5`).
+That keeps optional filters out of the query entirely, so the database plans the query it really
+runs instead of `(:x IS NULL OR col = :x)`.
 """
 
 from __future__ import annotations

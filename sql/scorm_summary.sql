@@ -1,7 +1,7 @@
 -- scorm_summary: the SCORM tracking values that a per-(user, SCORM activity) summary needs,
--- streamed in (userid, scormid) order. manireports/reports/scorm.py folds each (user, SCORM)
--- group into one report row: SCORM time formats and Moodle's grading rules cannot be written
--- portably in SQL. The rules themselves are stated there.
+-- streamed user by user. manireports/reports/scorm.py folds each user's rows into one report row
+-- per SCORM activity: SCORM time formats and Moodle's grading rules cannot be written portably in
+-- SQL. The rules themselves are stated there.
 --
 -- One row per kept tracking value (one per attempt with no kept value, on 4.3+ sites):
 --   the activity and the user, the activity's grading settings (version, grademethod,
@@ -21,10 +21,14 @@
 --
 -- Moodle 4.3 and later (mod_scorm 2023042403): one scorm_attempt row per attempt (numbering may
 -- start above 1, attempts without a value still count), values in scorm_scoes_value, element
--- names in scorm_element. The values of an attempt are found through scorm_scoes_value's attemptid
--- index; the sort is on scorm_attempt rows only.
--- Before 4.3: scorm_scoes_track, whose unique index (userid, scormid, scoid, attempt, element)
--- gives the (userid, scormid) order without a sort.
+-- names in scorm_element. An attempt's values are found through scorm_scoes_value's attemptid
+-- index, the ten element ids once through scorm_element's unique element index.
+-- Before 4.3: scorm_scoes_track. Its unique index (userid, scormid, scoid, attempt, element)
+-- serves both the user order and the element filter, so read user by user (user in primary-key
+-- order) the rows stream without a sort or a temporary table.
+--
+-- Only the user order is asked for: the Python step holds one user's rows and splits them by
+-- activity itself, which keeps the database free to stream in the order of that index.
 SELECT s.id AS scormid,
        s.name AS scorm_name,
        s.course AS courseid,
@@ -68,5 +72,4 @@ SELECT s.id AS scormid,
    AND s.id = :scormid                                                          -- if :scormid
    AND EXISTS (SELECT 1 FROM {company_users} cu                                 -- if iomad :companyid
                 WHERE cu.userid = u.id AND cu.companyid = :companyid)           -- if iomad :companyid
- ORDER BY a.userid, a.scormid, a.attempt                                        -- if scorm43
- ORDER BY v.userid, v.scormid                                                   -- if !scorm43
+ ORDER BY u.id

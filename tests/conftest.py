@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-MARIADB_ADMIN_URL = os.environ.get("MANIREPORTS_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/")
+MARIADB_ADMIN_URL = os.environ.get(
+    "MANIREPORTS_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/"
+)
 POSTGRES_ADMIN_URL = os.environ.get(
     "MANIREPORTS_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -53,7 +55,9 @@ def _fresh_mariadb() -> Iterator[str]:
     try:
         admin = sa.create_engine(MARIADB_ADMIN_URL, pool_pre_ping=True)
         with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+            conn.execute(
+                sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+            )
     except sa.exc.OperationalError as exc:
         _unavailable("MariaDB", exc)
     url = MARIADB_ADMIN_URL.rstrip("/") + f"/{name}?charset=utf8mb4"

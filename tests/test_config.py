@@ -46,7 +46,9 @@ def test_file_then_environment_then_flags(tmp_path: Path) -> None:
     assert flagged.origin("moodle.prefix") == "flag"
 
 
-def test_search_order_local_file_before_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_search_order_local_file_before_xdg(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     xdg = tmp_path / "xdg"
     (xdg / "manireports").mkdir(parents=True)
     write(xdg / "manireports" / "config.toml", '[moodle]\nprefix = "xdg_"\n')
@@ -61,9 +63,7 @@ def test_search_order_local_file_before_xdg(tmp_path: Path, monkeypatch: pytest.
 
 def test_nested_sections_and_env_names(tmp_path: Path) -> None:
     path = write(tmp_path / "a.toml", "[analytics.at_risk]\nmin_time_minutes = 5\n")
-    config = load_config(
-        str(path), environ={"MANIREPORTS_ANALYTICS_ENGAGEMENT_WINDOW_DAYS": "7"}
-    )
+    config = load_config(str(path), environ={"MANIREPORTS_ANALYTICS_ENGAGEMENT_WINDOW_DAYS": "7"})
     assert config.get_int("analytics.at_risk.min_time_minutes") == 5
     assert config.get_int("analytics.engagement.window_days") == 7
 
@@ -114,7 +114,9 @@ def test_bad_environment_values() -> None:
         load_config(environ={"MANIREPORTS_MODLE_URL": "x"})
     with pytest.raises(ConfigError, match="cannot be read"):
         load_config(environ={"MANIREPORTS_EMAIL_SMTP_PASSWORD_FILE": "/nonexistent/pw"})
-    assert load_config(environ={"MANIREPORTS_CACHE_ENABLED": "no"}).get_bool("cache.enabled") is False
+    assert (
+        load_config(environ={"MANIREPORTS_CACHE_ENABLED": "no"}).get_bool("cache.enabled") is False
+    )
     listed = load_config(environ={"MANIREPORTS_REPORTS_ALLOWED_TABLES": "user, course"})
     assert listed.get_list("reports.allowed_tables") == ["user", "course"]
 

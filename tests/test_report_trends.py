@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -68,7 +69,7 @@ def test_months_are_the_sites_calendar_months() -> None:
     # April 2025 starts at 00:00 CEST (UTC+2) = 2025-03-31 22:00 UTC; 2025-04-01 00:00 UTC is
     # 1743465600, so 2 h earlier: 1743458400. Each month ends where the next starts.
     assert months[0].start == 1_743_458_400
-    assert all(a.end == b.start for a, b in zip(months, months[1:], strict=False))
+    assert all(a.end == b.start for a, b in pairwise(months))
     assert months[-1].end == moment(AS_OF, "Europe/Berlin") + 1
 
 

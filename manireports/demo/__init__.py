@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from manireports.demo.accounts import emit_accounts
 from manireports.demo.learning import LearningPass
 from manireports.demo.load import Loader, engine_for, prepare
-from manireports.demo.logbook import write_log
+from manireports.demo.logbook import AccessStats, log_rows
 from manireports.demo.site_events import SiteEvents
 from manireports.demo.sizes import Clock, pick_release, pick_size
 from manireports.demo.static import emit_static
@@ -73,8 +73,15 @@ def build_demo(
         loader = Loader(engine, metadata, prefix, definitions)
         say(f"creating {len(definitions)} Moodle {moodle.name} tables")
         loader.create_tables()
-        loader.mark({"seed": seed, "size": spec.name, "anchor": clock.anchor.isoformat(),
-                     "release": moodle.name, "iomad": iomad})  # fmt: skip
+        loader.mark(
+            {
+                "seed": seed,
+                "size": spec.name,
+                "anchor": clock.anchor.isoformat(),
+                "release": moodle.name,
+                "iomad": iomad,
+            }
+        )
         world = build_world(seed, spec, clock, moodle, iomad)
         people = len(world.community.people)
         say(f"site: {len(world.catalogue.courses) - 1} courses, {people} users")
@@ -84,9 +91,9 @@ def build_demo(
             learning.run()
             say(f"learning records written; {len(learning.sessions)} sessions to log")
             extra = SiteEvents(world, seed).build()
-            stats = write_log(world, learning.sessions, extra,
-                              lambda row: loader.add_values(LOG_TABLE, row))  # fmt: skip
-            say(f"log written: {loader.counts.get(LOG_TABLE, 0) + len(loader.buffers.get(LOG_TABLE, []))} events")
+            stats = AccessStats()
+            loader.load(LOG_TABLE, log_rows(world, learning.sessions, extra, stats))
+            say(f"log written: {len(stats.first)} users active in it")
             emit_accounts(world, stats, learning, loader.add)
         say("creating indexes")
         loader.create_indexes()

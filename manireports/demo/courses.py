@@ -202,10 +202,17 @@ class CatalogueBuilder:
         course_id = self.cat.next_id("course")
         context = self.contexts.add(50, course_id, 1)
         site = Course(
-            id=course_id, category=0, fullname="Northwind Learning Hub", shortname="Northwind",
-            context=context, visible=1, startdate=0, enddate=0, enablecompletion=0,
+            id=course_id,
+            category=0,
+            fullname="Northwind Learning Hub",
+            shortname="Northwind",
+            context=context,
+            visible=1,
+            startdate=0,
+            enddate=0,
+            enablecompletion=0,
             timecreated=self.site_created,
-        )  # fmt: skip
+        )
         section = self.cat.next_id("course_sections")
         site.sections.append((section, 0, None, 1))
         self._activity(site, "forum", "Site announcements", section, completion=0)
@@ -260,7 +267,8 @@ class CatalogueBuilder:
             section = self.cat.next_id("course_sections")
             name = f"Topic {number}" if rng.random() < 0.5 else None
             course.sections.append((section, number, name, 0 if number == 4 else 1))
-            self._activity(course, "page", f"Reading {number}", section, completion=2, view=True)
+            manual = rng.random() < 0.3  # ticked off by the learner rather than on viewing
+            self._activity(course, "page", f"Reading {number}", section, 1 if manual else 2, True)
             kind = rng.choice(("url", "resource", "assign", "forum", "quiz"))
             self._content(course, kind, number, section)
             if number == 2 or rng.random() < 0.3:
@@ -292,9 +300,14 @@ class CatalogueBuilder:
             self._scorm(activity)
 
     def _activity(
-        self, course: Course, module: str, name: str, section: int, completion: int,
+        self,
+        course: Course,
+        module: str,
+        name: str,
+        section: int,
+        completion: int,
         view: bool = False,
-    ) -> Activity:  # fmt: skip
+    ) -> Activity:
         activity_id = self.cat.next_id("course_modules")
         activity = Activity(
             id=activity_id,
@@ -359,30 +372,54 @@ class CatalogueBuilder:
         scos = []
         for number in range(1, sco_count + 1):
             row = self._scoe(
-                scorm, f"ITEM-{number}", organization, "sco", f"content/sco{number}/index.html",
-                f"Lesson {number}", number + 1,
-            )  # fmt: skip
+                scorm,
+                f"ITEM-{number}",
+                organization,
+                "sco",
+                f"content/sco{number}/index.html",
+                f"Lesson {number}",
+                number + 1,
+            )
             scorm.rows.append(row)
             scos.append(int(str(row["id"])))
         if rng.random() < 0.4:
             scorm.rows.append(
-                self._scoe(scorm, "RESOURCE-1", organization, "asset", "content/glossary.pdf",
-                           "Glossary", sco_count + 2)  # fmt: skip
+                self._scoe(
+                    scorm,
+                    "RESOURCE-1",
+                    organization,
+                    "asset",
+                    "content/glossary.pdf",
+                    "Glossary",
+                    sco_count + 2,
+                )
             )
         scorm.scos = tuple(scos)
         activity.grademax = scorm.maxgrade
         self.cat.scorms.append(scorm)
 
     def _scoe(
-        self, scorm: Scorm, identifier: str, parent: str, kind: str, launch: str, title: str,
+        self,
+        scorm: Scorm,
+        identifier: str,
+        parent: str,
+        kind: str,
+        launch: str,
+        title: str,
         sortorder: int,
-    ) -> dict[str, object]:  # fmt: skip
+    ) -> dict[str, object]:
         return {
-            "id": self.cat.next_id("scorm_scoes"), "scorm": scorm.id,
-            "manifest": f"MANIFEST-{scorm.id}", "organization": "" if parent == "/" else parent,
-            "parent": parent, "identifier": identifier, "launch": launch, "scormtype": kind,
-            "title": title, "sortorder": sortorder,
-        }  # fmt: skip
+            "id": self.cat.next_id("scorm_scoes"),
+            "scorm": scorm.id,
+            "manifest": f"MANIFEST-{scorm.id}",
+            "organization": "" if parent == "/" else parent,
+            "parent": parent,
+            "identifier": identifier,
+            "launch": launch,
+            "scormtype": kind,
+            "title": title,
+            "sortorder": sortorder,
+        }
 
     def _special_cases(self) -> None:
         """The edge cases reports must survive, placed deterministically."""

@@ -9,7 +9,7 @@ or to several departments of one company.
 from __future__ import annotations
 
 from manireports.demo.names import COMPANIES, DIVISIONS, TEAMS
-from manireports.demo.people import Company, CommunityBuilder, Department, Membership, Person
+from manireports.demo.people import CommunityBuilder, Company, Department, Membership, Person
 from manireports.demo.sizes import DAY
 
 
@@ -75,7 +75,7 @@ def build_companies(builder: CommunityBuilder, companies: list[Company]) -> None
         person.memberships.append(member)
         roll = rng.random()
         if roll < 0.03:
-            other = companies[(company.id + rng.randrange(1, len(companies))) % len(companies)]
+            other = companies[(company.id - 1 + rng.randrange(1, len(companies))) % len(companies)]
             person.memberships.append(Membership(other.id, other.top.id))
         elif roll < 0.05 and len(company.departments) > 2:
             second = _pick_department(builder, company)
@@ -154,9 +154,7 @@ def educators(builder: CommunityBuilder) -> None:
 def manager_as_learner(builder: CommunityBuilder) -> Person:
     """A company manager who is also enrolled as a student in one of the company's courses."""
     out = builder.out
-    manager = next(
-        p for p in out.people if any(m.managertype == 1 for m in p.memberships)
-    )
+    manager = next(p for p in out.people if any(m.managertype == 1 for m in p.memberships))
     company = out.companies[manager.memberships[0].company - 1]
     course = builder.catalogue.courses[company.courses[0][0] - 1]
     builder.seat(manager, course, "manual", builder.enrolment_start(manager, course))

@@ -8,11 +8,12 @@ learning tables directly and leaves behind the timed "milestones" (viewed, attem
 
 from __future__ import annotations
 
+import bisect
 import json
 import random
 from dataclasses import dataclass, field
 
-from manireports.demo.courses import Activity, Course, Quiz, Scorm
+from manireports.demo.courses import Activity, Course, Quiz
 from manireports.demo.ids import Emit, Ids
 from manireports.demo.people import Person, Seat
 from manireports.demo.scorm_tracks import ScormTracks
@@ -71,8 +72,10 @@ class LearningPass:
             self.sessions_for(rng, person, milestones)
             if person.kind in ("teacher",):
                 self.teaching(rng, person)
-        for (user, _), items in sorted(self.slots.items()):
-            items.sort()
+        for (user, _), found in sorted(self.slots.items()):
+            items = sorted(m for m in found if m[0] >= self.clock.history_start + 600)
+            if not items:
+                continue
             start = items[0][0] - 120
             self.sessions.append((start, user, "web", hash_seed(self.seed, user, start), items, ()))
 
@@ -99,7 +102,7 @@ class LearningPass:
         if group:
             self._session(rng, person, group, mobile)
             busy.append(group[0][0])
-        self._browsing(rng, person, busy, mobile)
+        self._browsing(rng, person, sorted(busy), mobile)
 
     def _session(
         self, rng: random.Random, person: Person, group: list[Milestone], mobile: bool
@@ -123,9 +126,9 @@ class LearningPass:
             for _ in range(count):
                 start = rng.randrange(begin, end)
                 start = _daytime(rng, start)
-                if not begin <= start < end or any(abs(start - other) < 3 * 3600 for other in busy):
+                if not begin <= start < end or _near(busy, start, 3 * 3600):
                     continue
-                busy.append(start)
+                bisect.insort(busy, start)
                 kind = "ws" if mobile and rng.random() < 0.5 else "web"
                 self.sessions.append(
                     (start, person.id, kind, rng.getrandbits(32), [], (seat.course,))
@@ -153,9 +156,15 @@ class LearningPass:
         return out
 
     def _activities(
-        self, rng: random.Random, person: Person, seat: Seat, course: Course, outcome: Outcome,
-        reach: float, out: list[Milestone],
-    ) -> None:  # fmt: skip
+        self,
+        rng: random.Random,
+        person: Person,
+        seat: Seat,
+        course: Course,
+        outcome: Outcome,
+        reach: float,
+        out: list[Milestone],
+    ) -> None:
         candidates = [a for a in course.activities if a.module != "label" and a.visible]
         limit = max(1, round(len(candidates) * reach))
         when = seat.start + rng.randint(600, 2 * DAY)
@@ -171,24 +180,41 @@ class LearningPass:
             when = finished + gap
 
     def _do(
-        self, rng: random.Random, person: Person, seat: Seat, course: Course, activity: Activity,
-        when: int, outcome: Outcome, out: list[Milestone],
-    ) -> int:  # fmt: skip
+        self,
+        rng: random.Random,
+        person: Person,
+        seat: Seat,
+        course: Course,
+        activity: Activity,
+        when: int,
+        outcome: Outcome,
+        out: list[Milestone],
+    ) -> int:
         """Perform one activity from `when`; returns the time the learner moved on."""
         outcome.first = outcome.first or when
-        out.append((when, f"view_{activity.module}", course.id, activity.id, activity.instance,
-                    0, None))  # fmt: skip
+        out.append(
+            (when, f"view_{activity.module}", course.id, activity.id, activity.instance, 0, None)
+        )
         if activity.view and activity.completion == 2:
-            self.emit("course_modules_viewed",
-                      {"id": self.ids.next("course_modules_viewed"), "coursemoduleid": activity.id,
-                       "userid": person.id, "timecreated": when})  # fmt: skip
+            self.emit(
+                "course_modules_viewed",
+                {
+                    "id": self.ids.next("course_modules_viewed"),
+                    "coursemoduleid": activity.id,
+                    "userid": person.id,
+                    "timecreated": when,
+                },
+            )
         done = when + rng.randint(30, 400)
         state = 1
         if activity.module == "quiz":
-            done, state = self.quiz(rng, person, seat, self.quizzes[activity.id], when, outcome, out)
+            done, state = self.quiz(
+                rng, person, seat, self.quizzes[activity.id], when, outcome, out
+            )
         elif activity.module == "scorm":
-            done, state = self.scorm.attempts(rng, person, seat, self.scorms[activity.id], when,
-                                              outcome, out)  # fmt: skip
+            done, state = self.scorm.attempts(
+                rng, person, seat, self.scorms[activity.id], when, outcome, out
+            )
         elif activity.module == "assign":
             done = self._assign(rng, person, seat, course, activity, when, outcome, out)
         elif activity.module == "forum" and activity.completion:
@@ -196,16 +222,32 @@ class LearningPass:
             out.append((done, "forum_post", course.id, activity.id, self.forum_post, 0, None))
         elif activity.module == "feedback":
             self.feedback_response += 1
-            out.append((done, "feedback_submitted", course.id, activity.id,
-                        self.feedback_response, 0, None))  # fmt: skip
+            out.append(
+                (
+                    done,
+                    "feedback_submitted",
+                    course.id,
+                    activity.id,
+                    self.feedback_response,
+                    0,
+                    None,
+                )
+            )
         if activity.completion and state >= 0 and done < seat.stop:
             self._complete(rng, person, course, activity, state, done, outcome, out)
         return done
 
     def _complete(
-        self, rng: random.Random, person: Person, course: Course, activity: Activity, state: int,
-        when: int, outcome: Outcome, out: list[Milestone],
-    ) -> None:  # fmt: skip
+        self,
+        rng: random.Random,
+        person: Person,
+        course: Course,
+        activity: Activity,
+        state: int,
+        when: int,
+        outcome: Outcome,
+        out: list[Milestone],
+    ) -> None:
         override = 0
         if activity.completion == 1 and rng.random() < 0.05:
             state = 0  # ticked, then unticked again
@@ -214,10 +256,17 @@ class LearningPass:
         if activity.grade_hidden and state == 3:
             state = 4
         cmc = self.ids.next("course_modules_completion")
-        self.emit("course_modules_completion",
-                  {"id": cmc, "coursemoduleid": activity.id, "userid": person.id,
-                   "completionstate": state, "overrideby": override or None,
-                   "timemodified": when})  # fmt: skip
+        self.emit(
+            "course_modules_completion",
+            {
+                "id": cmc,
+                "coursemoduleid": activity.id,
+                "userid": person.id,
+                "completionstate": state,
+                "overrideby": override or None,
+                "timemodified": when,
+            },
+        )
         outcome.states[activity.id] = (state, when)
         out.append((when, "cm_completion", course.id, activity.id, cmc, person.id, None))
 
@@ -228,9 +277,15 @@ class LearningPass:
     # -- quiz -------------------------------------------------------------------------------------
 
     def quiz(
-        self, rng: random.Random, person: Person, seat: Seat, quiz: Quiz, when: int,
-        outcome: Outcome, out: list[Milestone],
-    ) -> tuple[int, int]:  # fmt: skip
+        self,
+        rng: random.Random,
+        person: Person,
+        seat: Seat,
+        quiz: Quiz,
+        when: int,
+        outcome: Outcome,
+        out: list[Milestone],
+    ) -> tuple[int, int]:
         """Attempts until passed or out of tries; returns (time done, completion state or -1)."""
         unfinished = ["inprogress", "abandoned"] + (["overdue"] if quiz.timelimit else [])
         if self.world.release.quiz_states_50:
@@ -256,28 +311,65 @@ class LearningPass:
                 state = rng.choice(unfinished)
             attempt_id = self._attempt(person.id, quiz, number, state, time, end, sumgrades, 0)
             outcome.attempted.add(quiz.activity.id)
-            out.append((time, "quiz_started", course, quiz.activity.id, attempt_id, person.id,
-                        json.dumps({"quizid": quiz.id})))  # fmt: skip
+            out.append(
+                (
+                    time,
+                    "quiz_started",
+                    course,
+                    quiz.activity.id,
+                    attempt_id,
+                    person.id,
+                    json.dumps({"quizid": quiz.id}),
+                )
+            )
             if state in ("finished", "submitted"):
-                out.append((end, "quiz_submitted", course, quiz.activity.id, attempt_id,
-                            person.id, json.dumps({"quizid": quiz.id, "submitterid": person.id})))
+                out.append(
+                    (
+                        end,
+                        "quiz_submitted",
+                        course,
+                        quiz.activity.id,
+                        attempt_id,
+                        person.id,
+                        json.dumps({"quizid": quiz.id, "submitterid": person.id}),
+                    )
+                )
             if state != "finished":
                 time = end
                 break
             finished.append((number, sumgrades, end))
-            out.append((end + 20, "quiz_reviewed", course, quiz.activity.id, attempt_id,
-                        person.id, json.dumps({"quizid": quiz.id})))  # fmt: skip
+            out.append(
+                (
+                    end + 20,
+                    "quiz_reviewed",
+                    course,
+                    quiz.activity.id,
+                    attempt_id,
+                    person.id,
+                    json.dumps({"quizid": quiz.id}),
+                )
+            )
             grade = quiz_grade(quiz, [s for _, s, _ in finished])
             if not quiz.activity.gradepass or grade >= quiz.activity.gradepass:
                 time = end
                 break
-            time = end + (rng.randint(300, 3000) if rng.random() < 0.6 else rng.randint(DAY, 5 * DAY))
+            time = end + (
+                rng.randint(300, 3000) if rng.random() < 0.6 else rng.randint(DAY, 5 * DAY)
+            )
         if not finished:
             return time, -1
         grade = quiz_grade(quiz, [s for _, s, _ in finished])
         last = finished[-1][2]
-        self.emit("quiz_grades", {"id": self.ids.next("quiz_grades"), "quiz": quiz.id,
-                                  "userid": person.id, "grade": grade, "timemodified": last})
+        self.emit(
+            "quiz_grades",
+            {
+                "id": self.ids.next("quiz_grades"),
+                "quiz": quiz.id,
+                "userid": person.id,
+                "grade": grade,
+                "timemodified": last,
+            },
+        )
         if not seat.removed_at:
             outcome.grades[quiz.activity.id] = (grade, last)
         if quiz.activity.gradepass:
@@ -285,24 +377,42 @@ class LearningPass:
         return time, 1
 
     def _attempt(
-        self, user: int, quiz: Quiz, number: int, state: str, start: int, end: int,
-        sumgrades: float, preview: int,
-    ) -> int:  # fmt: skip
+        self,
+        user: int,
+        quiz: Quiz,
+        number: int,
+        state: str,
+        start: int,
+        end: int,
+        sumgrades: float,
+        preview: int,
+    ) -> int:
         attempt_id = self.ids.next("quiz_attempts")
         self.uniqueid += 1
         layout = ",".join(f"{slot},0" for slot in range(1, len(quiz.marks) + 1))
         closed = state in ("finished", "submitted")
-        self.emit("quiz_attempts", {
-            "id": attempt_id, "quiz": quiz.id, "userid": user, "attempt": number,
-            "uniqueid": self.uniqueid, "layout": layout, "currentpage": 0, "preview": preview,
-            "state": state, "timestart": 0 if state == "notstarted" else start,
-            "timefinish": end if closed else 0,
-            "timemodified": end if closed or state == "abandoned" else start,
-            "timemodifiedoffline": 0,
-            "timecheckstate": start + quiz.timelimit if state == "inprogress" and quiz.timelimit
-            else None,
-            "sumgrades": sumgrades if state == "finished" else None,
-        })  # fmt: skip
+        self.emit(
+            "quiz_attempts",
+            {
+                "id": attempt_id,
+                "quiz": quiz.id,
+                "userid": user,
+                "attempt": number,
+                "uniqueid": self.uniqueid,
+                "layout": layout,
+                "currentpage": 0,
+                "preview": preview,
+                "state": state,
+                "timestart": 0 if state == "notstarted" else start,
+                "timefinish": end if closed else 0,
+                "timemodified": end if closed or state == "abandoned" else start,
+                "timemodifiedoffline": 0,
+                "timecheckstate": start + quiz.timelimit
+                if state == "inprogress" and quiz.timelimit
+                else None,
+                "sumgrades": sumgrades if state == "finished" else None,
+            },
+        )
         return attempt_id
 
     def _precreated(
@@ -320,15 +430,23 @@ class LearningPass:
     # -- assignments -------------------------------------------------------------------------------
 
     def _assign(
-        self, rng: random.Random, person: Person, seat: Seat, course: Course, activity: Activity,
-        when: int, outcome: Outcome, out: list[Milestone],
-    ) -> int:  # fmt: skip
+        self,
+        rng: random.Random,
+        person: Person,
+        seat: Seat,
+        course: Course,
+        activity: Activity,
+        when: int,
+        outcome: Outcome,
+        out: list[Milestone],
+    ) -> int:
         submitted = when + rng.randint(600, 5400)
         if submitted >= seat.stop:
             return submitted
         self.assign_submission += 1
-        out.append((submitted, "assign_submitted", course.id, activity.id,
-                    self.assign_submission, 0, None))  # fmt: skip
+        out.append(
+            (submitted, "assign_submitted", course.id, activity.id, self.assign_submission, 0, None)
+        )
         graded = _daytime(rng, submitted + rng.randint(1, 5) * DAY)
         teacher = self._teacher(course)
         if graded < min(self.clock.now, seat.stop) and not seat.removed_at:
@@ -336,17 +454,29 @@ class LearningPass:
             outcome.grades[activity.id] = (grade, graded)
             slot = (teacher, graded - graded % DAY)
             self.slots.setdefault(slot, []).append(
-                (graded, "assign_graded", course.id, activity.id, self.assign_submission,
-                 person.id, None)
-            )  # fmt: skip
+                (
+                    graded,
+                    "assign_graded",
+                    course.id,
+                    activity.id,
+                    self.assign_submission,
+                    person.id,
+                    None,
+                )
+            )
         return submitted
 
     # -- course level ------------------------------------------------------------------------------
 
     def _course_completion(
-        self, rng: random.Random, person: Person, seat: Seat, course: Course, outcome: Outcome,
+        self,
+        rng: random.Random,
+        person: Person,
+        seat: Seat,
+        course: Course,
+        outcome: Outcome,
         out: list[Milestone],
-    ) -> None:  # fmt: skip
+    ) -> None:
         if seat.start >= self.clock.now or (not outcome.states and rng.random() < 0.3):
             return  # completion rows are created lazily; many learners never get one
         met = []
@@ -359,7 +489,7 @@ class LearningPass:
             done = len(met) == len(course.criteria) if course.aggregation == 1 else True
             if done:
                 times = [when for when, _ in met]
-                completed = (max(times) if course.aggregation == 1 else min(times))
+                completed = max(times) if course.aggregation == 1 else min(times)
         reaggregate = 0
         if completed is not None and rng.random() < 0.03:
             reaggregate, completed = completed, None  # cron has not caught up yet
@@ -369,17 +499,31 @@ class LearningPass:
             if completed >= self.clock.now:
                 completed = None
         for when, activity in met:
-            self.emit("course_completion_crit_compl", {
-                "id": self.ids.next("course_completion_crit_compl"), "userid": person.id,
-                "course": course.id, "criteriaid": course.criteria_ids[activity.id],
-                "gradefinal": None, "unenroled": None, "timecompleted": when,
-            })  # fmt: skip
+            self.emit(
+                "course_completion_crit_compl",
+                {
+                    "id": self.ids.next("course_completion_crit_compl"),
+                    "userid": person.id,
+                    "course": course.id,
+                    "criteriaid": course.criteria_ids[activity.id],
+                    "gradefinal": None,
+                    "unenroled": None,
+                    "timecompleted": when,
+                },
+            )
         completion_id = self.ids.next("course_completions")
-        self.emit("course_completions", {
-            "id": completion_id, "userid": person.id, "course": course.id,
-            "timeenrolled": min(seat.start, self.clock.now), "timestarted": outcome.first,
-            "timecompleted": completed, "reaggregate": reaggregate,
-        })  # fmt: skip
+        self.emit(
+            "course_completions",
+            {
+                "id": completion_id,
+                "userid": person.id,
+                "course": course.id,
+                "timeenrolled": min(seat.start, self.clock.now),
+                "timestarted": outcome.first,
+                "timecompleted": completed,
+                "reaggregate": reaggregate,
+            },
+        )
         if completed is not None:
             code = "course_completed_cron" if by_cron else "course_completed"
             out.append((completed, code, course.id, 0, completion_id, person.id, None))
@@ -413,42 +557,82 @@ class LearningPass:
         if company is None or seat.start >= self.clock.now:
             return
         row = {
-            "courseid": course.id, "coursename": course.fullname, "userid": person.id,
-            "companyid": company.id, "licenseid": 0, "licensename": None,
-            "licenseallocated": None, "timeexpires": None,
+            "courseid": course.id,
+            "coursename": course.fullname,
+            "userid": person.id,
+            "companyid": company.id,
+            "licenseid": 0,
+            "licensename": None,
+            "licenseallocated": None,
+            "timeexpires": None,
         }
         earlier = seat.start - 400 * DAY
         if outcome.completed and rng.random() < 0.08 and earlier > person.timecreated:
-            self.emit(self.world.names.track, row | {
-                "id": self.ids.next("local_iomad_track"), "timeenrolled": earlier,
-                "timestarted": earlier + DAY, "timecompleted": earlier + 20 * DAY,
-                "finalscore": 100.0, "coursecleared": 1, "modifiedtime": seat.start,
-            })  # fmt: skip
-        self.emit(self.world.names.track, row | {
-            "id": self.ids.next("local_iomad_track"), "timeenrolled": seat.start,
-            "timestarted": outcome.first or None, "timecompleted": outcome.completed,
-            "finalscore": outcome.total or 0.0, "coursecleared": 1 if seat.removed_at else 0,
-            "modifiedtime": max(seat.start, outcome.completed or outcome.first),
-        })  # fmt: skip
+            self.emit(
+                self.world.names.track,
+                row
+                | {
+                    "id": self.ids.next("local_iomad_track"),
+                    "timeenrolled": earlier,
+                    "timestarted": earlier + DAY,
+                    "timecompleted": earlier + 20 * DAY,
+                    "finalscore": 100.0,
+                    "coursecleared": 1,
+                    "modifiedtime": seat.start,
+                },
+            )
+        self.emit(
+            self.world.names.track,
+            row
+            | {
+                "id": self.ids.next("local_iomad_track"),
+                "timeenrolled": seat.start,
+                "timestarted": outcome.first or None,
+                "timecompleted": outcome.completed,
+                "finalscore": outcome.total or 0.0,
+                "coursecleared": 1 if seat.removed_at else 0,
+                "modifiedtime": max(seat.start, outcome.completed or outcome.first),
+            },
+        )
 
     def _grade(
-        self, item: int, user: int, raw: float, grademax: float, when: int,
-        final: float | None = None, overridden: int = 0,
-    ) -> None:  # fmt: skip
-        self.emit("grade_grades", {
-            "id": self.ids.next("grade_grades"), "itemid": item, "userid": user, "rawgrade": raw,
-            "rawgrademax": grademax, "rawgrademin": 0, "usermodified": user,
-            "finalgrade": raw if final is None else final, "overridden": overridden,
-            "timecreated": when, "timemodified": max(when, overridden),
-            "aggregationstatus": "used", "aggregationweight": None,
-        })  # fmt: skip
+        self,
+        item: int,
+        user: int,
+        raw: float,
+        grademax: float,
+        when: int,
+        final: float | None = None,
+        overridden: int = 0,
+    ) -> None:
+        self.emit(
+            "grade_grades",
+            {
+                "id": self.ids.next("grade_grades"),
+                "itemid": item,
+                "userid": user,
+                "rawgrade": raw,
+                "rawgrademax": grademax,
+                "rawgrademin": 0,
+                "usermodified": user,
+                "finalgrade": raw if final is None else final,
+                "overridden": overridden,
+                "timecreated": when,
+                "timemodified": max(when, overridden),
+                "aggregationstatus": "used",
+                "aggregationweight": None,
+            },
+        )
 
     # -- staff --------------------------------------------------------------------------------------
 
     def teaching(self, rng: random.Random, person: Person) -> None:
         """Weekly teaching sessions, and a preview attempt or two on each quiz taught."""
-        taught = [c for c, staff in self.world.community.teachers.items()
-                  if any(user == person.id for user, _ in staff)]  # fmt: skip
+        taught = [
+            c
+            for c, staff in self.world.community.teachers.items()
+            if any(user == person.id for user, _ in staff)
+        ]
         if not taught:
             return
         begin = max(person.timecreated, self.clock.history_start)
@@ -465,10 +649,18 @@ class LearningPass:
                     continue
                 start = max(activity.added + DAY, self.clock.history_start + DAY)
                 start = rng.randrange(start, max(start + 1, self.clock.now - DAY))
-                attempt = self._attempt(person.id, quiz, 1, "finished", start, start + 300,
-                                        quiz.sumgrades, preview=1)  # fmt: skip
-                milestone = (start, "quiz_preview", course_id, activity.id, attempt, person.id,
-                             json.dumps({"quizid": quiz.id}))  # fmt: skip
+                attempt = self._attempt(
+                    person.id, quiz, 1, "finished", start, start + 300, quiz.sumgrades, preview=1
+                )
+                milestone = (
+                    start,
+                    "quiz_preview",
+                    course_id,
+                    activity.id,
+                    attempt,
+                    person.id,
+                    json.dumps({"quizid": quiz.id}),
+                )
                 self.slots.setdefault((person.id, start - start % DAY), []).append(milestone)
 
 
@@ -483,6 +675,12 @@ def quiz_grade(quiz: Quiz, sumgrades: list[float]) -> float:
     else:
         raw = max(sumgrades)
     return round(raw / quiz.sumgrades * quiz.grade, 5) if quiz.sumgrades else 0.0
+
+
+def _near(times: list[int], when: int, margin: int) -> bool:
+    """Whether a sorted list holds a time within `margin` seconds of `when`."""
+    index = bisect.bisect_left(times, when - margin)
+    return index < len(times) and times[index] < when + margin
 
 
 def _ability(person: Person) -> float:

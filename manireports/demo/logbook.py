@@ -57,9 +57,10 @@ class Expander:
         self.browsable: dict[int, list[Activity]] = {}
         for course in world.catalogue.courses:
             self.browsable[course.id] = [
-                a for a in course.activities
+                a
+                for a in course.activities
                 if a.visible and a.on_page and not a.deleting and a.module != "label"
-            ]  # fmt: skip
+            ]
 
     def expand(self, session: Session) -> list[Raw]:
         start, user, kind, seed, milestones, courses = session
@@ -67,17 +68,39 @@ class Expander:
         origin = "ws" if kind == "ws" else "web"
         events: list[Raw] = []
 
-        def add(time: int, code: str, course: int = 0, cm: int = 0, objectid: int = 0,
-                related: int = 0, other: str | None = None, anonymous: int = 0,
-                actor: int = 0, via: str = "") -> None:  # fmt: skip
+        def add(
+            time: int,
+            code: str,
+            course: int = 0,
+            cm: int = 0,
+            objectid: int = 0,
+            related: int = 0,
+            other: str | None = None,
+            anonymous: int = 0,
+            actor: int = 0,
+            via: str = "",
+        ) -> None:
             if time < self.now:
-                events.append((time, code, actor or user, course, cm, objectid, related, other,
-                               via or origin, 0, anonymous))  # fmt: skip
+                events.append(
+                    (
+                        time,
+                        code,
+                        actor or user,
+                        course,
+                        cm,
+                        objectid,
+                        related,
+                        other,
+                        via or origin,
+                        0,
+                        anonymous,
+                    )
+                )
 
         time = start
         if origin == "web":
             add(time, "login", objectid=user, other=json.dumps({"username": self.usernames[user]}))
-            time += rng.randint(2, 25)
+            time += _between(rng, 2, 25)
             add(time, "dashboard")
         if kind == "staff":
             time = self._teach(rng, add, time, courses)
@@ -85,72 +108,95 @@ class Expander:
             time = self._milestones(rng, add, time, user, milestones)
         else:
             for course in courses:
-                time = self._browse(rng, add, time, course, rng.randint(1, 8))
+                time = self._browse(rng, add, time, course, _between(rng, 1, 8))
         if origin == "web" and rng.random() < 0.25:
-            add(time + rng.randint(20, 300), "logout", objectid=user)
+            add(time + _between(rng, 20, 300), "logout", objectid=user)
         return events
 
-    def _browse(self, rng: random.Random, add: Callable[..., None], time: int, course: int,
-                pages: int) -> int:  # fmt: skip
-        time += rng.randint(5, 90)
+    def _browse(
+        self, rng: random.Random, add: Callable[..., None], time: int, course: int, pages: int
+    ) -> int:
+        time += _between(rng, 5, 90)
         add(time, "course_viewed", course)
         activities = self.browsable.get(course, [])
         for _ in range(pages if activities else 0):
-            activity = rng.choice(activities)
-            time += rng.randint(20, 420)
+            activity = activities[int(rng.random() * len(activities))]
+            time += _between(rng, 20, 420)
             add(time, f"view_{activity.module}", course, activity.id, activity.instance)
             if activity.module == "forum" and rng.random() < 0.6:
-                time += rng.randint(10, 200)
-                add(time, "forum_discussion", course, activity.id, rng.randint(1, 5000))
+                time += _between(rng, 10, 200)
+                add(time, "forum_discussion", course, activity.id, _between(rng, 1, 5000))
             elif activity.module == "assign" and rng.random() < 0.5:
-                time += rng.randint(5, 60)
+                time += _between(rng, 5, 60)
                 add(time, "assign_status", course, activity.id, activity.instance)
         if rng.random() < 0.2:
-            time += rng.randint(20, 200)
+            time += _between(rng, 20, 200)
             add(time, "grades_viewed", course)
         return time
 
-    def _milestones(self, rng: random.Random, add: Callable[..., None], time: int, user: int,
-                    milestones: list[Milestone]) -> int:  # fmt: skip
+    def _milestones(
+        self,
+        rng: random.Random,
+        add: Callable[..., None],
+        time: int,
+        user: int,
+        milestones: list[Milestone],
+    ) -> int:
         current = 0
         for when, code, course, cm, objectid, related, other in milestones:
             if course != current:
-                add(max(time, when - rng.randint(5, 90)), "course_viewed", course)
+                add(max(time, when - _between(rng, 5, 90)), "course_viewed", course)
                 current = course
             if code == "course_completed_cron":
                 # Cron runs as the admin account, from the command line.
                 add(when, code, course, 0, objectid, user, actor=2, via="cli")
             elif code == "assign_graded":
-                add(max(time, when - rng.randint(30, 300)), "assign_table", course, cm, objectid)
+                add(max(time, when - _between(rng, 30, 300)), "assign_table", course, cm, objectid)
                 add(when, code, course, cm, objectid, related)
             elif code == "feedback_submitted":
                 add(when, code, course, cm, objectid, anonymous=1)
             else:
                 add(when, code, course, cm, objectid, related, other)
                 if code == "quiz_started":
-                    for page in range(rng.randint(1, 3)):
-                        add(when + 40 * (page + 1) + rng.randint(0, 30), "quiz_viewed", course, cm,
-                            objectid, related, other)  # fmt: skip
+                    for page in range(_between(rng, 1, 3)):
+                        add(
+                            when + 40 * (page + 1) + _between(rng, 0, 30),
+                            "quiz_viewed",
+                            course,
+                            cm,
+                            objectid,
+                            related,
+                            other,
+                        )
             time = max(time, when)
         if current and rng.random() < 0.5:
-            time = self._browse(rng, add, time, current, rng.randint(0, 3))
+            time = self._browse(rng, add, time, current, _between(rng, 0, 3))
         return time
 
-    def _teach(self, rng: random.Random, add: Callable[..., None], time: int,
-               courses: tuple[int, ...]) -> int:  # fmt: skip
-        for course in rng.sample(courses, min(len(courses), rng.randint(1, 2))):
-            time = self._browse(rng, add, time, course, rng.randint(0, 3))
-            for code, chance in (("participants", 0.3), ("grader_viewed", 0.5),
-                                 ("progress_report", 0.2)):  # fmt: skip
+    def _teach(
+        self, rng: random.Random, add: Callable[..., None], time: int, courses: tuple[int, ...]
+    ) -> int:
+        for course in rng.sample(courses, min(len(courses), _between(rng, 1, 2))):
+            time = self._browse(rng, add, time, course, _between(rng, 0, 3))
+            for code, chance in (
+                ("participants", 0.3),
+                ("grader_viewed", 0.5),
+                ("progress_report", 0.2),
+            ):
                 if rng.random() < chance:
-                    time += rng.randint(15, 240)
+                    time += _between(rng, 15, 240)
                     add(time, code, course)
             for activity in self.browsable.get(course, []):
                 if activity.module in ("quiz", "assign") and rng.random() < 0.25:
-                    time += rng.randint(15, 240)
+                    time += _between(rng, 15, 240)
                     code = "quiz_report" if activity.module == "quiz" else "assign_table"
                     add(time, code, course, activity.id, activity.instance)
         return time
+
+
+def _between(rng: random.Random, low: int, high: int) -> int:
+    """randint without its overhead; the log draws millions of these."""
+    return low + int(rng.random() * (high - low + 1))
 
 
 def ordered_events(world: World, sessions: list[Session], extra: Iterable[Raw]) -> Iterator[Raw]:
@@ -177,13 +223,12 @@ def ordered_events(world: World, sessions: list[Session], extra: Iterable[Raw]) 
         yield heapq.heappop(pending)[2]
 
 
-def write_log(
-    world: World, sessions: list[Session], extra: Iterable[Raw],
-    write: Callable[[tuple[object, ...]], None],
-) -> AccessStats:  # fmt: skip
+def log_rows(
+    world: World, sessions: list[Session], extra: Iterable[Raw], stats: AccessStats
+) -> Iterator[tuple[object, ...]]:
+    """The log table's rows, numbered in time order; `stats` fills up as they are consumed."""
     rows = EventRows(world)
-    stats = AccessStats()
+    record = stats.record
     for event_id, raw in enumerate(ordered_events(world, sessions, extra), start=1):
-        stats.record(raw)
-        write(rows.row(event_id, raw))
-    return stats
+        record(raw)
+        yield rows.row(event_id, raw)

@@ -16,11 +16,8 @@ from manireports.demo.courses import Catalogue, Contexts, Course
 from manireports.demo.ids import Row
 from manireports.demo.names import (
     COHORTS,
-    COMPANIES,
-    DIVISIONS,
     EMAIL_DOMAINS,
     LOCALES,
-    TEAMS,
     Locale,
 )
 from manireports.demo.sizes import DAY, Clock, Size
@@ -151,9 +148,14 @@ def _ip(rng: random.Random) -> str:
 
 class CommunityBuilder:
     def __init__(
-        self, rng: random.Random, clock: Clock, size: Size, contexts: Contexts, catalogue: Catalogue,
+        self,
+        rng: random.Random,
+        clock: Clock,
+        size: Size,
+        contexts: Contexts,
+        catalogue: Catalogue,
         iomad: bool,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.rng = rng
         self.clock = clock
         self.size = size
@@ -182,7 +184,9 @@ class CommunityBuilder:
         english = LOCALES[0]
         self._add("guest", "guest", "Guest user", " ", "root@localhost", english, first)
         self._add("admin", "admin", "Admin", "User", "admin@example.com", english, first + 60)
-        self._add("admin", "sysadmin", "Priya", "Raman", "sysadmin@example.com", english, first + 90)
+        self._add(
+            "admin", "sysadmin", "Priya", "Raman", "sysadmin@example.com", english, first + 90
+        )
         weights = [locale.weight for locale in LOCALES]
         for kind, timecreated in zip(kinds, created, strict=True):
             locale = rng.choices(LOCALES, weights)[0]
@@ -202,14 +206,27 @@ class CommunityBuilder:
         return candidate
 
     def _add(
-        self, kind: str, username: str, first: str, last: str, email: str, locale: Locale,
+        self,
+        kind: str,
+        username: str,
+        first: str,
+        last: str,
+        email: str,
+        locale: Locale,
         timecreated: int,
-    ) -> Person:  # fmt: skip
+    ) -> Person:
         self.usernames.add(username)
         person = Person(
-            id=len(self.out.people) + 1, kind=kind, username=username, firstname=first,
-            lastname=last, email=email, locale=locale, timecreated=timecreated, ip=_ip(self.rng),
-        )  # fmt: skip
+            id=len(self.out.people) + 1,
+            kind=kind,
+            username=username,
+            firstname=first,
+            lastname=last,
+            email=email,
+            locale=locale,
+            timecreated=timecreated,
+            ip=_ip(self.rng),
+        )
         self.out.people.append(person)
         return person
 
@@ -258,9 +275,16 @@ class CommunityBuilder:
         self, role: str, context: int, user: int, when: int, component: str = "", item: int = 0
     ) -> None:
         self.out.assignments.append(
-            {"roleid": self.out.roles[role], "contextid": context, "userid": user,
-             "timemodified": when, "modifierid": 2, "component": component, "itemid": item}
-        )  # fmt: skip
+            {
+                "roleid": self.out.roles[role],
+                "contextid": context,
+                "userid": user,
+                "timemodified": when,
+                "modifierid": 2,
+                "component": component,
+                "itemid": item,
+            }
+        )
 
     # -- enrolment instances ----------------------------------------------------------------------
 
@@ -282,22 +306,36 @@ class CommunityBuilder:
                     self.disabled[enrol_id] = self.clock.days_ago(rng.randint(10, 90))
                 self.enrol_ids[(course.id, method)] = enrol_id
                 self.out.enrol.append(
-                    {"id": enrol_id, "enrol": method, "status": status, "courseid": course.id,
-                     "sortorder": sortorder, "roleid": 0 if method == "guest" else student,
-                     "customint6": 1 if method == "self" else None,
-                     "timecreated": course.timecreated,
-                     "timemodified": self.disabled.get(enrol_id, course.timecreated)}
-                )  # fmt: skip
+                    {
+                        "id": enrol_id,
+                        "enrol": method,
+                        "status": status,
+                        "courseid": course.id,
+                        "sortorder": sortorder,
+                        "roleid": 0 if method == "guest" else student,
+                        "customint6": 1 if method == "self" else None,
+                        "timecreated": course.timecreated,
+                        "timemodified": self.disabled.get(enrol_id, course.timecreated),
+                    }
+                )
 
     def _cohort_instance(self, course: Course, cohort: int) -> int:
         enrol_id = len(self.out.enrol) + 1
         self.enrol_ids[(course.id, "cohort")] = enrol_id
         self.out.enrol.append(
-            {"id": enrol_id, "enrol": "cohort", "status": 0, "courseid": course.id,
-             "sortorder": 9, "roleid": self.out.roles["student"], "customint1": cohort,
-             "customint2": 0, "timecreated": course.timecreated + DAY,
-             "timemodified": course.timecreated + DAY}
-        )  # fmt: skip
+            {
+                "id": enrol_id,
+                "enrol": "cohort",
+                "status": 0,
+                "courseid": course.id,
+                "sortorder": 9,
+                "roleid": self.out.roles["student"],
+                "customint1": cohort,
+                "customint2": 0,
+                "timecreated": course.timecreated + DAY,
+                "timemodified": course.timecreated + DAY,
+            }
+        )
         return enrol_id
 
     # -- learners ---------------------------------------------------------------------------------
@@ -364,17 +402,25 @@ class CommunityBuilder:
         self._enrol(person.id, enrol_id, status, start, timeend)
         if student:
             component = "enrol_cohort" if method == "cohort" else ""
-            self.assign("student", course.context, person.id, start, component,
-                        enrol_id if component else 0)  # fmt: skip
+            self.assign(
+                "student", course.context, person.id, start, component, enrol_id if component else 0
+            )
         other = "self" if method != "self" else "manual"
         if rng.random() < 0.04 and (course.id, other) in self.enrol_ids:
             self._enrol(person.id, self.enrol_ids[(course.id, other)], 0, start + 600, 0)
 
     def _row(self, user: int, enrol_id: int, status: int, start: int, timeend: int) -> Row:
         created = min(start, self.clock.now - 60)
-        return {"status": status, "enrolid": enrol_id, "userid": user, "timestart": start,
-                "timeend": timeend, "modifierid": 2, "timecreated": created,
-                "timemodified": created}  # fmt: skip
+        return {
+            "status": status,
+            "enrolid": enrol_id,
+            "userid": user,
+            "timestart": start,
+            "timeend": timeend,
+            "modifierid": 2,
+            "timecreated": created,
+            "timemodified": created,
+        }
 
     def _enrol(self, user: int, enrol_id: int, status: int, start: int, timeend: int) -> None:
         self.out.enrolments.append(self._row(user, enrol_id, status, start, timeend))
@@ -384,8 +430,10 @@ class CommunityBuilder:
 
         Enrolments that were later removed take their id too, leaving the gaps a real table has.
         """
-        rows = sorted(self.out.enrolments + self.out.removed,
-                      key=lambda r: (r["timecreated"], r["userid"], r["enrolid"]))  # type: ignore[return-value]
+        rows = sorted(
+            self.out.enrolments + self.out.removed,
+            key=lambda r: (r["timecreated"], r["userid"], r["enrolid"]),
+        )  # type: ignore[return-value]
         for number, row in enumerate(rows, start=1):
             row["id"] = number
         self.out.assignments.sort(
@@ -413,11 +461,19 @@ class CommunityBuilder:
             category = self.catalogue.categories[0]
             context = category.context if index == 2 else 1
             self.out.cohorts.append(
-                {"id": cohort_id, "contextid": context, "name": name,
-                 "idnumber": f"COH{cohort_id:03d}", "description": "", "descriptionformat": 1,
-                 "visible": 1, "component": "", "timecreated": self.clock.days_ago(400),
-                 "timemodified": self.clock.days_ago(400)}
-            )  # fmt: skip
+                {
+                    "id": cohort_id,
+                    "contextid": context,
+                    "name": name,
+                    "idnumber": f"COH{cohort_id:03d}",
+                    "description": "",
+                    "descriptionformat": 1,
+                    "visible": 1,
+                    "component": "",
+                    "timecreated": self.clock.days_ago(400),
+                    "timemodified": self.clock.days_ago(400),
+                }
+            )
             members = rng.sample(learners, max(3, len(learners) // 12))
             for person in sorted(members, key=lambda p: p.id):
                 if person.deleted_at:
@@ -429,8 +485,12 @@ class CommunityBuilder:
             if index < 2:
                 course = courses[1 + index * 3]
                 self._cohort_instance(course, cohort_id)
-                seated = {seat.user for seats in self.out.seats.values() for seat in seats
-                          if seat.course == course.id}  # fmt: skip
+                seated = {
+                    seat.user
+                    for seats in self.out.seats.values()
+                    for seat in seats
+                    if seat.course == course.id
+                }
                 for person in sorted(members, key=lambda p: p.id):
                     if person.id not in seated and not person.deleted_at:
                         start = max(person.timecreated, course.timecreated) + 2 * DAY
@@ -450,14 +510,20 @@ class CommunityBuilder:
                 if any(user == person.id for user, _ in self.out.teachers.get(course.id, [])):
                     continue
                 if self.iomad and course.company is not None:
-                    role = "companycourseeditor" if role == "editingteacher" else "companycoursenoneditor"
+                    role = (
+                        "companycourseeditor"
+                        if role == "editingteacher"
+                        else "companycoursenoneditor"
+                    )
                 start = max(course.timecreated, person.timecreated) + DAY
                 self._enrol(person.id, self.enrol_ids[(course.id, "manual")], 0, start, 0)
                 self.assign(role, course.context, person.id, start)
                 self.out.teachers.setdefault(course.id, []).append((person.id, role))
         # A teacher who is also a learner in a course they do not teach.
         teacher = teachers[0]
-        taught = {c for c, staff in self.out.teachers.items() if any(u == teacher.id for u, _ in staff)}
+        taught = {
+            c for c, staff in self.out.teachers.items() if any(u == teacher.id for u, _ in staff)
+        }
         course = next(c for c in self.catalogue.courses[1:] if c.id not in taught and c.visible)
         self.seat(teacher, course, "manual", self.enrolment_start(teacher, course))
         # Site-level and category-level roles.
@@ -482,13 +548,23 @@ class CommunityBuilder:
             for number in range(1, rng.randint(1, 3) + 1):
                 group_id = len(self.out.groups) + 1
                 self.out.groups.append(
-                    {"id": group_id, "courseid": course.id, "idnumber": "",
-                     "name": f"Group {chr(64 + number)}", "description": None,
-                     "timecreated": course.timecreated + DAY,
-                     "timemodified": course.timecreated + DAY}
-                )  # fmt: skip
+                    {
+                        "id": group_id,
+                        "courseid": course.id,
+                        "idnumber": "",
+                        "name": f"Group {chr(64 + number)}",
+                        "description": None,
+                        "timecreated": course.timecreated + DAY,
+                        "timemodified": course.timecreated + DAY,
+                    }
+                )
                 for user in sorted(rng.sample(users, max(1, len(users) // 3))):
                     self.out.group_members.append(
-                        {"groupid": group_id, "userid": user, "timeadded": course.timecreated,
-                         "component": "", "itemid": 0}
-                    )  # fmt: skip
+                        {
+                            "groupid": group_id,
+                            "userid": user,
+                            "timeadded": course.timecreated,
+                            "component": "",
+                            "itemid": 0,
+                        }
+                    )

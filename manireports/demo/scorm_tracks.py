@@ -22,11 +22,23 @@ if TYPE_CHECKING:
     from manireports.demo.world import World
 
 ELEMENTS = (
-    "x.start.time", "cmi.core.lesson_status", "cmi.core.score.raw", "cmi.core.score.max",
-    "cmi.core.score.min", "cmi.core.total_time", "cmi.core.session_time", "cmi.core.exit",
-    "cmi.completion_status", "cmi.success_status", "cmi.score.raw", "cmi.score.scaled",
-    "cmi.score.max", "cmi.total_time", "cmi.session_time", "cmi.exit",
-)  # fmt: skip
+    "x.start.time",
+    "cmi.core.lesson_status",
+    "cmi.core.score.raw",
+    "cmi.core.score.max",
+    "cmi.core.score.min",
+    "cmi.core.total_time",
+    "cmi.core.session_time",
+    "cmi.core.exit",
+    "cmi.completion_status",
+    "cmi.success_status",
+    "cmi.score.raw",
+    "cmi.score.scaled",
+    "cmi.score.max",
+    "cmi.total_time",
+    "cmi.session_time",
+    "cmi.exit",
+)
 ELEMENT_IDS = {name: index + 1 for index, name in enumerate(ELEMENTS)}
 DONE = ("completed", "passed")
 
@@ -58,8 +70,11 @@ def sco_values(
             status = "completed" if raw == "" else ("passed" if score >= 70 else "failed")
         values["cmi.core.lesson_status"] = status
         if raw or rng.random() < 0.5:
-            values |= {"cmi.core.score.raw": raw, "cmi.core.score.max": "100",
-                       "cmi.core.score.min": "0"}  # fmt: skip
+            values |= {
+                "cmi.core.score.raw": raw,
+                "cmi.core.score.max": "100",
+                "cmi.core.score.min": "0",
+            }
         values["cmi.core.total_time"] = _time_12(seconds + rng.random())
         values["cmi.core.session_time"] = _time_12(seconds)
         values["cmi.core.exit"] = "" if finished else "suspend"
@@ -71,8 +86,11 @@ def sco_values(
     values["cmi.completion_status"] = completion
     values["cmi.success_status"] = success
     if raw:
-        values |= {"cmi.score.raw": raw, "cmi.score.scaled": f"{int(raw) / 100:g}",
-                   "cmi.score.max": "100"}  # fmt: skip
+        values |= {
+            "cmi.score.raw": raw,
+            "cmi.score.scaled": f"{int(raw) / 100:g}",
+            "cmi.score.max": "100",
+        }
     values["cmi.total_time"] = _time_2004(seconds)
     values["cmi.session_time"] = _time_2004(seconds)
     values["cmi.exit"] = "normal" if finished else "suspend"
@@ -116,9 +134,15 @@ class ScormTracks:
         self.started_above_one = False
 
     def attempts(
-        self, rng: random.Random, person: Person, seat: Seat, scorm: Scorm, when: int,
-        outcome: Outcome, out: list[Milestone],
-    ) -> tuple[int, int]:  # fmt: skip
+        self,
+        rng: random.Random,
+        person: Person,
+        seat: Seat,
+        scorm: Scorm,
+        when: int,
+        outcome: Outcome,
+        out: list[Milestone],
+    ) -> tuple[int, int]:
         """All of one learner's attempts; returns (time done, completion state or -1)."""
         limit = scorm.maxattempt or 3
         count = min(limit, rng.choices((1, 2, 3), (7, 2, 1))[0])
@@ -137,17 +161,29 @@ class ScormTracks:
             attempt_id = self._attempt_row(person.id, scorm, number)
             results = []
             for sco in scorm.scos:
-                out.append((time, "scorm_launched", course, scorm.activity.id, sco, 0,
-                            json.dumps({"instanceid": scorm.id, "loadedcontent": True})))
-                values, status, raw = sco_values(rng, scorm.version, ability, time, seconds,
-                                                 finished)  # fmt: skip
+                out.append(
+                    (
+                        time,
+                        "scorm_launched",
+                        course,
+                        scorm.activity.id,
+                        sco,
+                        0,
+                        json.dumps({"instanceid": scorm.id, "loadedcontent": True}),
+                    )
+                )
+                values, status, raw = sco_values(
+                    rng, scorm.version, ability, time, seconds, finished
+                )
                 self._values(person.id, scorm, sco, number, attempt_id, values, time + seconds)
                 results.append((status, raw))
                 if finished:
-                    other = json.dumps({"attemptid": number, "cmielement": "status",
-                                        "cmivalue": status})  # fmt: skip
-                    out.append((time + seconds, "scorm_status", course, scorm.activity.id,
-                                sco, 0, other))  # fmt: skip
+                    other = json.dumps(
+                        {"attemptid": number, "cmielement": "status", "cmivalue": status}
+                    )
+                    out.append(
+                        (time + seconds, "scorm_status", course, scorm.activity.id, sco, 0, other)
+                    )
                 time += seconds
             done = any(status in DONE for status, _ in results)
             graded.append((attempt_score(scorm.grademethod, results), done))
@@ -164,24 +200,46 @@ class ScormTracks:
         if self.layout == "pre43":
             return 0
         attempt_id = self.ids.next("scorm_attempt")
-        self.emit("scorm_attempt",
-                  {"id": attempt_id, "userid": user, "scormid": scorm.id, "attempt": number})
+        self.emit(
+            "scorm_attempt",
+            {"id": attempt_id, "userid": user, "scormid": scorm.id, "attempt": number},
+        )
         return attempt_id
 
     def _values(
-        self, user: int, scorm: Scorm, sco: int, number: int, attempt_id: int,
-        values: dict[str, str], when: int,
-    ) -> None:  # fmt: skip
+        self,
+        user: int,
+        scorm: Scorm,
+        sco: int,
+        number: int,
+        attempt_id: int,
+        values: dict[str, str],
+        when: int,
+    ) -> None:
         for element, value in values.items():
             if self.layout == "pre43":
-                self.emit("scorm_scoes_track", {
-                    "id": self.ids.next("scorm_scoes_track"), "userid": user,
-                    "scormid": scorm.id, "scoid": sco, "attempt": number, "element": element,
-                    "value": value, "timemodified": when,
-                })  # fmt: skip
+                self.emit(
+                    "scorm_scoes_track",
+                    {
+                        "id": self.ids.next("scorm_scoes_track"),
+                        "userid": user,
+                        "scormid": scorm.id,
+                        "scoid": sco,
+                        "attempt": number,
+                        "element": element,
+                        "value": value,
+                        "timemodified": when,
+                    },
+                )
             else:
-                self.emit("scorm_scoes_value", {
-                    "id": self.ids.next("scorm_scoes_value"), "scoid": sco,
-                    "attemptid": attempt_id, "elementid": ELEMENT_IDS[element], "value": value,
-                    "timemodified": when,
-                })  # fmt: skip
+                self.emit(
+                    "scorm_scoes_value",
+                    {
+                        "id": self.ids.next("scorm_scoes_value"),
+                        "scoid": sco,
+                        "attemptid": attempt_id,
+                        "elementid": ELEMENT_IDS[element],
+                        "value": value,
+                        "timemodified": when,
+                    },
+                )

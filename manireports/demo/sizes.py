@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cached_property
+
 from manireports.errors import InputError
 from manireports.moodle.schema import IomadLayout, ScormLayout
 
@@ -23,9 +25,9 @@ class Size:
 
 
 SIZES = {
-    "small": Size("small", users=320, courses=15, companies=3, sessions=1.2),
-    "medium": Size("medium", users=3_000, courses=60, companies=6, sessions=1.5),
-    "large": Size("large", users=32_000, courses=200, companies=12, sessions=1.5),
+    "small": Size("small", users=320, courses=15, companies=3, sessions=0.45),
+    "medium": Size("medium", users=3_000, courses=60, companies=6, sessions=0.45),
+    "large": Size("large", users=32_000, courses=200, companies=12, sessions=0.45),
 }
 
 
@@ -71,9 +73,7 @@ def pick_size(name: str) -> Size:
     try:
         return SIZES[name]
     except KeyError:
-        raise InputError(
-            f"Unknown demo size {name!r}; choose one of {', '.join(SIZES)}."
-        ) from None
+        raise InputError(f"Unknown demo size {name!r}; choose one of {', '.join(SIZES)}.") from None
 
 
 def pick_release(name: str) -> Release:
@@ -91,7 +91,7 @@ class Clock:
 
     anchor: dt.date
 
-    @property
+    @cached_property
     def now(self) -> int:
         return int(dt.datetime.combine(self.anchor, dt.time(), tzinfo=dt.UTC).timestamp())
 
@@ -101,4 +101,3 @@ class Clock:
 
     def days_ago(self, days: float) -> int:
         return int(self.now - days * DAY)
-

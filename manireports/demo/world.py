@@ -30,16 +30,32 @@ class IomadNames:
 
 IOMAD_NAMES = {
     "classic": IomadNames(
-        "company", "department", "company_users", "company_course", "iomad_courses",
-        "company_shared_courses", "local_iomad_track", "category", "companyterminated",
-        "company", "parent",
+        "company",
+        "department",
+        "company_users",
+        "company_course",
+        "iomad_courses",
+        "company_shared_courses",
+        "local_iomad_track",
+        "category",
+        "companyterminated",
+        "company",
+        "parent",
     ),
     "51plus": IomadNames(
-        "local_iomad_companies", "local_iomad_departments", "local_iomad_company_users",
-        "local_iomad_company_courses", "local_iomad_courses", "local_iomad_company_shared_courses",
-        "local_iomad_tracks", "coursecategoryid", "terminated", "companyid", "parentid",
+        "local_iomad_companies",
+        "local_iomad_departments",
+        "local_iomad_company_users",
+        "local_iomad_company_courses",
+        "local_iomad_courses",
+        "local_iomad_company_shared_courses",
+        "local_iomad_tracks",
+        "coursecategoryid",
+        "terminated",
+        "companyid",
+        "parentid",
     ),
-}  # fmt: skip
+}
 
 
 @dataclass

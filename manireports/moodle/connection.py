@@ -64,7 +64,8 @@ def _normalise_url(url: str | sa.URL, mysql_driver: MysqlDriver) -> sa.URL:
     if backend == "sqlite":
         return parsed
     raise InputError(
-        f"The database engine {backend!r} is not supported; use MySQL/MariaDB, PostgreSQL or SQLite."
+        f"The database engine {backend!r} is not supported; "
+        "use MySQL/MariaDB, PostgreSQL or SQLite."
     )
 
 
@@ -153,7 +154,7 @@ class MoodleDB:
     def _raw_connection(self) -> Iterator[_Raw]:
         try:
             pooled = self.engine.raw_connection()
-        except Exception as exc:  # noqa: BLE001 - the driver's own connect errors are not wrapped
+        except Exception as exc:
             raise self._unreachable(exc) from None
         raw = _Raw(pooled.driver_connection)
         try:
@@ -167,7 +168,7 @@ class MoodleDB:
             else:
                 try:
                     raw.dbapi.rollback()
-                except Exception:  # noqa: BLE001 - a broken connection is discarded anyway
+                except Exception:
                     pooled.invalidate()
             pooled.close()
 
@@ -193,10 +194,10 @@ class MoodleDB:
     def _server_cursor(self, dbapi_connection: Any) -> Any:
         if self.engine_name == "mysql":
             if self.driver == "mysqldb":
-                import MySQLdb.cursors  # noqa: PLC0415 - optional accelerated driver
+                import MySQLdb.cursors
 
                 return dbapi_connection.cursor(MySQLdb.cursors.SSCursor)
-            import pymysql.cursors  # noqa: PLC0415
+            import pymysql.cursors
 
             return dbapi_connection.cursor(pymysql.cursors.SSCursor)
         if self.engine_name == "postgresql":

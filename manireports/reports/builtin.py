@@ -7,10 +7,13 @@ one readable file in sql/ with Moodle's `{table}` and `:param` conventions.
 from __future__ import annotations
 
 from manireports.export import Column
+from manireports.reports.company import COMPANY_OVERVIEW
 from manireports.reports.params import Param
+from manireports.reports.progress import COURSE_PROGRESS
 from manireports.reports.quiz import QUIZ_ATTEMPTS
 from manireports.reports.scorm import SCORM_SUMMARY
 from manireports.reports.spec import EARLIEST, LATEST, BuiltinReport
+from manireports.reports.trends import COMPLETION_TRENDS, ENROLMENT_TRENDS
 
 _COURSE = Param("courseid", "int", "only this course (course id)")
 _COMPANY = Param("companyid", "int", "only users of this IOMAD company (company id)")
@@ -21,7 +24,7 @@ BUILTIN_REPORTS: dict[str, BuiltinReport] = {
         BuiltinReport(
             name="course_completion",
             title="Course completion",
-            description="Learners tracked by course completion, with enrolment and completion dates.",
+            description="Learners tracked by course completion, with enrolment and completion.",
             columns=(
                 Column("userid", "int"),
                 Column("username", "text"),
@@ -45,7 +48,11 @@ BUILTIN_REPORTS: dict[str, BuiltinReport] = {
             ),
             scope_columns={"userid": "ue.userid", "courseid": "c.id"},
         ),
-        QUIZ_ATTEMPTS,
+        COURSE_PROGRESS,
         SCORM_SUMMARY,
+        QUIZ_ATTEMPTS,
+        ENROLMENT_TRENDS,
+        COMPLETION_TRENDS,
+        COMPANY_OVERVIEW,
     )
 }

@@ -46,7 +46,7 @@ def parse_moment(text: str, tz: ZoneInfo, *, end_of_day: bool = False, what: str
             continue
         return int(parsed.replace(tzinfo=tz).timestamp())
     raise InputError(
-        f"{what} {text!r} is not a date; write YYYY-MM-DD or \"YYYY-MM-DD HH:MM[:SS]\" "
+        f'{what} {text!r} is not a date; write YYYY-MM-DD or "YYYY-MM-DD HH:MM[:SS]" '
         f"(site timezone {tz.key})."
     )
 
@@ -79,7 +79,9 @@ def bind_params(
             try:
                 bound[name] = int(text)
             except ValueError:
-                raise InputError(f"The parameter {name} must be a whole number, not {text!r}.") from None
+                raise InputError(
+                    f"The parameter {name} must be a whole number, not {text!r}."
+                ) from None
         elif spec.kind == "date":
             bound[name] = parse_moment(
                 text, tz, end_of_day=spec.end_of_day, what=f"The parameter {name}"

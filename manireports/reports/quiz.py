@@ -8,9 +8,18 @@ fixed ones of SPEC section 6: `max_grade` (quiz.grade, what best_grade is out of
 
 from __future__ import annotations
 
+from typing import Any
+
 from manireports.export import Column
+from manireports.reports.company import COMPANY_PARAM, refuse_company_filter_without_iomad
 from manireports.reports.params import Param
-from manireports.reports.spec import BuiltinReport
+from manireports.reports.spec import BuiltinReport, ReportContext
+
+
+def _bind_quiz_attempts(context: ReportContext) -> dict[str, Any]:
+    refuse_company_filter_without_iomad(context)
+    return {}
+
 
 QUIZ_ATTEMPTS = BuiltinReport(
     name="quiz_attempts",
@@ -36,6 +45,7 @@ QUIZ_ATTEMPTS = BuiltinReport(
     params=(
         Param("courseid", "int", "only quizzes of this course (course id)"),
         Param("quizid", "int", "only this quiz (quiz id)"),
-        Param("companyid", "int", "only users of this IOMAD company (company id)"),
+        COMPANY_PARAM,
     ),
+    bind=_bind_quiz_attempts,
 )

@@ -12,14 +12,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, BinaryIO
 
 from manireports.app import App
 from manireports.errors import InputError, ManiReportsError, PermissionDeniedError, RunError
 from manireports.export import ExportOptions, ReportTable, export
 from manireports.reports.builtin import BUILTIN_REPORTS
-from manireports.reports.spec import BuiltinReport, ReportContext
 from manireports.reports.params import bind_params, parse_moment
+from manireports.reports.spec import BuiltinReport, ReportContext
 from manireports.scope import Scope, resolve_scope, scope_condition, wrap_query
 from manireports.sqltext import render_sql
 from manireports.state import finish_run, record_audit, start_run
@@ -77,7 +77,9 @@ def prepare_report(app: App, request: ReportRequest) -> PreparedReport:
     site = app.site
     missing = sorted(report.needs - site.flags)
     if missing:
-        raise InputError(f"The report {report.name} needs {', '.join(missing)}, which this Moodle lacks.")
+        raise InputError(
+            f"The report {report.name} needs {', '.join(missing)}, which this Moodle lacks."
+        )
     tz = app.timezone
     now = app.now()
     if request.as_of is not None:
@@ -113,7 +115,7 @@ def run_report(
     request: ReportRequest,
     *,
     fmt: str,
-    destination: Path | IO[bytes],
+    destination: Path | BinaryIO,
     options: ExportOptions,
 ) -> RunOutcome:
     """Run one report into one destination and record it; the caller maps errors to exits."""
@@ -125,7 +127,10 @@ def run_report(
         prepared = prepare_report(app, request)
     except PermissionDeniedError as refusal:
         record_audit(
-            state, userid=OPERATOR, action="report_refused", objecttype="report",
+            state,
+            userid=OPERATOR,
+            action="report_refused",
+            objecttype="report",
             details={**details, "reason": str(refusal)},
         )
         raise
@@ -174,7 +179,11 @@ def run_report(
         message = str(exc) or exc.__class__.__name__
         finish_run(state, runid, status="failed", rowcount=None, error=message)
         record_audit(
-            state, userid=OPERATOR, action="report_failed", objecttype="report", objectid=runid,
+            state,
+            userid=OPERATOR,
+            action="report_failed",
+            objecttype="report",
+            objectid=runid,
             details={**details, "error": message},
         )
         raise
@@ -188,7 +197,11 @@ def run_report(
         outputpath=str(result.path) if result.path else None,
     )
     record_audit(
-        state, userid=OPERATOR, action="report_run", objecttype="report", objectid=runid,
+        state,
+        userid=OPERATOR,
+        action="report_run",
+        objecttype="report",
+        objectid=runid,
         details={**details, "rows": result.rows, "capped": capped},
     )
     return RunOutcome(rows=result.rows, path=result.path, runid=runid, capped=capped)

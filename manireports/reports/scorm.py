@@ -1,8 +1,8 @@
 """scorm_summary: one row per user and SCORM activity, the way Moodle grades it, on both layouts.
 
 sql/scorm_summary.sql streams the few tracking values the summary needs (status, raw score, total
-and session time, start time), ordered so that each (user, SCORM activity) arrives as one run of
-rows; `summarise_scorm_tracks` folds each run into one report row, holding one run at a time.
+and session time, start time) user by user; `summarise_scorm_tracks` holds one user's rows at a
+time and folds them into one report row per SCORM activity, in (userid, scormid) order.
 Python does the folding because SCORM time formats and Moodle's grading rules cannot be written
 portably in SQL.
 
@@ -62,6 +62,7 @@ from typing import Any
 
 from manireports.errors import RunError
 from manireports.export import Column
+from manireports.reports.company import COMPANY_PARAM, refuse_company_filter_without_iomad
 from manireports.reports.params import Param
 from manireports.reports.spec import BuiltinReport, ReportContext, Row
 
@@ -327,19 +328,33 @@ def summarise_activity(rows: Iterable[Row]) -> Row:
 
 
 def summarise_scorm_tracks(rows: Iterator[Row], context: ReportContext) -> Iterator[Row]:
-    """The report's transform: one row per run of SQL rows with the same user and activity."""
+    """The report's transform: the SQL rows come user by user; one report row per activity.
+
+    One user's rows are held at a time (a few per attempt and SCO) and split by activity here,
+    so the database only has to keep each user's rows together, which the pre-4.3 track index
+    does without sorting.
+    """
     del context  # the rules depend on nothing but the data
-    for _key, group in itertools.groupby(rows, key=_group_key):
-        yield summarise_activity(group)
+    for _userid, user_rows in itertools.groupby(rows, key=_user_of):
+        activities: dict[Any, list[Row]] = {}
+        for row in user_rows:
+            activities.setdefault(row[_SCORMID], []).append(row)
+        for scormid in sorted(activities):
+            yield summarise_activity(activities[scormid])
 
 
-def _group_key(row: Row) -> tuple[Any, Any]:
+def _user_of(row: Row) -> Any:
     if len(row) != _SQL_WIDTH:
         raise RunError(
             f"The SQL of scorm_summary returns {len(row)} columns, not {_SQL_WIDTH}; "
             "the installation is damaged."
         )
-    return row[_USERID], row[_SCORMID]
+    return row[_USERID]
+
+
+def _bind_scorm_summary(context: ReportContext) -> dict[str, Any]:
+    refuse_company_filter_without_iomad(context)
+    return {}
 
 
 SCORM_SUMMARY = BuiltinReport(
@@ -364,7 +379,8 @@ SCORM_SUMMARY = BuiltinReport(
     params=(
         Param("courseid", "int", "only this course (course id)"),
         Param("scormid", "int", "only this SCORM activity (scorm id)"),
-        Param("companyid", "int", "only users of this IOMAD company (company id)"),
+        COMPANY_PARAM,
     ),
+    bind=_bind_scorm_summary,
     transform=summarise_scorm_tracks,
 )

@@ -65,7 +65,7 @@ class BuiltinReport:
 
 
 def read_sql_file(name: str) -> str:
-    """A built-in report's SQL from sql/, beside the package in a checkout, inside it when installed."""
+    """A built-in report's SQL from sql/: beside the package in a checkout, inside it installed."""
     for base in manireports.__path__:
         path = Path(base) / "sql" / f"{name}.sql"
         if path.is_file():

@@ -1,0 +1,84 @@
+"""Checks custom SQL reports by parsing them (SPEC section 6).
+
+report_customsql and configurable_reports guard custom SQL with lists of banned words. That refuses
+`WHERE action = 'update'` and a column named `timeupdated`, and it misses what a word list cannot
+see: a data-modifying CTE, a `SELECT *` that carries password hashes, a file function behind a
+schema qualifier, a MySQL `/*! ... */` comment that MySQL runs as code. Here the query is tokenized
+and parsed by sqlglot in the dialect of the site's database and the tree is judged, so strings,
+comments and identifiers are what the database will take them to be.
+
+A query passes when it is one read-only SELECT (WITH, UNION, INTERSECT and EXCEPT allowed) whose
+every real table is written `{name}`, exists (when the caller knows the schema), is not denied and
+is allowed, and which reaches no denied column. Anything else raises SQLRejectedError naming the
+rule (see RULES), the offending text and, where known, its line; only the first failure is
+reported. The text is checked first (sqlcheck.lexical), then the parse tree (sqlcheck.tree);
+sqlcheck.functions lists the functions refused and why.
+
+Choices worth knowing:
+- `{name}` is expanded with a marker prefix that does not occur in the text, not with the site's
+  prefix, so a hard-coded `mdl_user` (refused: the prefix is configurable) stays distinguishable
+  from `{user}`, even with an empty prefix.
+- %%STARTTIME%%, %%ENDTIME%% and %%USERID%% are read as numbers; report_customsql's other tokens
+  (%%WWWROOT%%, %%Q%%, %%C%%, %%S%%, %%FLAGS%%) are refused wherever they appear, strings included,
+  because nothing would fill them in.
+- A CTE hides a table only where the database would let it, and its name is compared as the
+  database compares it where that is certain; in doubt the name is taken for a real table, which
+  is refused, never waved through.
+- A column is matched to tables by alias, across the query and every query around it; an
+  unqualified column is matched against all of those tables. On PostgreSQL a bare table alias
+  used as a value (`row_to_json(u)`) is the whole row and counts as `u.*`. USING, NATURAL JOIN, a
+  column list in a table alias and, on MySQL, a double-quoted name (a column under ANSI_QUOTES)
+  reach columns too and are judged the same way.
+- `SELECT *` directly under EXISTS reads no column and is allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import sqlglot
+from sqlglot.errors import SqlglotError
+
+from manireports.sqlcheck.lexical import (
+    refuse_executable_comments,
+    refuse_other_statements,
+    refuse_unfilled_tokens,
+    single_statement,
+)
+from manireports.sqlcheck.policy import CheckedSQL, Dialect, SqlPolicy
+from manireports.sqlcheck.rejection import RULES, SQLRejectedError, unparseable
+from manireports.sqlcheck.tree import TreeChecker
+from manireports.sqltext import parameter_names
+
+__all__ = [
+    "RULES",
+    "CheckedSQL",
+    "Dialect",
+    "SQLRejectedError",
+    "SqlPolicy",
+    "check_custom_sql",
+]
+
+
+def check_custom_sql(
+    sql: str,
+    dialect: Dialect,
+    policy: SqlPolicy,
+    known_tables: Collection[str] | None = None,
+) -> CheckedSQL:
+    """Accept `sql` as a custom report for a Moodle database of `dialect`, or raise
+    SQLRejectedError. `known_tables`, when given, are the unprefixed tables the database has."""
+    refuse_unfilled_tokens(sql)
+    try:
+        tokens = sqlglot.tokenize(sql, read=dialect)
+    except SqlglotError as error:
+        raise unparseable(str(error).splitlines()[0]) from error
+    statement = single_statement(sql, tokens)
+    if dialect == "mysql":
+        refuse_executable_comments(tokens)
+    refuse_other_statements(sql, statement[0])
+    checker = TreeChecker(sql, statement, dialect, policy, known_tables)
+    tables = checker.check(checker.parse())
+    return CheckedSQL(
+        sql=checker.text, tables=tables, parameters=tuple(parameter_names(checker.text))
+    )

@@ -1,0 +1,52 @@
+"""What custom SQL may read, and what a query that passed looks like."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from manireports.config import SCHEMA
+from manireports.errors import ConfigError
+
+Dialect = Literal["mysql", "postgres", "sqlite"]
+
+
+def _configured_default(key: str) -> frozenset[str]:
+    return frozenset(SCHEMA["reports"][key][1])
+
+
+@dataclass(frozen=True)
+class SqlPolicy:
+    """What custom SQL may read. Table names are unprefixed; `denied_columns` holds `table.column`.
+
+    The deny lists default to the configuration's defaults, so a policy built without them still
+    keeps password hashes and session keys out of reports. An empty `allowed_tables` allows all.
+    """
+
+    prefix: str = "mdl_"
+    denied_tables: frozenset[str] = field(
+        default_factory=lambda: _configured_default("denied_tables")
+    )
+    denied_columns: frozenset[str] = field(
+        default_factory=lambda: _configured_default("denied_columns")
+    )
+    allowed_tables: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        for entry in self.denied_columns:
+            table, _, column = entry.partition(".")
+            if not table or not column or "." in column:
+                raise ConfigError(
+                    f"[reports] denied_columns entry {entry!r} is not table.column; write it "
+                    "without the prefix, e.g. user.password."
+                )
+
+
+@dataclass(frozen=True)
+class CheckedSQL:
+    """A custom query that passed: its text without surrounding comments or trailing ';', still in
+    Moodle's conventions, the unprefixed tables it reads, and its `:name` parameters in order."""
+
+    sql: str
+    tables: frozenset[str]
+    parameters: tuple[str, ...]
