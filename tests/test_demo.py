@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -45,27 +47,27 @@ class Demo:
     summary: DemoSummary
     engine: sa.Engine
 
-    def rows(self, sql: str, **params: object) -> list[tuple[object, ...]]:
+    def rows(self, sql: str, **params: object) -> list[tuple[Any, ...]]:
         with self.engine.connect() as conn:
             return [
                 tuple(row)
                 for row in conn.execute(sa.text(sql.replace("{", "mdl_").replace("}", "")), params)
             ]
 
-    def value(self, sql: str, **params: object) -> object:
+    def value(self, sql: str, **params: object) -> Any:
         return self.rows(sql, **params)[0][0]
 
 
-def _build(kind: str, folder: Path, **options: object) -> Iterator[Demo]:
+def _build(kind: str, folder: Path) -> Iterator[Demo]:
     databases = fresh_database(kind, folder)
     url = next(databases)
-    summary = build_demo(url, anchor=ANCHOR, **options)  # type: ignore[arg-type]
+    summary = build_demo(url, anchor=ANCHOR)
     engine = sa.create_engine(url)
     try:
         yield Demo(kind, url, summary, engine)
     finally:
         engine.dispose()
-        databases.close()
+        next(databases, None)  # runs the helper's clean-up (drops the database)
 
 
 @pytest.fixture(scope="module", params=ENGINES)
@@ -110,7 +112,10 @@ def test_every_engine_holds_the_same_data(demo: Demo, reference: Demo) -> None:
     assert demo.summary.rows == reference.summary.rows
     for table, columns in FINGERPRINTS.items():
         assert fingerprint(demo, table, columns) == fingerprint(reference, table, columns), table
-    log = "SELECT COUNT(*), SUM(timecreated), SUM(userid), COUNT(DISTINCT eventname) FROM {logstore_standard_log}"
+    log = (
+        "SELECT COUNT(*), SUM(timecreated), SUM(userid), COUNT(DISTINCT eventname) "
+        "FROM {logstore_standard_log}"
+    )
     assert demo.rows(log) == reference.rows(log)
     sample = "SELECT * FROM {logstore_standard_log} WHERE MOD(id, 97) = 0 ORDER BY id"
     assert [tuple(map(_normal, r)) for r in demo.rows(sample)] == [
@@ -218,12 +223,15 @@ def test_noise_is_in_the_log(demo: Demo) -> None:
 
 def test_sessions_are_bursts(demo: Demo) -> None:
     """Most gaps between one learner's events are minutes; some are hours or days."""
-    times = [row[0] for row in demo.rows(
-        "SELECT timecreated FROM {logstore_standard_log} WHERE userid = (SELECT userid FROM "
-        "{logstore_standard_log} WHERE userid > 3 GROUP BY userid ORDER BY COUNT(*) DESC, userid "
-        "LIMIT 1) ORDER BY timecreated, id"
-    )]  # fmt: skip
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    times = [
+        row[0]
+        for row in demo.rows(
+            "SELECT timecreated FROM {logstore_standard_log} WHERE userid = (SELECT userid "
+            "FROM {logstore_standard_log} WHERE userid > 3 GROUP BY userid "
+            "ORDER BY COUNT(*) DESC, userid LIMIT 1) ORDER BY timecreated, id"
+        )
+    ]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(gaps) > 50
     short = sum(1 for gap in gaps if gap <= 600)
     long = sum(1 for gap in gaps if gap >= 3600)
@@ -231,9 +239,11 @@ def test_sessions_are_bursts(demo: Demo) -> None:
 
 
 def test_access_times_agree_with_the_log(demo: Demo) -> None:
-    activity = ("SELECT userid, MAX(timecreated), MIN(timecreated) FROM {logstore_standard_log} "
-                "WHERE origin IN ('web', 'ws') AND realuserid IS NULL AND userid > 1 "
-                "GROUP BY userid")  # fmt: skip
+    activity = (
+        "SELECT userid, MAX(timecreated), MIN(timecreated) FROM {logstore_standard_log} "
+        "WHERE origin IN ('web', 'ws') AND realuserid IS NULL AND userid > 1 "
+        "GROUP BY userid"
+    )
     users = {
         row[0]: row[1:]
         for row in demo.rows(
@@ -298,10 +308,12 @@ def test_quiz_data_follows_moodle(demo: Demo) -> None:
 
 
 def test_scorm_tracks_look_like_players_write_them(demo: Demo) -> None:
-    values = dict(demo.rows(
-        "SELECT e.element, MIN(v.value) FROM {scorm_scoes_value} v "
-        "JOIN {scorm_element} e ON e.id = v.elementid GROUP BY e.element"
-    ))  # fmt: skip
+    values = dict(
+        demo.rows(
+            "SELECT e.element, MIN(v.value) FROM {scorm_scoes_value} v "
+            "JOIN {scorm_element} e ON e.id = v.elementid GROUP BY e.element"
+        )
+    )
     assert str(values["cmi.total_time"]).startswith("PT")
     assert str(values["cmi.core.total_time"])[4] == ":"
     assert {
@@ -434,8 +446,8 @@ def test_iomad_tenants_are_shaped_like_iomad(demo: Demo) -> None:
     )
     assert (
         demo.value(
-            "SELECT COUNT(*) FROM {company_course} cc JOIN {department} d ON d.id = cc.departmentid "
-            "WHERE d.parent > 0"
+            "SELECT COUNT(*) FROM {company_course} cc "
+            "JOIN {department} d ON d.id = cc.departmentid WHERE d.parent > 0"
         )
         > 0
     )

@@ -1,4 +1,4 @@
-"""The Moodle table definitions: complete, and created on each engine the way Moodle creates them."""
+"""Moodle's table definitions: complete, and created on each engine as Moodle creates them."""
 
 from __future__ import annotations
 
@@ -25,8 +25,16 @@ EXPECTED_TABLES = {
     "iomad_classic": 29,
     "iomad_51plus": 35,
 }
-CHECKED = ("user", "course", "quiz_attempts", "logstore_standard_log", "grade_grades", "scorm",
-           "scorm_scoes_value", "company_users")  # fmt: skip
+CHECKED = (
+    "user",
+    "course",
+    "quiz_attempts",
+    "logstore_standard_log",
+    "grade_grades",
+    "scorm",
+    "scorm_scoes_value",
+    "company_users",
+)
 
 
 def test_schema_covers_every_table_of_the_reference_files() -> None:
@@ -130,17 +138,22 @@ def test_created_tables_match_the_xml(db_url: str) -> None:
             create_moodle_tables(engine, "mdl_", ["config"])
             first = conn.execute(config.insert().values(name="a", value="1")).inserted_primary_key
             second = conn.execute(config.insert().values(name="b", value="2")).inserted_primary_key
+            assert first is not None and second is not None
             assert (first[0], second[0]) == (1, 2)
             if engine.dialect.name == "mysql":
-                options = conn.execute(sa.text(
-                    "SELECT engine, table_collation FROM information_schema.tables "
-                    "WHERE table_schema = DATABASE() AND table_name = 'mdl_user'"
-                )).one()  # fmt: skip
+                options = conn.execute(
+                    sa.text(
+                        "SELECT engine, table_collation FROM information_schema.tables "
+                        "WHERE table_schema = DATABASE() AND table_name = 'mdl_user'"
+                    )
+                ).one()
                 assert options[0] == "InnoDB" and options[1].startswith("utf8mb4")
-                long_text = conn.execute(sa.text(
-                    "SELECT data_type FROM information_schema.columns WHERE table_schema = "
-                    "DATABASE() AND table_name = 'mdl_user' AND column_name = 'description'"
-                )).scalar()  # fmt: skip
+                long_text = conn.execute(
+                    sa.text(
+                        "SELECT data_type FROM information_schema.columns WHERE table_schema = "
+                        "DATABASE() AND table_name = 'mdl_user' AND column_name = 'description'"
+                    )
+                ).scalar()
                 assert long_text == "longtext"
     finally:
         engine.dispose()

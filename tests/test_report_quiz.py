@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from manireports.errors import InputError
 from tests.moodle_site import MoodleSite
 from tests.reporting import report_rows
 
@@ -96,7 +97,9 @@ def site(db_url: str) -> Iterator[MoodleSite]:
     #   a 5.0 'submitted' attempt (timefinish set, sumgrades not yet): 6 attempts, time taken
     #   (NOW - 100) - (NOW - 700) = 600 s.
     _attempt(s, highest, bob, 1, "abandoned")
-    _attempt(s, highest, bob, 2, "finished", sumgrades=5, timestart=NOW - 3_000, timefinish=NOW - 2_400)
+    _attempt(
+        s, highest, bob, 2, "finished", sumgrades=5, timestart=NOW - 3_000, timefinish=NOW - 2_400
+    )
     _attempt(s, highest, bob, 3, "overdue")
     _attempt(s, highest, bob, 4, "inprogress")
     _attempt(s, highest, bob, 5, "notstarted", timestart=0)
@@ -128,6 +131,12 @@ def site(db_url: str) -> Iterator[MoodleSite]:
     _attempt(s, last, alice, 1, "finished", sumgrades=18, timefinish=NOW - 9_000)
     _attempt(s, last, alice, 2, "finished", sumgrades=9, timefinish=NOW - 8_000)
     _attempt(s, last, alice, 3, "inprogress")
+
+    # Last attempt with the last finished attempt not graded yet (sumgrades NULL): no grade,
+    # even though attempt 1 has one (Moodle takes the last attempt's sumgrades as it is).
+    ungraded = _quiz(s, a, "Last ungraded", grademethod=4, sumgrades=10, grade=10)
+    _attempt(s, ungraded, alice, 1, "finished", sumgrades=10, timefinish=NOW - 9_000)
+    _attempt(s, ungraded, alice, 2, "finished", timefinish=NOW - 8_000)
 
     # A quiz without marks (sumgrades 0): Moodle's guard gives 0, not a division by zero.
     nomarks = _quiz(s, a, "No marks", grademethod=1, sumgrades=0, grade=10)
@@ -174,7 +183,8 @@ def test_one_row_per_user_and_quiz_with_previews_and_deleted_users_left_out(
         [
             ("Highest", "alice"), ("Highest", "bob"), ("Highest", "dave"),
             ("Average", "alice"), ("First", "alice"), ("Last", "alice"),
-            ("No marks", "alice"), ("Thirds", "alice"), ("Average thirds", "alice"),
+            ("Last ungraded", "alice"), ("No marks", "alice"), ("Thirds", "alice"),
+            ("Average thirds", "alice"),
         ]
     )  # fmt: skip
     assert list(rows[0]) == [
@@ -204,11 +214,12 @@ def test_best_grade_by_each_grading_method(site: MoodleSite) -> None:
     assert float(rows["Highest", "alice"]["max_grade"]) == pytest.approx(100.0)
 
 
-def test_no_finished_attempt_means_no_grade_and_a_markless_quiz_grades_zero(
+def test_no_graded_attempt_means_no_grade_and_a_markless_quiz_grades_zero(
     site: MoodleSite,
 ) -> None:
     rows = _by_key(run(site))
     assert rows["Highest", "dave"]["best_grade"] is None
+    assert rows["Last ungraded", "alice"]["best_grade"] is None
     assert _grade(rows["No marks", "alice"]) == 0.0
 
 
@@ -250,3 +261,12 @@ def test_course_quiz_and_company_filters(site: MoodleSite) -> None:
     alpha = run(site, companyid=str(ids["alpha"]))
     assert [(row["quiz_name"], row["username"]) for row in alpha] == [("Highest", "bob")]
     assert run(site, courseid="999999") == []
+
+
+def test_company_filter_needs_iomad(sqlite_url: str) -> None:
+    site = MoodleSite(sqlite_url, iomad=False)
+    try:
+        with pytest.raises(InputError, match="companyid needs an IOMAD site"):
+            report_rows(site.url, "quiz_attempts", as_of=AS_OF, params={"companyid": "1"})
+    finally:
+        site.dispose()

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from manireports.errors import InputError
 from manireports.reports.scorm import (
     attempt_score,
     is_scorm_2004,
@@ -133,7 +134,9 @@ def build(url: str, release: str) -> Built:
     ids: dict[str, int] = {"course": course, "other": other}
 
     # --- 1.2, highest SCO score (1), highest attempt (0) --------------------------------------
-    s = ids["s12"] = w.activity(course, "1.2 highest", version="SCORM_12", grademethod=1, whatgrade=0)
+    s = ids["s12"] = w.activity(
+        course, "1.2 highest", version="SCORM_12", grademethod=1, whatgrade=0
+    )
     sco1, sco2 = w.sco(s, "one"), w.sco(s, "two")
     asset = w.sco(s, "leaflet", "asset")
     # u1 attempt 1: sco1 incomplete, 40, 10 min; sco2 empty score (ignored), 5 min 30.5 s;
@@ -168,7 +171,9 @@ def build(url: str, release: str) -> Built:
     w.track(gone, s, sco1, 1, "cmi.core.lesson_status", "passed", 51)
 
     # --- 1.2, sum of SCO scores (3), first attempt (2); attempts numbered from 3 ---------------
-    s = ids["s12sum"] = w.activity(course, "1.2 sum", version="SCORM_1.2", grademethod=3, whatgrade=2)
+    s = ids["s12sum"] = w.activity(
+        course, "1.2 sum", version="SCORM_1.2", grademethod=3, whatgrade=2
+    )
     sco1, sco2 = w.sco(s, "one"), w.sco(s, "two")
     # attempt 3: 30 + 45.5 = 75.5 (first attempt, so the score); attempt 4: 90 + 90 = 180.
     w.launch(u1, s, sco1, 3, 1)
@@ -180,7 +185,9 @@ def build(url: str, release: str) -> Built:
     w.track(u1, s, sco1, 4, "cmi.core.lesson_status", "completed", 7)
 
     # --- 2004, average of SCO scores (2), average of attempts (1) ------------------------------
-    s = ids["s04avg"] = w.activity(course, "2004 average", version="SCORM_13", grademethod=2, whatgrade=1)
+    s = ids["s04avg"] = w.activity(
+        course, "2004 average", version="SCORM_13", grademethod=2, whatgrade=1
+    )
     sco1, sco2 = w.sco(s, "one"), w.sco(s, "two")
     # attempt 1: (80 + 60) / 2 = 70; times PT1H2M3.5S = 3723.5 s and P1DT2H = 93600 s.
     w.launch(u1, s, sco1, 1, 1)
@@ -201,7 +208,9 @@ def build(url: str, release: str) -> Built:
     #   PHP round() -> 83. totaltime 3723.5 + 93600 + 1800 = 99123.5 -> 99124.
 
     # --- 2004, learning objects (0), last completed attempt (3) --------------------------------
-    s = ids["s04lo"] = w.activity(course, "2004 objects", version="SCORM_13", grademethod=0, whatgrade=3)
+    s = ids["s04lo"] = w.activity(
+        course, "2004 objects", version="SCORM_13", grademethod=0, whatgrade=3
+    )
     sco1, sco2 = w.sco(s, "one"), w.sco(s, "two")
     asset = w.sco(s, "leaflet", "asset")
     # u1 attempt 1: both SCOs completed (2). Attempt 2: sco1 completed, sco2 incomplete but
@@ -219,8 +228,48 @@ def build(url: str, release: str) -> Built:
     w.track(u3, s, sco1, 4, "cmi.completion_status", "incomplete", 9)
     w.track(u3, s, sco2, 4, "cmi.success_status", "failed", 10)
 
+    # --- 1.2, highest (1), last completed attempt (3) -------------------------------------------
+    s = ids["s12last"] = w.activity(
+        course, "1.2 last", version="SCORM_1.2", grademethod=1, whatgrade=3
+    )
+    sco1 = w.sco(s, "one")
+    # u1: attempt 1 passed 40, attempt 2 completed 80, attempt 3 incomplete 95: the last
+    #   completed attempt is 2, so 80 (not the better, later 95).
+    for number, status, score in (
+        (1, "passed", "40"),
+        (2, "completed", "80"),
+        (3, "incomplete", "95"),
+    ):
+        w.track(u1, s, sco1, number, "cmi.core.lesson_status", status, 10 * number)
+        w.track(u1, s, sco1, number, "cmi.core.score.raw", score, 10 * number + 1)
+    # u2: attempts 3 (70, incomplete) and 4 (50, failed), none completed: Moodle grades
+    #   attempt 1, which does not exist: 0 (not 70 from the first attempt there is).
+    w.track(u2, s, sco1, 3, "cmi.core.lesson_status", "incomplete", 1)
+    w.track(u2, s, sco1, 3, "cmi.core.score.raw", "70", 2)
+    w.track(u2, s, sco1, 4, "cmi.core.lesson_status", "failed", 3)
+    w.track(u2, s, sco1, 4, "cmi.core.score.raw", "50", 4)
+
+    # --- 2004, highest (1), last completed attempt (3): passed counts as completed -------------
+    s = ids["s04passed"] = w.activity(
+        course, "2004 passed", version="SCORM_13", grademethod=1, whatgrade=3
+    )
+    sco1 = w.sco(s, "one")
+    # u1: attempt 1 completed, 60; attempt 2 incomplete but passed, 90: the last attempt with a
+    #   completed or passed status is 2: 90.
+    w.track(u1, s, sco1, 1, "cmi.completion_status", "completed", 1)
+    w.track(u1, s, sco1, 1, "cmi.score.raw", "60", 2)
+    w.track(u1, s, sco1, 2, "cmi.completion_status", "incomplete", 3)
+    w.track(u1, s, sco1, 2, "cmi.success_status", "passed", 4)
+    w.track(u1, s, sco1, 2, "cmi.score.raw", "90", 5)
+    # u2: only passed (completion incomplete): completed, graded on attempt 1: 70.
+    w.track(u2, s, sco1, 1, "cmi.completion_status", "incomplete", 6)
+    w.track(u2, s, sco1, 1, "cmi.success_status", "passed", 7)
+    w.track(u2, s, sco1, 1, "cmi.score.raw", "70", 8)
+
     # --- 1.2, highest (1), highest attempt (0) capped by maxattempt 2 (other course) -----------
-    s = ids["s12cap"] = w.activity(other, "1.2 capped", version="SCORM_12", grademethod=1, whatgrade=0, maxattempt=2)
+    s = ids["s12cap"] = w.activity(
+        other, "1.2 capped", version="SCORM_12", grademethod=1, whatgrade=0, maxattempt=2
+    )
     sco1 = w.sco(s, "one")
     # Attempts score 50, 60, 99; only attempts 1..2 are graded: 60.
     for number, score in ((1, "50"), (2, "60"), (3, "99")):
@@ -256,6 +305,10 @@ EXPECTED = {
     ("2004 average", "u1"): (3, 1, 99124, 83.0, 20),
     ("2004 objects", "u1"): (3, 1, 0, 1.0, 7),
     ("2004 objects", "u3"): (2, 0, 0, 0.0, 10),
+    ("1.2 last", "u1"): (3, 1, 0, 80.0, 31),
+    ("1.2 last", "u2"): (2, 0, 0, 0.0, 4),
+    ("2004 passed", "u1"): (2, 1, 0, 90.0, 5),
+    ("2004 passed", "u2"): (1, 1, 0, 70.0, 8),
     ("1.2 capped", "u1"): (3, 0, 0, 60.0, 3),
 }
 
@@ -387,3 +440,12 @@ def test_attempt_score_by_grading_method() -> None:
     # With a 1.2 and a 2004 status on one SCO, Moodle keeps the later element name.
     assert attempt_score({1: {"cmi.completion_status": "incomplete",
                               "cmi.core.lesson_status": "passed"}}, 0) == 1  # fmt: skip
+
+
+def test_company_filter_needs_iomad(sqlite_url: str) -> None:
+    site = MoodleSite(sqlite_url, iomad=False)
+    try:
+        with pytest.raises(InputError, match="companyid needs an IOMAD site"):
+            report_rows(site.url, "scorm_summary", params={"companyid": "1"})
+    finally:
+        site.dispose()

@@ -601,3 +601,9 @@ def test_settings_are_upserted(state: StateDB) -> None:
         )
         assert connection.execute(query).scalar_one() == NOW + 60
         assert _count(connection, t.settings) == 2
+
+
+def test_head_constant_matches_the_migrations() -> None:
+    from manireports.state.store import HEAD_REVISION, migrations_head
+
+    assert migrations_head() == HEAD_REVISION

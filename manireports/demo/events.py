@@ -11,6 +11,7 @@ from manireports.demo.courses import MODULES
 from manireports.demo.world import World
 
 SYSTEM, USER, COURSE, MODULE = 10, 30, 50, 70
+CLI_ADDRESS = "0.0.0.0"  # noqa: S104 - a value stored in the log, not an address to bind
 
 # code -> (eventname, component, action, target, objecttable, crud, edulevel, context level)
 Template = tuple[str, str, str, str, str | None, str, int, int]
@@ -131,10 +132,8 @@ class EventRows:
             context, instance = self.user_context.get(owner, 1), owner
         else:
             context, instance = 1, 0
-        if origin == "cli":
-            ip = "0.0.0.0"  # noqa: S104 - what Moodle records for command-line events
-        else:
-            ip = self.ips.get(real or user) or "192.0.2.1"
+        # Command-line events carry the address Moodle falls back to without a client.
+        ip = CLI_ADDRESS if origin == "cli" else self.ips.get(real or user) or "192.0.2.1"
         return (
             event_id, name, component, action, target, table, objectid if table else None, crud,
             edulevel, context, level, instance, user, course, related or None, anonymous,

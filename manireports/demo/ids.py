@@ -6,6 +6,7 @@ attempt it is about) long before anything reaches the database.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 Row = dict[str, object]
@@ -22,3 +23,8 @@ class Ids:
         value = self._last.get(table, 0) + 1
         self._last[table] = value
         return value
+
+
+def random_stream(seed: int | str) -> random.Random:
+    """A reproducible stream for generating data; nothing here is a secret."""
+    return random.Random(seed)  # noqa: S311

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, field
 
 from manireports.demo.courses import Activity, Course, Quiz
-from manireports.demo.ids import Emit, Ids
+from manireports.demo.ids import Emit, Ids, random_stream
 from manireports.demo.people import Person, Seat
 from manireports.demo.scorm_tracks import ScormTracks
 from manireports.demo.sizes import DAY, Clock
@@ -61,11 +61,11 @@ class LearningPass:
         self.forum_post = 0
         self.feedback_response = 0
 
-    # -- driver -----------------------------------------------------------------------------------
+    # -- driver ------------------------------------------------------------------------------------
 
     def run(self) -> None:
         for person in self.world.community.people:
-            rng = random.Random(f"{self.seed}:learner:{person.id}")
+            rng = random_stream(f"{self.seed}:learner:{person.id}")
             milestones: list[Milestone] = []
             for seat in self.world.community.seats.get(person.id, []):
                 milestones.extend(self.replay(rng, person, seat))
@@ -134,7 +134,7 @@ class LearningPass:
                     (start, person.id, kind, rng.getrandbits(32), [], (seat.course,))
                 )
 
-    # -- one learner in one course ------------------------------------------------------------------
+    # -- one learner in one course -----------------------------------------------------------------
 
     def replay(self, rng: random.Random, person: Person, seat: Seat) -> list[Milestone]:
         course = self.world.course(seat.course)
@@ -274,7 +274,7 @@ class LearningPass:
         staff = self.world.community.teachers.get(course.id, [])
         return staff[0][0] if staff else 2
 
-    # -- quiz -------------------------------------------------------------------------------------
+    # -- quiz --------------------------------------------------------------------------------------
 
     def quiz(
         self,
@@ -552,7 +552,7 @@ class LearningPass:
     def _track(
         self, rng: random.Random, person: Person, seat: Seat, course: Course, outcome: Outcome
     ) -> None:
-        """IOMAD's own completion record: one current row, plus an archived one on recertification."""
+        """IOMAD's completion record: the current row, and an archived one on recertification."""
         company = self.world.company_for(person, course.id)
         if company is None or seat.start >= self.clock.now:
             return
@@ -624,7 +624,7 @@ class LearningPass:
             },
         )
 
-    # -- staff --------------------------------------------------------------------------------------
+    # -- staff -------------------------------------------------------------------------------------
 
     def teaching(self, rng: random.Random, person: Person) -> None:
         """Weekly teaching sessions, and a preview attempt or two on each quiz taught."""

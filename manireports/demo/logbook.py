@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from manireports.demo.courses import Activity
 from manireports.demo.events import EventRows, Raw
+from manireports.demo.ids import random_stream
 from manireports.demo.learning import Milestone, Session
 from manireports.demo.world import World
 
@@ -64,7 +65,7 @@ class Expander:
 
     def expand(self, session: Session) -> list[Raw]:
         start, user, kind, seed, milestones, courses = session
-        rng = random.Random(seed)
+        rng = random_stream(seed)
         origin = "ws" if kind == "ws" else "web"
         events: list[Raw] = []
 

@@ -167,7 +167,7 @@ class CommunityBuilder:
         self.enrol_ids: dict[tuple[int, str], int] = {}
         self.disabled: dict[int, int] = {}  # enrol id -> time it was disabled
 
-    # -- accounts -------------------------------------------------------------------------------
+    # -- accounts ----------------------------------------------------------------------------------
 
     def people(self) -> None:
         rng, clock = self.rng, self.clock
@@ -260,7 +260,7 @@ class CommunityBuilder:
                 person.email = hashlib.md5(old_username.encode(), usedforsecurity=False).hexdigest()
                 person.idnumber = ""
 
-    # -- roles and contexts ---------------------------------------------------------------------
+    # -- roles and contexts ------------------------------------------------------------------------
 
     def roles(self) -> None:
         for shortname, _, _ in ROLES + (IOMAD_ROLES if self.iomad else ()):
@@ -286,7 +286,7 @@ class CommunityBuilder:
             }
         )
 
-    # -- enrolment instances ----------------------------------------------------------------------
+    # -- enrolment instances -----------------------------------------------------------------------
 
     def instances(self) -> None:
         rng = self.rng
@@ -338,7 +338,7 @@ class CommunityBuilder:
         )
         return enrol_id
 
-    # -- learners ---------------------------------------------------------------------------------
+    # -- learners ----------------------------------------------------------------------------------
 
     def enrolment_start(self, person: Person, course: Course) -> int:
         rng, clock = self.rng, self.clock
@@ -433,11 +433,11 @@ class CommunityBuilder:
         rows = sorted(
             self.out.enrolments + self.out.removed,
             key=lambda r: (r["timecreated"], r["userid"], r["enrolid"]),
-        )  # type: ignore[return-value]
+        )
         for number, row in enumerate(rows, start=1):
             row["id"] = number
         self.out.assignments.sort(
-            key=lambda r: (r["timemodified"], r["userid"], r["contextid"], r["roleid"])  # type: ignore[return-value]
+            key=lambda r: (r["timemodified"], r["userid"], r["contextid"], r["roleid"])
         )
         for number, row in enumerate(self.out.assignments, start=1):
             row["id"] = number
@@ -496,7 +496,7 @@ class CommunityBuilder:
                         start = max(person.timecreated, course.timecreated) + 2 * DAY
                         self.seat(person, course, "cohort", min(start, self.clock.days_ago(2)))
 
-    # -- staff ------------------------------------------------------------------------------------
+    # -- staff -------------------------------------------------------------------------------------
 
     def staff(self) -> None:
         rng, clock = self.rng, self.clock
@@ -532,7 +532,7 @@ class CommunityBuilder:
         self.assign("manager", categories[0].context, managers[1].id, managers[1].timecreated + DAY)
         self.assign("coursecreator", categories[-1].context, managers[2].id, clock.days_ago(200))
 
-    # -- groups -----------------------------------------------------------------------------------
+    # -- groups ------------------------------------------------------------------------------------
 
     def groups(self) -> None:
         rng = self.rng

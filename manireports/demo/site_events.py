@@ -8,10 +8,10 @@ events from the command line, web services and course restores.
 from __future__ import annotations
 
 import json
-import random
 from typing import cast
 
 from manireports.demo.events import Raw
+from manireports.demo.ids import random_stream
 from manireports.demo.sizes import DAY
 from manireports.demo.world import World
 
@@ -19,11 +19,11 @@ from manireports.demo.world import World
 class SiteEvents:
     def __init__(self, world: World, seed: int) -> None:
         self.world = world
-        self.rng = random.Random(f"{seed}:site-events")
+        self.rng = random_stream(f"{seed}:site-events")
         self.clock = world.clock
         self.events: list[Raw] = []
         people = world.community.people
-        self.managers = [p.id for p in people if p.kind == "manager"][:3] + [2]
+        self.managers = [*[p.id for p in people if p.kind == "manager"][:3], 2]
         self.methods = {cast(int, row["id"]): str(row["enrol"]) for row in world.community.enrol}
         self.enrol_course = {
             cast(int, r["id"]): cast(int, r["courseid"]) for r in world.community.enrol

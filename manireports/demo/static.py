@@ -147,7 +147,7 @@ def catalogue(world: World, emit: Emit) -> None:
                 "cacherev": course.timecreated,
             },
         )
-        for section_id, number, name, visible in course.sections:
+        for section_id, number, title, visible in course.sections:
             sequence = ",".join(str(a.id) for a in course.activities if a.section == section_id)
             emit(
                 "course_sections",
@@ -155,7 +155,7 @@ def catalogue(world: World, emit: Emit) -> None:
                     "id": section_id,
                     "course": course.id,
                     "section": number,
-                    "name": name,
+                    "name": title,
                     "summary": "",
                     "summaryformat": 1,
                     "sequence": sequence,
@@ -442,14 +442,14 @@ def companies(world: World, emit: Emit) -> None:
                     names.department_parent: department.parent,
                 },
             )
-        for course, department_id in company.courses:
+        for course_id, department_id in company.courses:
             course_link += 1
             emit(
                 names.company_course,
                 {
                     "id": course_link,
                     "companyid": company.id,
-                    "courseid": course,
+                    "courseid": course_id,
                     "departmentid": department_id,
                 },
             )

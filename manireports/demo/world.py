@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 
 from manireports.demo import iomad as iomad_plan
 from manireports.demo.courses import Catalogue, CatalogueBuilder, Contexts, Course
+from manireports.demo.ids import random_stream
 from manireports.demo.people import Community, CommunityBuilder, Company, Person
 from manireports.demo.sizes import Clock, Release, Size
 
@@ -102,7 +102,7 @@ def _grade_items(catalogue: Catalogue) -> None:
 
 
 def build_world(seed: int, size: Size, clock: Clock, release: Release, iomad: bool) -> World:
-    rng = random.Random(f"{seed}:site")
+    rng = random_stream(f"{seed}:site")
     contexts = Contexts()
     companies = iomad_plan.company_plan(size.companies) if iomad else []
     builder = CatalogueBuilder(rng, clock, contexts)

@@ -1,25 +1,31 @@
-"""CSV, TSV, JSON and JSON Lines: the formats scripts read, streamed row by row.
+"""CSV, TSV, JSON and JSON Lines: the formats scripts read, streamed a chunk of rows at a time.
 
-Rows are rendered a chunk at a time into a list of strings and written to the binary stream as one
-UTF-8 block. That is faster than a TextIOWrapper taking one write per row, which is what pays for
-the timestamp conversion and keeps a million-row CSV close to a bare csv.writer loop.
+Speed matters here (a million-row CSV should cost about what a bare csv.writer loop costs, although
+every timestamp is formatted), so each chunk is turned into columns of strings with C-level
+map() calls and the lines are joined in one go. The csv module quotes; most rows need no quoting,
+and for those its output is exactly the fields joined by commas, so a chunk whose joined text
+shows no quote, comma, CR or LF inside a field is written as joined. Rows that do need quoting go
+through csv.writer, one by one. `tests/test_export_text.py` checks the two paths give identical
+bytes.
 
 TSV follows the IANA text/tab-separated-values rules rather than CSV's: there is no quoting, so a
-tab, carriage return or newline inside a value is replaced by a space, and lines end with '\\n'
-because TSV is read by cut, awk and sort, where a '\\r' would cling to the last field.
+tab, carriage return or newline inside a value becomes a space, and lines end with '\\n' because
+TSV is read by cut, awk and sort, where a '\\r' would cling to the last field.
+
+JSON is an array of objects and JSON Lines one object per line, both keyed by column name, with
+null for NULL and for a "never" timestamp.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from itertools import islice
 from collections.abc import Callable, Iterator, Sequence
+from itertools import repeat
 from typing import Any, BinaryIO
 
 from manireports.export.model import ExportOptions, ReportTable
 from manireports.export.values import (
-    CHUNK_ROWS,
     Convert,
     RowCounter,
     SiteClock,
@@ -30,6 +36,31 @@ from manireports.export.values import (
 
 UTF8_BOM = b"\xef\xbb\xbf"
 _TSV_BLANKS = str.maketrans({"\t": " ", "\r": " ", "\n": " "})
+_NULL_AS_EMPTY: dict[Any, str] = {None: ""}
+
+
+def _text_columns(chunk: list[Sequence[Any]], convert: Sequence[Convert | None]) -> list[list[str]]:
+    """The chunk as columns of strings, NULL as ''; what csv.writer would write unquoted."""
+    columns: list[list[str]] = []
+    for values, function in zip(zip(*chunk), convert, strict=True):
+        converted: Sequence[Any] = values if function is None else list(map(function, values))
+        try:
+            texts = list(map(str, map(_NULL_AS_EMPTY.get, converted, converted)))
+        except TypeError:  # an unhashable value, such as a PostgreSQL array
+            texts = ["" if value is None else str(value) for value in converted]
+        columns.append(texts)
+    return columns
+
+
+def _plain(text: str, lines: int, width: int) -> bool:
+    """True when `lines` joined CSV lines hold no character that csv.writer would quote."""
+    breaks = lines - 1
+    return (
+        '"' not in text
+        and text.count(",") == lines * (width - 1)
+        and text.count("\n") == breaks
+        and text.count("\r") == breaks
+    )
 
 
 class _Lines:
@@ -39,118 +70,101 @@ class _Lines:
         self.lines: list[str] = []
         self.write = self.lines.append
 
-    def drain(self) -> bytes:
-        data = "".join(self.lines).encode("utf-8")
+    def drain(self) -> str:
+        text = "".join(self.lines)
         self.lines.clear()
-        return data
+        return text
 
 
-def _write_delimited(
-    table: ReportTable,
-    stream: BinaryIO,
-    options: ExportOptions,
-    convert: Sequence[Convert | None],
-    header: list[str],
-    **dialect: Any,
-) -> int:
-    target = _Lines()
-    writer = csv.writer(target, **dialect)
+def _header(stream: BinaryIO, options: ExportOptions, line: str) -> None:
     if options.bom:
         stream.write(UTF8_BOM)
-    writer.writerow(header)
-    stream.write(target.drain())
-    apply = row_converter(convert)
-    counter = RowCounter(options.progress)
-    rows = iter(table.rows)
-    while True:
-        # csv.writer calls write() once per row, so the rendered lines count the chunk's rows.
-        chunk = islice(rows, CHUNK_ROWS)
-        writer.writerows(chunk if apply is None else map(apply, chunk))
-        written = len(target.lines)
-        if not written:
-            break
-        stream.write(target.drain())
-        stream.flush()
-        counter.add(written)
-    return counter.finish()
+    stream.write(line.encode("utf-8"))
 
 
 def write_csv(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> int:
     """RFC 4180: comma, double quotes only where needed, CRLF line ends, header first."""
-    clock = SiteClock(table.timezone)
-    return _write_delimited(
-        table,
-        stream,
-        options,
-        converters(table.columns, "csv", clock),
-        [column.name for column in table.columns],
-        lineterminator="\r\n",
-    )
-
-
-def _tsv_field(convert: Convert | None) -> Convert:
-    def field(value: Any) -> Any:
-        if convert is not None:
-            value = convert(value)
-        if value is None:
-            return ""
-        text = value if isinstance(value, str) else str(value)
-        return text.translate(_TSV_BLANKS)
-
-    return field
+    width = len(table.columns)
+    convert = converters(table.columns, "csv", SiteClock(table.timezone))
+    target = _Lines()
+    writer = csv.writer(target, lineterminator="\r\n")
+    writer.writerow([column.name for column in table.columns])
+    _header(stream, options, target.drain())
+    apply = row_converter(convert)
+    counter = RowCounter(options.progress)
+    for chunk in batches(table.rows, width):
+        if width < 2:
+            # A lone empty field must be written '""', which only csv.writer knows to do.
+            writer.writerows(chunk if apply is None else map(apply, chunk))
+            text = target.drain()
+        else:
+            columns = _text_columns(chunk, convert)
+            lines = list(map(",".join, zip(*columns)))
+            text = "\r\n".join(lines)
+            if _plain(text, len(lines), width):
+                text += "\r\n"
+            else:
+                for line, fields in zip(lines, zip(*columns), strict=True):
+                    if _plain(line, 1, width):
+                        target.write(line + "\r\n")
+                    else:
+                        writer.writerow(fields)
+                text = target.drain()
+        stream.write(text.encode("utf-8"))
+        stream.flush()
+        counter.add(len(chunk))
+    return counter.finish()
 
 
 def write_tsv(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> int:
     """Tab-separated, unquoted; tabs and line breaks inside values become spaces."""
-    clock = SiteClock(table.timezone)
-    convert: list[Convert | None] = []
-    for column, base in zip(table.columns, converters(table.columns, "csv", clock), strict=True):
-        # Numbers, booleans and formatted times cannot hold a tab; only text needs the scan.
-        convert.append(_tsv_field(base) if column.kind in ("text", "date") else base)
-    return _write_delimited(
-        table,
-        stream,
-        options,
-        convert,
-        [column.name.translate(_TSV_BLANKS) for column in table.columns],
-        delimiter="\t",
-        quoting=csv.QUOTE_NONE,
-        quotechar=None,
-        lineterminator="\n",
-    )
+    width = len(table.columns)
+    convert = converters(table.columns, "csv", SiteClock(table.timezone))
+    names = [column.name.translate(_TSV_BLANKS) for column in table.columns]
+    _header(stream, options, "\t".join(names) + "\n")
+    counter = RowCounter(options.progress)
+    for chunk in batches(table.rows, width):
+        columns = [
+            list(map(str.translate, texts, repeat(_TSV_BLANKS)))
+            for texts in _text_columns(chunk, convert)
+        ]
+        text = "\n".join(map("\t".join, zip(*columns))) + "\n"
+        stream.write(text.encode("utf-8"))
+        stream.flush()
+        counter.add(len(chunk))
+    return counter.finish()
 
 
-def _json_rows(table: ReportTable, options: ExportOptions) -> Iterator[tuple[list[str], int]]:
+def _json_rows(table: ReportTable) -> Iterator[list[str]]:
     """Each chunk of rows as JSON object texts, keyed by column name."""
-    clock = SiteClock(table.timezone)
     names = [column.name for column in table.columns]
-    apply = row_converter(converters(table.columns, "json", clock))
+    apply = row_converter(converters(table.columns, "json", SiteClock(table.timezone)))
     encode: Callable[[Any], str] = json.JSONEncoder(
         ensure_ascii=False, separators=(",", ":"), allow_nan=False
     ).encode
-    for chunk in batches(table.rows):
+    for chunk in batches(table.rows, len(names)):
         values = chunk if apply is None else map(apply, chunk)
-        yield [encode(dict(zip(names, row, strict=True))) for row in values], len(chunk)
+        yield [encode(dict(zip(names, row, strict=True))) for row in values]
 
 
 def write_json(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> int:
     """One JSON array of objects, written as it goes: the list is never built in memory."""
     counter = RowCounter(options.progress)
     separator = "[\n"
-    for objects, count in _json_rows(table, options):
+    for objects in _json_rows(table):
         stream.write((separator + ",\n".join(objects)).encode("utf-8"))
         stream.flush()
         separator = ",\n"
-        counter.add(count)
+        counter.add(len(objects))
     stream.write(b"[]\n" if separator == "[\n" else b"\n]\n")
     return counter.finish()
 
 
 def write_jsonl(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> int:
-    """One JSON object per line (JSON Lines / NDJSON)."""
+    """One JSON object per line (JSON Lines, also called NDJSON)."""
     counter = RowCounter(options.progress)
-    for objects, count in _json_rows(table, options):
+    for objects in _json_rows(table):
         stream.write(("\n".join(objects) + "\n").encode("utf-8"))
         stream.flush()
-        counter.add(count)
+        counter.add(len(objects))
     return counter.finish()

@@ -19,6 +19,7 @@ from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from manireports.errors import RunError
 from manireports.export.model import Column, ColumnKind
 
 Convert = Callable[[Any], Any]
@@ -408,10 +409,24 @@ def display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
 
 
-def batches(rows: Iterable[Sequence[Any]], size: int = CHUNK_ROWS) -> Iterator[list[Any]]:
-    """The rows in lists of `size`, so writers can amortise per-write costs while streaming."""
+def batches(
+    rows: Iterable[Sequence[Any]], width: int, size: int = CHUNK_ROWS
+) -> Iterator[list[Sequence[Any]]]:
+    """The rows in lists of `size`, so writers amortise per-write costs while streaming.
+
+    A row with the wrong number of values is a bug in the report; it stops the export rather
+    than shifting every later value into the wrong column.
+    """
     iterator = iter(rows)
+    done = 0
     while chunk := list(islice(iterator, size)):
+        if set(map(len, chunk)) != {width}:
+            bad = next(index for index, row in enumerate(chunk) if len(row) != width)
+            raise RunError(
+                f"Row {done + bad + 1} of the report has {len(chunk[bad])} values for "
+                f"{width} columns; the report's SQL and its column list disagree."
+            )
+        done += len(chunk)
         yield chunk
 
 

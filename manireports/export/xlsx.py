@@ -124,7 +124,7 @@ def write_xlsx(
         sheet = new_sheet()
         row_number = 1
         sampled = False
-        for chunk in batches(table.rows):
+        for chunk in batches(table.rows, len(columns)):
             if not sampled:
                 for row in chunk[:WIDTH_SAMPLE_ROWS]:
                     for index, column in enumerate(columns):

@@ -8,6 +8,7 @@ audit log whether it succeeds or fails.
 from __future__ import annotations
 
 import itertools
+from decimal import Decimal
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +17,7 @@ from typing import Any, BinaryIO
 
 from manireports.app import App
 from manireports.errors import InputError, ManiReportsError, PermissionDeniedError, RunError
-from manireports.export import ExportOptions, ReportTable, export
+from manireports.export import Column, ColumnKind, ExportOptions, ReportTable, export
 from manireports.reports.builtin import BUILTIN_REPORTS
 from manireports.reports.params import bind_params, parse_moment
 from manireports.reports.spec import BuiltinReport, ReportContext
@@ -148,14 +149,16 @@ def run_report(
     capped = False
     try:
         with app.moodle.stream(prepared.sql, prepared.params) as stream:
-            expected = [column.name for column in report.columns]
             source: Iterator[tuple[Any, ...]] = stream.rows
+            columns = report.columns
             if report.transform is not None:
                 source = report.transform(source, prepared.context)
-            elif stream.columns != expected:
+            elif not columns:
+                columns, source = discover_columns(stream.columns, source)
+            elif stream.columns != [column.name for column in columns]:
                 raise RunError(
                     f"The SQL of {report.name} returns {stream.columns}, not the documented "
-                    f"columns {expected}; the installation is damaged."
+                    f"columns {[column.name for column in columns]}; the installation is damaged."
                 )
             take = cap if request.limit is None else min(cap, request.limit)
             rows = itertools.islice(source, take)
@@ -168,7 +171,7 @@ def run_report(
 
             table = ReportTable(
                 title=report.title,
-                columns=report.columns,
+                columns=columns,
                 rows=overflow(),
                 parameters=_display_parameters(prepared, app),
                 generated_at=datetime.fromtimestamp(app.now(), app.timezone),
@@ -205,6 +208,32 @@ def run_report(
         details={**details, "rows": result.rows, "capped": capped},
     )
     return RunOutcome(rows=result.rows, path=result.path, runid=runid, capped=capped)
+
+
+def discover_columns(
+    names: list[str], rows: Iterator[tuple[Any, ...]]
+) -> tuple[tuple[Column, ...], Iterator[tuple[Any, ...]]]:
+    """Columns of a custom report, typed from its first row: numbers stay numbers in XLSX/JSON.
+
+    Unix times cannot be told from other integers, so custom report times come out as numbers;
+    their SQL can format them (FROM_UNIXTIME, to_timestamp) where a date is wanted.
+    """
+    first = next(rows, None)
+    kinds: list[ColumnKind] = []
+    for index, _name in enumerate(names):
+        value = None if first is None else first[index]
+        if isinstance(value, bool):
+            kinds.append("bool")
+        elif isinstance(value, int):
+            kinds.append("int")
+        elif isinstance(value, (float, Decimal)):
+            kinds.append("float")
+        else:
+            kinds.append("text")
+    columns = tuple(Column(name, kind) for name, kind in zip(names, kinds, strict=True))
+    if first is None:
+        return columns, rows
+    return columns, itertools.chain([first], rows)
 
 
 def _display_parameters(prepared: PreparedReport, app: App) -> dict[str, str]:

@@ -17,8 +17,9 @@ choices below stated where Moodle leaves room:
 * Which values count: those of the activity's SCOs (scorm_scoes.scormtype 'sco'). Values of an
   asset (Moodle's player writes 'completed' for an asset when it is merely opened; assets cannot
   talk to the SCORM API) and of SCOs no longer in the package do not count towards completed,
-  totaltime or score. They still count as attempts and as access (lastaccess). See
-  `COUNTED_SCORMTYPES`.
+  totaltime or score. They still count as attempts and as access (lastaccess). This differs from
+  Moodle's own grading and completion, which do count an opened asset as a completed learning
+  object; see `COUNTED_SCORMTYPES`.
 * completed: 1 when, in any attempt, a SCO has cmi.core.lesson_status (SCORM 1.2),
   cmi.completion_status or cmi.success_status (SCORM 2004) equal to 'completed' or 'passed': the
   test of Moodle's completion rule "status required: passed or completed" (custom_completion).
@@ -41,9 +42,12 @@ choices below stated where Moodle leaves room:
       cmi.core.lesson_status when grading learning objects, else cmi.core.score.raw: MDL-43222),
       rounded to a whole number as PHP's round() does; 0 when no attempt reports it;
     2 first attempt: the score of the lowest-numbered attempt;
-    3 last completed attempt: the score of the highest attempt in which a SCO's status element
-      is 'completed' or 'passed', and, as in Moodle, of attempt 1 when there is none (so 0 when
-      the numbering starts above 1).
+    3 last completed attempt: the score of the highest attempt in which a SCO has
+      cmi.core.lesson_status, cmi.completion_status or cmi.success_status 'completed' or
+      'passed', and, as in Moodle, of attempt 1 when there is none (so 0 when the numbering
+      starts above 1). Moodle's query (scorm_get_last_completed_attempt) matches that value in
+      any element; an attempt whose only 'passed' is, say, an objective's status
+      (cmi.objectives.n.status) is not seen here, as only the elements above are read.
   The score is the raw grade Moodle hands to the gradebook, rounded to the gradebook's 5
   decimals; the gradebook may still clamp it to the activity's maximum grade.
 * lastaccess: the latest timemodified of the values read (the session and total time are

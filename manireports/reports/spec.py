@@ -59,9 +59,13 @@ class BuiltinReport:
     # Where the scope condition goes: SQL that writes `%%SCOPE%%` names here the expressions
     # carrying the user, course and company; other reports are wrapped over their output columns.
     scope_columns: Mapping[ScopeColumn, str] = field(default_factory=dict)
+    # Custom reports carry their SQL here instead of a file in sql/, and their id; their columns
+    # are left empty and discovered from the result at run time.
+    sql_text: str | None = None
+    custom_id: int | None = None
 
     def sql(self) -> str:
-        return read_sql_file(self.name)
+        return self.sql_text if self.sql_text is not None else read_sql_file(self.name)
 
 
 def read_sql_file(name: str) -> str:

@@ -1,0 +1,594 @@
+"""Custom reports (SPEC section 6): SQL written by the operator, or built from a configuration.
+
+They are stored in manireports_customreports, type 'sql' (report_customsql style SQL in
+`sqlquery`) or 'config' (the builder's JSON in `configjson`, see reports.configured). Creating,
+changing and deleting one writes an audit entry in the same transaction (SPEC section 13).
+
+SQL follows report_customsql's conventions:
+- `{table}` for Moodle tables; a hard-coded prefix is refused with a hint (sqlcheck).
+- `:name` parameters, given as `--param name=value`. A name ending in `date` (report_customsql's
+  rule, case-sensitive: `:startdate`, `:end_date`) takes a date or "YYYY-MM-DD HH:MM[:SS]" in the
+  site timezone and binds its Unix time; a date alone is midnight at the start of that day. Every
+  other parameter is bound as text, as report_customsql does. Parameters have no defaults: a run
+  without one is refused, naming it. `:now` is not a parameter: the run fills it with its moment
+  (the --as-of time when given).
+- %%STARTTIME%% and %%ENDTIME%% are replaced everywhere, string literals included, by the start
+  and end of the reporting period of a scheduled run; a run without a period gets 0 and the
+  run's moment. %%USERID%% is the acting user (--as-user, or the schedule's recipient), 0 for the
+  shell operator. report_customsql's other tokens are refused (sqlcheck).
+
+Validation (sqlcheck, by the real parser) happens on create, on update and again before every run,
+because [reports] deny and allow lists may have changed since the report was saved.
+
+Names are unique ignoring case, so `run-report NAME` finds one report on every state database
+engine; a name may not be a number (that is an id), start with '-', or be a built-in report's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from manireports.config import Config
+from manireports.errors import InputError
+from manireports.moodle.connection import Engine, MoodleDB
+from manireports.moodle.detect import IOMAD_51PLUS_TABLES
+from manireports.reports.builtin import BUILTIN_REPORTS
+from manireports.reports.configured import (
+    ConfiguredQuery,
+    build_configured_sql,
+    configured_report_spec,
+)
+from manireports.reports.params import Param, ParamKind
+from manireports.reports.spec import BuiltinReport, ReportContext
+from manireports.sqlcheck import CheckedSQL, Dialect, SqlPolicy, check_custom_sql
+from manireports.sqltext import parameter_names
+from manireports.state import record_audit, transaction
+from manireports.state.store import StateDB, now_seconds
+from manireports.state.tables import customreports, schedules
+
+ReportType = Literal["sql", "config"]
+
+DIALECTS: Mapping[Engine, Dialect] = {
+    "mysql": "mysql",
+    "postgresql": "postgres",
+    "sqlite": "sqlite",
+}
+# Built-in report names of SPEC section 6, including those not written yet, so that a custom
+# report never shadows one later.
+RESERVED_NAMES = frozenset(BUILTIN_REPORTS) | {
+    "course_completion",
+    "course_progress",
+    "scorm_summary",
+    "quiz_attempts",
+    "user_engagement",
+    "at_risk",
+    "time_spent",
+    "enrolment_trends",
+    "completion_trends",
+    "company_overview",
+}
+# Filled by the report runner with the moment of the run, never given as --param.
+RUN_PARAMETERS = frozenset({"now"})
+MAX_NAME_LENGTH = 255
+OBJECT_TYPE = "customreport"
+
+_TOKEN = re.compile(r"%%(STARTTIME|ENDTIME|USERID)%%")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_PARAM_HELP: Mapping[ParamKind, str] = {
+    "date": 'a date or "YYYY-MM-DD HH:MM" (site timezone), bound as Unix time',
+    "text": "text",
+    "int": "a whole number",
+}
+
+
+# -- validation -------------------------------------------------------------------------------
+
+
+class SqlValidator:
+    """Checks custom SQL for one Moodle database: its dialect, the [reports] policy and the
+    tables it has. Call it with the SQL; it returns the CheckedSQL or raises SQLRejectedError.
+
+    `known_tables` may be a callable, asked once on first use, so commands that never validate
+    do not connect to Moodle. None skips the check that tables exist.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        policy: SqlPolicy,
+        known_tables: Collection[str] | Callable[[], Collection[str]] | None = None,
+    ) -> None:
+        if engine not in DIALECTS:
+            raise InputError(f"Custom reports cannot be checked for the database engine {engine}.")
+        self.engine: Engine = engine
+        self.dialect: Dialect = DIALECTS[engine]
+        self.policy = policy
+        self._tables = known_tables
+        self._resolved: Collection[str] | None = None
+
+    def known_tables(self) -> Collection[str] | None:
+        if self._tables is None or not callable(self._tables):
+            return self._tables
+        if self._resolved is None:
+            self._resolved = frozenset(self._tables())
+        return self._resolved
+
+    def __call__(self, sql: str) -> CheckedSQL:
+        return check_custom_sql(sql, self.dialect, self.policy, self.known_tables())
+
+
+Validator = SqlValidator
+
+
+def policy_from_config(config: Config, prefix: str) -> SqlPolicy:
+    """The [reports] deny and allow lists as a SqlPolicy for a site with this prefix."""
+    return SqlPolicy(
+        prefix=prefix,
+        denied_tables=frozenset(config.get_list("reports.denied_tables")),
+        denied_columns=frozenset(config.get_list("reports.denied_columns")),
+        allowed_tables=frozenset(config.get_list("reports.allowed_tables")),
+    )
+
+
+def site_tables(db: MoodleDB) -> frozenset[str]:
+    """The unprefixed tables of the site, plus the classic IOMAD names report SQL uses for the
+    tables IOMAD renamed in 2026 (`{company}` is rendered as the renamed table there)."""
+    tables = set(db.table_names())
+    tables.update(logical for logical, real in IOMAD_51PLUS_TABLES.items() if real in tables)
+    return frozenset(tables)
+
+
+def make_validator(config: Config, db: MoodleDB) -> SqlValidator:
+    """The validator for the configured Moodle database; it reads the table list on first use."""
+    return SqlValidator(
+        db.engine_name, policy_from_config(config, db.prefix), lambda: site_tables(db)
+    )
+
+
+def check_report_config(config: Mapping[str, Any], validator: SqlValidator) -> ConfiguredQuery:
+    """Build a report configuration and check the SQL it makes, as `reports validate` shows."""
+    query = build_configured_sql(config, engine=validator.engine)
+    validator(query.sql)
+    return query
+
+
+# -- records ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomReportRecord:
+    """One stored custom report. `sql` is set for type 'sql', `configjson` for type 'config'."""
+
+    id: int
+    name: str
+    type: ReportType
+    sql: str | None
+    configjson: str | None
+    description: str | None
+    createdby: int
+    timecreated: int
+    timemodified: int
+
+    @property
+    def config(self) -> dict[str, Any] | None:
+        """The builder configuration of a config-built report."""
+        if self.configjson is None:
+            return None
+        try:
+            value = json.loads(self.configjson)
+        except json.JSONDecodeError:
+            value = None
+        if not isinstance(value, dict):
+            raise InputError(
+                f"The stored configuration of the custom report {self.name} is damaged; "
+                f"replace it with `manireports reports update {self.id} --config-file FILE`."
+            )
+        return value
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """The `--param` names the report takes (none for a config-built report)."""
+        if self.sql is None:
+            return ()
+        return tuple(n for n in parameter_names(self.sql) if n not in RUN_PARAMETERS)
+
+
+def _record(row: sa.RowMapping) -> CustomReportRecord:
+    kind: ReportType = "config" if row["type"] == "config" else "sql"
+    return CustomReportRecord(
+        id=int(row["id"]),
+        name=str(row["name"]),
+        type=kind,
+        sql=row["sqlquery"],
+        configjson=row["configjson"],
+        description=row["description"],
+        createdby=int(row["createdby"]),
+        timecreated=int(row["timecreated"]),
+        timemodified=int(row["timemodified"]),
+    )
+
+
+def _check_name(given: Any) -> str:
+    if not isinstance(given, str) or not given.strip():
+        raise InputError("A custom report needs a name (--name).")
+    name = given.strip()
+    if len(name) > MAX_NAME_LENGTH:
+        raise InputError(f"The report name is {len(name)} characters long; at most 255 are kept.")
+    if _CONTROL.search(name):
+        raise InputError("The report name may not contain control characters such as newlines.")
+    if name.isdigit():
+        raise InputError(
+            f"The report name {name!r} is a number, which `run-report` would read as an id; "
+            "use a name with letters."
+        )
+    if name.startswith("-"):
+        raise InputError(
+            f"The report name {name!r} may not start with '-' (it reads as an option)."
+        )
+    if name.lower() in RESERVED_NAMES:
+        raise InputError(f"{name!r} is the name of a built-in report; choose another name.")
+    return name
+
+
+def _refuse_duplicate(connection: sa.Connection, name: str, report_id: int | None) -> None:
+    query = sa.select(customreports.c.id, customreports.c.name).where(
+        sa.func.lower(customreports.c.name) == name.lower()
+    )
+    if report_id is not None:
+        query = query.where(customreports.c.id != report_id)
+    found = connection.execute(query).first()
+    if found is not None:
+        raise _duplicate(name, int(found.id))
+
+
+def _duplicate(name: str, other: int | None = None) -> InputError:
+    which = f" (id {other})" if other is not None else ""
+    return InputError(
+        f"A custom report called {name!r} already exists{which}; choose another name or "
+        "update that report."
+    )
+
+
+def _config_text(config: Any) -> str:
+    if not isinstance(config, Mapping):
+        raise InputError("A report configuration is an object with a source, columns, ...")
+    try:
+        return json.dumps(config, ensure_ascii=False, indent=2)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"The report configuration cannot be stored as JSON ({exc}).") from None
+
+
+def _definition(
+    sql: str | None, config: Mapping[str, Any] | None, validator: SqlValidator
+) -> tuple[ReportType, str | None, str | None, dict[str, Any]]:
+    """Validate a new definition; returns the type, the stored columns and the audit details."""
+    if sql is not None and config is not None:
+        raise InputError("A custom report is either SQL (--sql-file) or a configuration, not both.")
+    if sql is not None:
+        text = sql.strip()
+        validator(text)
+        return "sql", text, None, {"sql": text}
+    if config is not None:
+        stored = _config_text(config)
+        check_report_config(json.loads(stored), validator)
+        return "config", None, stored, {"config": json.loads(stored)}
+    raise InputError("A custom report needs SQL (--sql-file) or a configuration (--config-file).")
+
+
+def _description(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return value.strip() or None
+
+
+def save_custom_report(
+    state: StateDB | sa.Connection,
+    *,
+    name: str,
+    sql: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    description: str | None = None,
+    createdby: int = 0,
+    validator: SqlValidator,
+    now: int | None = None,
+) -> int:
+    """Validate and store a new custom report, audited as report_created; returns its id."""
+    name = _check_name(name)
+    kind, sqlquery, configjson, details = _definition(sql, config, validator)
+    description = _description(description)
+    moment = now_seconds(now)
+    row = {
+        "name": name,
+        "type": kind,
+        "sqlquery": sqlquery,
+        "configjson": configjson,
+        "description": description,
+        "createdby": createdby,
+        "timecreated": moment,
+        "timemodified": moment,
+    }
+    with transaction(state) as connection:
+        _refuse_duplicate(connection, name, None)
+        try:
+            key = connection.execute(sa.insert(customreports).values(row)).inserted_primary_key
+        except sa.exc.IntegrityError:
+            raise _duplicate(name) from None
+        assert key is not None
+        report_id = int(key[0])
+        record_audit(
+            connection,
+            userid=createdby,
+            action="report_created",
+            objecttype=OBJECT_TYPE,
+            objectid=report_id,
+            details={"name": name, "type": kind, "description": description, **details},
+            now=moment,
+        )
+    return report_id
+
+
+def update_custom_report(
+    state: StateDB | sa.Connection,
+    report_id: int,
+    *,
+    name: str | None = None,
+    sql: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    description: str | None = None,
+    validator: SqlValidator,
+    userid: int = 0,
+    now: int | None = None,
+) -> CustomReportRecord:
+    """Change a custom report, audited as report_updated; returns it as it is now.
+
+    Given SQL makes it an SQL report and a configuration a config-built one. An empty
+    description removes it. Schedules keep pointing at the report by id.
+    """
+    if name is None and sql is None and config is None and description is None:
+        raise InputError("Nothing to update: give a new name, SQL, configuration or description.")
+    changes: dict[str, Any] = {}
+    details: dict[str, Any] = {}
+    given = {"name": name, "sql": sql, "config": config, "description": description}
+    changed = [key for key, value in given.items() if value is not None]
+    if name is not None:
+        changes["name"] = _check_name(name)
+    if sql is not None or config is not None:
+        kind, sqlquery, configjson, definition = _definition(sql, config, validator)
+        changes.update(type=kind, sqlquery=sqlquery, configjson=configjson)
+        details.update(definition, type=kind)
+    if description is not None:
+        changes["description"] = details["description"] = _description(description)
+    moment = now_seconds(now)
+    with transaction(state) as connection:
+        current = _fetch(connection, report_id)
+        if current is None:
+            raise _missing(report_id)
+        if "name" in changes:
+            _refuse_duplicate(connection, changes["name"], report_id)
+            if changes["name"] != current.name:
+                details["previous_name"] = current.name
+        try:
+            connection.execute(
+                sa.update(customreports)
+                .where(customreports.c.id == report_id)
+                .values(**changes, timemodified=moment)
+            )
+        except sa.exc.IntegrityError:
+            raise _duplicate(changes.get("name", current.name)) from None
+        record_audit(
+            connection,
+            userid=userid,
+            action="report_updated",
+            objecttype=OBJECT_TYPE,
+            objectid=report_id,
+            details={
+                "name": changes.get("name", current.name),
+                "changed": changed,
+                **details,
+            },
+            now=moment,
+        )
+        updated = _fetch(connection, report_id)
+    assert updated is not None
+    return updated
+
+
+def delete_custom_report(
+    state: StateDB | sa.Connection,
+    report_id: int,
+    *,
+    userid: int = 0,
+    now: int | None = None,
+) -> CustomReportRecord:
+    """Delete a custom report that no schedule uses, audited as report_deleted; returns what was
+    deleted. Its past runs stay in the run history, without the link."""
+    with transaction(state) as connection:
+        current = _fetch(connection, report_id)
+        if current is None:
+            raise _missing(report_id)
+        users = connection.execute(
+            sa.select(schedules.c.id, schedules.c.name)
+            .where(schedules.c.reportid == report_id)
+            .order_by(schedules.c.id)
+        ).all()
+        if users:
+            named = ", ".join(f"{row.name!r} (id {row.id})" for row in users)
+            plural = "schedules" if len(users) > 1 else "schedule"
+            them = "them" if len(users) > 1 else "it"
+            raise InputError(
+                f"The custom report {current.name!r} is used by the {plural} {named}; delete "
+                f"{them} or point {them} at another report first."
+            )
+        try:
+            connection.execute(sa.delete(customreports).where(customreports.c.id == report_id))
+        except sa.exc.IntegrityError:
+            raise InputError(
+                f"The custom report {current.name!r} is now used by a schedule; delete that "
+                "schedule first."
+            ) from None
+        definition: dict[str, Any] = (
+            {"sql": current.sql} if current.type == "sql" else {"config": current.config}
+        )
+        record_audit(
+            connection,
+            userid=userid,
+            action="report_deleted",
+            objecttype=OBJECT_TYPE,
+            objectid=report_id,
+            details={
+                "name": current.name,
+                "type": current.type,
+                "description": current.description,
+                **definition,
+            },
+            now=now,
+        )
+    return current
+
+
+def _missing(report_id: int | str) -> InputError:
+    return InputError(
+        f"There is no custom report {report_id}; `manireports reports list` shows the reports."
+    )
+
+
+def _fetch(connection: sa.Connection, report_id: int) -> CustomReportRecord | None:
+    row = (
+        connection.execute(sa.select(customreports).where(customreports.c.id == report_id))
+        .mappings()
+        .first()
+    )
+    return None if row is None else _record(row)
+
+
+def get_custom_report(
+    state: StateDB | sa.Connection, id_or_name: int | str
+) -> CustomReportRecord | None:
+    """A custom report by id (a number, also as text) or by name (ignoring case), or None."""
+    with transaction(state) as connection:
+        if isinstance(id_or_name, int) and not isinstance(id_or_name, bool):
+            return _fetch(connection, id_or_name)
+        text = str(id_or_name).strip()
+        if text.isdigit():
+            return _fetch(connection, int(text))
+        row = (
+            connection.execute(
+                sa.select(customreports)
+                .where(sa.func.lower(customreports.c.name) == text.lower())
+                .order_by(customreports.c.id)
+            )
+            .mappings()
+            .first()
+        )
+    return None if row is None else _record(row)
+
+
+def require_custom_report(
+    state: StateDB | sa.Connection, id_or_name: int | str
+) -> CustomReportRecord:
+    """Like get_custom_report, but a missing report is an InputError naming it."""
+    found = get_custom_report(state, id_or_name)
+    if found is None:
+        raise _missing(repr(id_or_name) if isinstance(id_or_name, str) else id_or_name)
+    return found
+
+
+def list_custom_reports(state: StateDB | sa.Connection) -> list[CustomReportRecord]:
+    """Every custom report, by name (ignoring case)."""
+    with transaction(state) as connection:
+        rows = connection.execute(sa.select(customreports)).mappings().all()
+    return sorted((_record(row) for row in rows), key=lambda r: (r.name.lower(), r.id))
+
+
+# -- running ----------------------------------------------------------------------------------
+
+
+def param_kind(name: str) -> ParamKind:
+    """report_customsql's rule: a parameter whose name ends in `date` is a date, else text."""
+    return "date" if name.endswith("date") else "text"
+
+
+def fill_tokens(
+    sql: str,
+    *,
+    start: int | None,
+    end: int | None,
+    userid: int,
+    now: int | None = None,
+) -> str:
+    """Replace %%STARTTIME%%, %%ENDTIME%% and %%USERID%% everywhere (strings included, as
+    report_customsql does) with whole numbers. Without a reporting period the start is 0 and the
+    end is `now` (default: the current time)."""
+    moment = int(time.time()) if now is None else int(now)
+    values = {
+        "STARTTIME": 0 if start is None else int(start),
+        "ENDTIME": moment if end is None else int(end),
+        "USERID": int(userid),
+    }
+
+    def number(match: re.Match[str]) -> str:
+        value = values[match.group(1)]
+        # A negative number after '-' would start a comment (`a--5`).
+        return str(value) if value >= 0 else f"({value})"
+
+    return _TOKEN.sub(number, sql)
+
+
+def custom_report_spec(record: CustomReportRecord, checked: CheckedSQL) -> BuiltinReport:
+    """An SQL custom report, checked, as the report runner runs it: the checked SQL with its
+    tokens still in it (the runner fills them with fill_tokens), columns found at run time, and
+    one parameter per `:name`, without defaults."""
+    params = tuple(
+        Param(name, param_kind(name), _PARAM_HELP[param_kind(name)])
+        for name in checked.parameters
+        if name not in RUN_PARAMETERS
+    )
+    return BuiltinReport(
+        name=record.name,
+        title=record.name,
+        description=record.description or "",
+        columns=(),
+        params=params,
+        bind=_require_params(record.name, params),
+        sql_text=checked.sql,
+        custom_id=record.id,
+    )
+
+
+def _require_params(
+    report: str, params: tuple[Param, ...]
+) -> Callable[[ReportContext], dict[str, Any]]:
+    def bind(context: ReportContext) -> dict[str, Any]:
+        missing = [p for p in params if context.params.get(p.name) is None]
+        if missing:
+            options = " ".join(f"--param {p.name}=..." for p in missing)
+            dates = [p.name for p in missing if p.kind == "date"]
+            hint = (
+                f' ({", ".join(dates)}: YYYY-MM-DD or "YYYY-MM-DD HH:MM", site timezone)'
+                if dates
+                else ""
+            )
+            raise InputError(f"The report {report} needs {options}{hint}.")
+        return {}
+
+    return bind
+
+
+def report_spec(record: CustomReportRecord, validator: SqlValidator) -> BuiltinReport:
+    """Any custom report as the runner runs it, validated again now (the [reports] policy or the
+    site's tables may have changed since it was saved)."""
+    if record.type == "config":
+        return configured_report_spec(record, validator)
+    if record.sql is None:
+        raise InputError(
+            f"The custom report {record.name} has no SQL; replace it with "
+            f"`manireports reports update {record.id} --sql-file FILE`."
+        )
+    return custom_report_spec(record, validator(record.sql))

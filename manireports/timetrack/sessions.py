@@ -1,0 +1,237 @@
+"""The session rules as pure functions: the gap rule, durations, closing, and local days.
+
+A session of one (user, course) is a cluster of activity points. Every point reaches forward by
+the source's gap: a log event by `session_timeout_minutes`, a heartbeat by
+`heartbeat_extend_minutes`. A point starts a new session when it lies strictly beyond the reach
+of every earlier point, so a gap exactly equal to the timeout stays in the session and one
+second more starts a new one (SPEC section 8). Put differently, sessions are the connected
+pieces of the union of the closed intervals [point, point + gap].
+
+That formulation is what makes incremental work exact: the sessions of a set of points do not
+depend on the order the points arrive in, and adding points only ever merges sessions, never
+splits them. An event that reaches the log late, out of time order, is merged into the sessions
+already stored exactly as if it had arrived in order, and a sync split at any point gives what
+one sync gives. The reference `sessionize` below is the definition the tests hold the
+incremental code to.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from manireports.config import Config
+from manireports.errors import ConfigError, InputError
+
+LOG = "log"
+HEARTBEAT = "heartbeat"
+SITE_COURSE = 0
+"""Site-level activity (course 0, NULL or the site course) is kept under course 0."""
+
+Pair = tuple[int, int]
+"""(userid, courseid): sessions are kept per user and course."""
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """One session: its first and last point and how many points it holds."""
+
+    start: int
+    end: int
+    events: int
+
+
+@dataclass(frozen=True)
+class TimeSettings:
+    """[time_tracking] in seconds, checked once so every rule below can trust it."""
+
+    session_timeout: int
+    single_event_seconds: int
+    include_site_events: bool
+    origins: tuple[str, ...]
+    heartbeat_extend: int
+    heartbeat_idle: int
+
+    @classmethod
+    def from_config(cls, config: Config) -> TimeSettings:
+        def minutes(key: str) -> int:
+            value = config.get_int(f"time_tracking.{key}")
+            if value <= 0:
+                raise ConfigError(
+                    f"time_tracking.{key} must be a positive number of minutes, not {value} "
+                    f"(from {config.origin(f'time_tracking.{key}')})."
+                )
+            return value * 60
+
+        single = config.get_int("time_tracking.single_event_seconds")
+        if single < 0:
+            raise ConfigError(
+                f"time_tracking.single_event_seconds must be 0 or more, not {single} "
+                f"(from {config.origin('time_tracking.single_event_seconds')})."
+            )
+        origins = tuple(o.strip() for o in config.get_list("time_tracking.origins") if o.strip())
+        if not origins:
+            raise ConfigError(
+                "time_tracking.origins must name at least one log origin, such as \"web\" "
+                f"(from {config.origin('time_tracking.origins')})."
+            )
+        return cls(
+            session_timeout=minutes("session_timeout_minutes"),
+            single_event_seconds=single,
+            include_site_events=config.get_bool("time_tracking.include_site_events"),
+            origins=origins,
+            heartbeat_extend=minutes("heartbeat_extend_minutes"),
+            heartbeat_idle=minutes("heartbeat_idle_minutes"),
+        )
+
+    def reach(self, source: str) -> int:
+        """How far a point of this source keeps its session alive."""
+        return self.session_timeout if source == LOG else self.heartbeat_extend
+
+    def close_after(self, source: str) -> int:
+        """Idle seconds after which a session of this source is closed.
+
+        A log session closes once the timeout has passed without an event (nothing can extend it
+        any more); a heartbeat session after `heartbeat_idle_minutes`, the design's hourly
+        "close sessions inactive over 10 minutes", and never before its own reach has passed.
+        """
+        if source == LOG:
+            return self.session_timeout
+        return max(self.heartbeat_idle, self.heartbeat_extend)
+
+    @property
+    def widest_reach(self) -> int:
+        return max(self.session_timeout, self.heartbeat_extend)
+
+
+def sessionize(times: Iterable[int], reach: int) -> list[Span]:
+    """The reference gap rule: the sessions of one pair's points, in any order."""
+    spans: list[Span] = []
+    start = end = events = 0
+    for time in sorted(times):
+        if events and time - end <= reach:
+            end = time
+            events += 1
+            continue
+        if events:
+            spans.append(Span(start, end, events))
+        start = end = time
+        events = 1
+    if events:
+        spans.append(Span(start, end, events))
+    return spans
+
+
+def merge_points(spans: Sequence[Span], times: Iterable[int], reach: int) -> list[Span]:
+    """The sessions of stored spans (disjoint, of one pair) plus new points: exact.
+
+    Because a span's points reach at most `reach` past its end, a span is an interval whose
+    coverage is [start, end + reach]; points and spans sweep together by start.
+    """
+    items = sorted([(s.start, s.end, s.events) for s in spans] + [(t, t, 1) for t in times])
+    merged: list[Span] = []
+    start = end = events = 0
+    for item_start, item_end, item_events in items:
+        if events and item_start <= end + reach:
+            end = max(end, item_end)
+            events += item_events
+            continue
+        if events:
+            merged.append(Span(start, end, events))
+        start, end, events = item_start, item_end, item_events
+    if events:
+        merged.append(Span(start, end, events))
+    return merged
+
+
+def session_seconds(start: int, end: int, events: int, single_event_seconds: int) -> int:
+    """A session's duration: last point minus first, or the fixed credit of a one-event session."""
+    return single_event_seconds if events == 1 else end - start
+
+
+def is_closed(end: int, now: int, close_after: int) -> bool:
+    """Closed once idle for longer than `close_after`; exactly that long is still open."""
+    return now - end > close_after
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A stored session entering the daily aggregation, with the reach of its source."""
+
+    start: int
+    end: int
+    events: int
+    reach: int
+
+
+def cluster_members(members: Iterable[Member]) -> Iterator[Span]:
+    """Log and heartbeat sessions of one pair joined where their reaches touch.
+
+    The two sources are stored apart (so a rebuild from the log leaves heartbeats alone) and
+    meet here: a heartbeat within a log session's reach continues it, and the other way round,
+    exactly as if all the points had formed one session.
+    """
+    start = end = events = cover = 0
+    for member in sorted(members, key=lambda m: (m.start, m.end)):
+        if events and member.start <= cover:
+            end = max(end, member.end)
+            events += member.events
+            cover = max(cover, member.end + member.reach)
+            continue
+        if events:
+            yield Span(start, end, events)
+        start, end, events = member.start, member.end, member.events
+        cover = member.end + member.reach
+    if events:
+        yield Span(start, end, events)
+
+
+class LocalDays:
+    """Local dates and midnights in the site timezone, cached (a sync touches few days)."""
+
+    def __init__(self, timezone: ZoneInfo) -> None:
+        self.timezone = timezone
+        self._starts: dict[dt.date, int] = {}
+
+    def date_of(self, timestamp: int) -> dt.date:
+        return dt.datetime.fromtimestamp(timestamp, self.timezone).date()
+
+    def start_of(self, day: dt.date) -> int:
+        """The first second of a local day. A midnight skipped by DST begins the day at the
+        first moment that exists (zoneinfo maps the missing time forward)."""
+        found = self._starts.get(day)
+        if found is None:
+            midnight = dt.datetime.combine(day, dt.time(0), tzinfo=self.timezone)
+            found = int(midnight.timestamp())
+            self._starts[day] = found
+        return found
+
+    def split(self, start: int, end: int) -> Iterator[tuple[dt.date, int, int]]:
+        """(local date, seconds in it, last second of the session in it) for [start, end].
+
+        Days are half-open [midnight, next midnight); a session ending exactly at midnight
+        touches the next day with 0 seconds. Days are as long as the calendar makes them: 23 or
+        25 hours on DST changes.
+        """
+        day = self.date_of(start)
+        position = start
+        while True:
+            next_start = self.start_of(day + dt.timedelta(days=1))
+            if end < next_start:
+                yield day, end - position, end
+                return
+            yield day, next_start - position, next_start - 1
+            position = next_start
+            day = day + dt.timedelta(days=1)
+
+
+def parse_date(value: dt.date | str | None, what: str) -> dt.date | None:
+    """A date given as a date or 'YYYY-MM-DD'; the message names the option."""
+    if value is None or isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise InputError(f"{what} must be a date written YYYY-MM-DD, not {value!r}.") from None
