@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, NoReturn
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 import manireports
 from manireports.config import Config, load_config, mask
@@ -137,6 +135,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(reports_app, name="reports")
+audit_app = typer.Typer(help="Read the audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 
 def _version(value: bool) -> None:
@@ -482,6 +482,51 @@ def companies_command(
     _export_small("Companies", columns, rows, fmt)
 
 
+@audit_app.command("list")
+def audit_list(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None, typer.Option(help='Entries from this date, "YYYY-MM-DD[ HH:MM]" (site time).')
+    ] = None,
+    action: Annotated[str | None, typer.Option(help="Only this action, e.g. report_run.")] = None,
+    user: Annotated[int | None, typer.Option(help="Only entries by this user id (0: shell).")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many entries, newest first.")] = 100,
+    fmt: FormatOption = None,
+) -> None:
+    """List audit log entries, newest first: report runs, refusals, changes.
+
+    Example: manireports audit list --action report_refused --since 2026-11-01
+    """
+    from zoneinfo import ZoneInfo
+
+    from manireports.export import Column
+    from manireports.reports.params import parse_moment
+    from manireports.state import list_audit
+
+    application = env_of(ctx).app()
+    zone_name = application.config.get_opt_str("site.timezone")
+    zone = ZoneInfo(zone_name) if zone_name else ZoneInfo("UTC")
+    start = parse_moment(since, zone, what="--since") if since else None
+    entries = list_audit(application.state, since=start, action=action, userid=user, limit=limit)
+    columns = [
+        Column("id", "int"),
+        Column("time", "timestamp"),
+        Column("userid", "int"),
+        Column("action", "text"),
+        Column("objecttype", "text"),
+        Column("objectid", "int"),
+        Column("details", "text"),
+    ]
+    rows = (
+        (
+            e["id"], e["timecreated"], e["userid"], e["action"], e["objecttype"], e["objectid"],
+            json.dumps(e["details"], ensure_ascii=False, sort_keys=True),
+        )
+        for e in entries
+    )  # fmt: skip
+    _export_small("Audit log", columns, rows, fmt, zone)
+
+
 def _progress_printer(env: Environment) -> Any:
     if env.quiet or not env.stderr_is_terminal():
         return None
@@ -503,7 +548,11 @@ def _write_text(text: str) -> None:
 
 
 def _export_small(
-    title: str, columns: list[Any], rows: Iterable[tuple[Any, ...]], fmt: str | None
+    title: str,
+    columns: list[Any],
+    rows: Iterable[tuple[Any, ...]],
+    fmt: str | None,
+    zone: Any = None,
 ) -> None:
     """Listings go through the same export pipeline as reports."""
     from datetime import UTC, datetime
@@ -518,7 +567,7 @@ def _export_small(
         rows=rows,
         parameters={},
         generated_at=datetime.now(UTC),
-        timezone=ZoneInfo("UTC"),
+        timezone=zone or ZoneInfo("UTC"),
     )
     sys.stdout.flush()
     export(table, fmt_name, sys.stdout.buffer, ExportOptions())
@@ -526,6 +575,9 @@ def _export_small(
 
 def _write_rich_table(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> int:
     """The `table` format: rich tables on the terminal, in pages so memory stays bounded."""
+    from rich.console import Console
+    from rich.table import Table
+
     from manireports.export.values import SiteClock, converters, row_converter
 
     text = io.TextIOWrapper(stream, encoding="utf-8", write_through=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -23,24 +22,37 @@ class Measurement:
     peak_mb: float
 
 
+# Each command is started by a small launcher process, which times it and reads its rusage: a
+# child forked straight from a large benchmark process would count the parent's pages in its
+# ru_maxrss (the peak includes the moment between fork and exec).
+LAUNCHER = """
+import os, subprocess, sys, time
+with open(sys.argv[1], "wb") as sink:
+    started = time.perf_counter()
+    child = subprocess.Popen(sys.argv[2:], stdout=sink, stderr=subprocess.PIPE)
+    errors = child.stderr.read()
+    _pid, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - started
+sys.stderr.write(errors.decode("utf-8", "replace"))
+print(os.waitstatus_to_exitcode(status), elapsed, usage.ru_maxrss)
+"""
+
+
 def run_once(
     argv: Sequence[str], *, env: Mapping[str, str] | None = None, stdout_path: str = os.devnull
 ) -> tuple[float, float]:
     """Run one command with stdout to a file; return (seconds, peak RSS in MB)."""
-    with open(stdout_path, "wb") as sink:
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            list(argv), stdout=sink, stderr=subprocess.PIPE, env=dict(env) if env else None
-        )
-        assert process.stderr is not None
-        _pid, status, usage = os.wait4(process.pid, 0)
-        elapsed = time.perf_counter() - started
-        errors = process.stderr.read().decode("utf-8", "replace")
-        process.stderr.close()
-        process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} exited {process.returncode}: {errors.strip()}")
-    return elapsed, usage.ru_maxrss / 1024
+    result = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, stdout_path, *argv],
+        capture_output=True,
+        env=dict(env) if env else None,
+        check=False,
+    )
+    code, elapsed, peak_kb = result.stdout.split()
+    if int(code) != 0:
+        message = result.stderr.decode("utf-8", "replace").strip()
+        raise RuntimeError(f"{' '.join(argv)[:200]} exited {code}: {message}")
+    return float(elapsed), int(peak_kb) / 1024
 
 
 def measure(

@@ -86,6 +86,7 @@ SELECT q.id AS quizid,
   JOIN {quiz} q ON q.id = la.quiz
   JOIN {user} u ON u.id = la.userid AND u.deleted = 0
  WHERE la.preview = 0
+   AND %%SCOPE%%
    AND la.quiz = :quizid                                                        -- if :quizid
    AND q.course = :courseid                                                     -- if :courseid
    AND EXISTS (SELECT 1 FROM {company_users} cu                                 -- if iomad :companyid

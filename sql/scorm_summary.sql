@@ -62,6 +62,7 @@ SELECT s.id AS scormid,
   JOIN {user} u ON u.id = v.userid                                              -- if !scorm43
   LEFT JOIN {scorm_scoes} sc ON sc.id = v.scoid AND sc.scorm = s.id
  WHERE u.deleted = 0
+   AND %%SCOPE%%
    AND v.element IN (                                                           -- if !scorm43
             'x.start.time', 'cmi.core.lesson_status',                           -- if !scorm43
             'cmi.completion_status', 'cmi.success_status',                      -- if !scorm43

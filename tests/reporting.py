@@ -16,6 +16,8 @@ def report_rows(
     as_of: str | None = None,
     timezone: str | None = None,
     params: dict[str, str] | None = None,
+    as_user: str | None = None,
+    company: int | None = None,
 ) -> list[dict[str, Any]]:
     """The rows `run-report` would export, before formatting, with raw database values."""
     environ = {"MANIREPORTS_MOODLE_URL": url}
@@ -23,7 +25,10 @@ def report_rows(
         environ["MANIREPORTS_SITE_TIMEZONE"] = timezone
     app = App(load_config(environ=environ))
     try:
-        prepared = prepare_report(app, ReportRequest(report, params=params or {}, as_of=as_of))
+        request = ReportRequest(
+            report, params=params or {}, as_of=as_of, as_user=as_user, company=company
+        )
+        prepared = prepare_report(app, request)
         names = [column.name for column in prepared.report.columns]
         with app.moodle.stream(prepared.sql, prepared.params) as stream:
             rows = stream.rows

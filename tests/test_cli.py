@@ -215,3 +215,27 @@ def test_state_database_behind_says_to_upgrade(moodle: dict[str, str], tmp_path:
     result = run_cli("run-report", "course_completion", env=env)
     assert result.returncode == 4
     assert "manireports db upgrade" in result.stderr.decode()
+
+
+def test_scope_refusal_exits_3_and_is_audited(moodle: dict[str, str]) -> None:
+    result = run_cli(
+        "run-report", "course_completion", "--as-user", "olga", "--company", "1", env=moodle
+    )
+    err = result.stderr.decode()
+    assert result.returncode == 3, err
+    assert "olga may not see company 1" in err and "Traceback" not in err
+    audit = run_cli("audit", "list", "--action", "report_refused", "-f", "json", env=moodle)
+    assert audit.returncode == 0, audit.stderr
+    entries = json.loads(audit.stdout)
+    assert entries and entries[0]["action"] == "report_refused"
+    details = json.loads(entries[0]["details"])
+    assert details["as_user"] == "olga" and details["company"] == 1
+
+
+def test_runs_are_audited_with_the_acting_user(moodle: dict[str, str]) -> None:
+    result = run_cli("run-report", "course_completion", "--as-user", "olga", "-f", "json", env=moodle)
+    assert result.returncode == 0, result.stderr
+    assert [row["username"] for row in json.loads(result.stdout)] == ["olga"]
+    audit = run_cli("audit", "list", "--action", "report_run", "-f", "json", env=moodle)
+    details = json.loads(json.loads(audit.stdout)[0]["details"])
+    assert details["as_user"] == "olga" and details["rows"] == 1

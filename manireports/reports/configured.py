@@ -794,11 +794,10 @@ class _Builder:
             return f"{expression} {op.upper()} ({values})"
         if op == "between":
             low, high = (self._moment(v, what) for v in raw)
-            upper = f"< {self.bind(high.end)}" if high.end is not None else None
             lower = f"{expression} >= {self.bind(low.start)}"
-            if upper is None:
+            if high.end is None:
                 return f"{lower} AND {expression} <= {self.bind(high.start)}"
-            return f"{lower} AND {expression} {upper}"
+            return f"{lower} AND {expression} < {self.bind(high.end)}"
         moment = self._moment(raw, what)
         if moment.end is None:
             sql_op = "<>" if op == "!=" else op

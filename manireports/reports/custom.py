@@ -41,13 +41,20 @@ from manireports.moodle.connection import Engine, MoodleDB
 from manireports.moodle.detect import IOMAD_51PLUS_TABLES
 from manireports.reports.builtin import BUILTIN_REPORTS
 from manireports.reports.configured import (
+    SCOPE_MARKER,
     ConfiguredQuery,
     build_configured_sql,
     configured_report_spec,
 )
 from manireports.reports.params import Param, ParamKind
 from manireports.reports.spec import BuiltinReport, ReportContext
-from manireports.sqlcheck import CheckedSQL, Dialect, SqlPolicy, check_custom_sql
+from manireports.sqlcheck import (
+    CheckedSQL,
+    Dialect,
+    SqlPolicy,
+    SQLRejectedError,
+    check_custom_sql,
+)
 from manireports.sqltext import parameter_names
 from manireports.state import record_audit, transaction
 from manireports.state.store import StateDB, now_seconds
@@ -121,6 +128,17 @@ class SqlValidator:
         return self._resolved
 
     def __call__(self, sql: str) -> CheckedSQL:
+        position = sql.find(SCOPE_MARKER)
+        if position >= 0:
+            # The runner puts the scope condition where this marker is; in custom SQL (even in
+            # a string literal) it would take the place of the scope instead of adding it.
+            raise SQLRejectedError(
+                "unsupported token",
+                SCOPE_MARKER,
+                "It marks where manireports puts the scope condition and may not be written in "
+                "a report; remove it",
+                sql.count("\n", 0, position) + 1,
+            )
         return check_custom_sql(sql, self.dialect, self.policy, self.known_tables())
 
 

@@ -48,4 +48,5 @@ QUIZ_ATTEMPTS = BuiltinReport(
         COMPANY_PARAM,
     ),
     bind=_bind_quiz_attempts,
+    scope_columns={"userid": "la.userid", "courseid": "q.course"},
 )

@@ -387,4 +387,5 @@ SCORM_SUMMARY = BuiltinReport(
     ),
     bind=_bind_scorm_summary,
     transform=summarise_scorm_tracks,
+    scope_columns={"userid": "u.id", "courseid": "s.course"},
 )

@@ -74,7 +74,7 @@ class TimeSettings:
         origins = tuple(o.strip() for o in config.get_list("time_tracking.origins") if o.strip())
         if not origins:
             raise ConfigError(
-                "time_tracking.origins must name at least one log origin, such as \"web\" "
+                'time_tracking.origins must name at least one log origin, such as "web" '
                 f"(from {config.origin('time_tracking.origins')})."
             )
         return cls(

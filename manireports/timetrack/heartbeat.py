@@ -1,0 +1,193 @@
+"""`time heartbeat`: the design's page heartbeats, as JSON lines.
+
+Each line is `{"userid": N, "courseid": N, "timestamp": N}` (Unix seconds; a fraction is
+dropped; other keys are ignored). A heartbeat continues its (user, course)'s heartbeat session
+when it comes at most `heartbeat_extend_minutes` after the previous heartbeat, else it starts a
+new one; heartbeat sessions idle for longer than `heartbeat_idle_minutes` close (the design's
+rules). Heartbeats are merged exactly like log events, in any order, so a batch that arrives
+late or out of order gives the sessions it would have given in time.
+
+Heartbeat sessions are stored beside the log sessions (source 'heartbeat') and joined with them
+when days are aggregated: a heartbeat within reach of a log session continues it and the other
+way round, so a long read with heartbeats and no clicks counts in full, and `time rebuild`
+(which recomputes log sessions from the log) leaves the heartbeats, which are in no log, alone.
+
+A batch is all or nothing: when any line is malformed, nothing is applied and the error names
+every bad line (up to a limit), so a producer can fix and resend the whole batch. Heartbeats of
+users not logged in (0) or the guest (1) are ignored, as are site-level heartbeats (course 0 or
+1) when `include_site_events` is false; those are not errors.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from manireports.app import App
+from manireports.errors import InputError
+from manireports.timetrack.engine import merge_late
+from manireports.timetrack.sessions import HEARTBEAT, SITE_COURSE, Pair, TimeSettings
+from manireports.timetrack.store import (
+    HEARTBEAT_FLOOR,
+    DirtyRange,
+    SessionWriter,
+    close_idle,
+    count_open,
+    load_pairs,
+    locked,
+    read_int,
+    write_int,
+)
+
+GUEST = 1
+SITE_COURSE_ID = 1
+FUTURE_TOLERANCE = 300
+"""Seconds a heartbeat may be ahead of this host's clock (clock skew) before it is refused."""
+MAX_ERRORS = 1000
+"""Malformed lines remembered; the rest are counted."""
+
+
+class HeartbeatInputError(InputError):
+    """A heartbeat batch had malformed lines; nothing of it was applied."""
+
+    def __init__(self, errors: list[tuple[int, str]], total: int) -> None:
+        shown = "; ".join(f"line {number}: {reason}" for number, reason in errors[:5])
+        more = f" (and {total - 5} more)" if total > 5 else ""
+        super().__init__(
+            f"{total} heartbeat line{'s' if total != 1 else ''} malformed, so none of the "
+            f"batch was applied: {shown}{more}. Each line must be a JSON object like "
+            '{"userid": 5, "courseid": 3, "timestamp": 1764000000}.'
+        )
+        self.errors = errors
+        self.total = total
+
+
+@dataclass(frozen=True)
+class HeartbeatResult:
+    """What one batch did."""
+
+    lines: int
+    applied: int
+    ignored: int
+    sessions_closed: int
+    sessions_open: int
+    pairs: int = 0
+
+
+def _integer(value: object, name: str, *, fraction: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f'"{name}" must be a number')
+    if isinstance(value, float):
+        if not math.isfinite(value) or (not fraction and not value.is_integer()):
+            raise ValueError(f'"{name}" must be a whole number')
+        return math.floor(value)
+    return value
+
+
+def parse_heartbeat(line: str, *, now: int) -> tuple[int, int, int]:
+    """(userid, courseid, timestamp) of one line; ValueError says what is wrong."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    missing = [key for key in ("userid", "courseid", "timestamp") if key not in data]
+    if missing:
+        raise ValueError(f"missing {', '.join(repr(key) for key in missing)}")
+    userid = _integer(data["userid"], "userid")
+    courseid = _integer(data["courseid"], "courseid")
+    timestamp = _integer(data["timestamp"], "timestamp", fraction=True)
+    if userid < 0 or courseid < 0:
+        raise ValueError("userid and courseid cannot be negative")
+    if timestamp <= 0:
+        raise ValueError('"timestamp" must be Unix seconds')
+    if timestamp > now + FUTURE_TOLERANCE:
+        raise ValueError(f"timestamp {timestamp} is in the future (now is {now})")
+    return userid, courseid, timestamp
+
+
+def apply_heartbeats(app: App, lines: Iterable[str], *, now: int | None = None) -> HeartbeatResult:
+    """Validate a whole batch, then merge it into the heartbeat sessions in one transaction.
+
+    Raises HeartbeatInputError, applying nothing, when any line is malformed. Also closes the
+    heartbeat sessions that have been idle too long, heartbeats or not.
+    """
+    settings = TimeSettings.from_config(app.config)
+    now = app.now() if now is None else int(now)
+    points: dict[Pair, list[int]] = defaultdict(list)
+    errors: list[tuple[int, str]] = []
+    total_errors = lines_read = applied = ignored = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        lines_read += 1
+        try:
+            userid, courseid, timestamp = parse_heartbeat(line, now=now)
+        except ValueError as exc:
+            total_errors += 1
+            if len(errors) < MAX_ERRORS:
+                errors.append((number, str(exc)))
+            continue
+        if courseid == SITE_COURSE_ID:
+            courseid = SITE_COURSE
+        if userid in (0, GUEST) or (courseid == SITE_COURSE and not settings.include_site_events):
+            ignored += 1
+            continue
+        points[(userid, courseid)].append(timestamp)
+        applied += 1
+    if total_errors:
+        raise HeartbeatInputError(errors, total_errors)
+
+    reach = settings.reach(HEARTBEAT)
+    close_after = settings.close_after(HEARTBEAT)
+    with locked(app.state, now) as connection:
+        writer = SessionWriter(connection, HEARTBEAT, settings)
+        if points:
+            since = {pair: min(times) - reach for pair, times in points.items()}
+            stored = load_pairs(connection, HEARTBEAT, since)
+            for pair, times in points.items():
+                merge_late(
+                    writer,
+                    pair,
+                    stored[pair],
+                    times,
+                    reach=reach,
+                    now=now,
+                    close_after=close_after,
+                )
+            writer.flush()
+        idle = close_idle_heartbeats(connection, settings, now=now, dirty=writer.dirty)
+        writer.dirty.merge_into_state(connection, now)
+        still_open = count_open(connection, HEARTBEAT, now - close_after)
+    return HeartbeatResult(
+        lines=lines_read,
+        applied=applied,
+        ignored=ignored,
+        sessions_closed=writer.closed + idle,
+        sessions_open=still_open,
+        pairs=len(points),
+    )
+
+
+def close_idle_heartbeats(
+    connection: sa.Connection, settings: TimeSettings, *, now: int, dirty: DirtyRange
+) -> int:
+    """Close heartbeat sessions idle for too long, as the design's hourly task does; every
+    batch and every aggregation runs it. Call it holding the time-tracking lock."""
+    idle = close_idle(
+        connection,
+        HEARTBEAT,
+        settings,
+        floor=read_int(connection, HEARTBEAT_FLOOR, 0),
+        now=now,
+        dirty=dirty,
+    )
+    # Every heartbeat session still open now ended within its close time.
+    write_int(connection, HEARTBEAT_FLOOR, now - settings.close_after(HEARTBEAT), now)
+    return idle

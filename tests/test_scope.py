@@ -1,0 +1,114 @@
+"""Who sees what, on a hand-made IOMAD site on every engine (SPEC section 7).
+
+Company A has a three-level department tree (A > A1 > A11); company B one department. Expected
+rows below come from the IOMAD rules read by hand, not from running the scoping code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from manireports.errors import InputError, PermissionDeniedError
+from tests.moodle_site import MoodleSite
+from tests.reporting import report_rows
+
+AS_OF = "2030-01-01"
+
+
+@pytest.fixture
+def site(db_url: str) -> Iterator[MoodleSite]:
+    s = MoodleSite(db_url)
+    c1, c2 = s.course("C1"), s.course("C2")
+    a = s.insert("company", name="Alpha", shortname="A", code="A", city="", country="")
+    b = s.insert("company", name="Beta", shortname="B", code="B", city="", country="")
+    top_a = s.insert("department", name="A", shortname="A", company=a, parent=0)
+    a1 = s.insert("department", name="A1", shortname="A1", company=a, parent=top_a)
+    a11 = s.insert("department", name="A11", shortname="A11", company=a, parent=a1)
+    top_b = s.insert("department", name="B", shortname="B", company=b, parent=0)
+    users = {}
+    for name, memberships in {
+        "mgra": [(a, top_a, 1)],
+        "dmgr": [(a, a1, 2)],
+        "utop": [(a, top_a, 0)],
+        "ua1": [(a, a1, 0)],
+        "ua11": [(a, a11, 0)],
+        "ub": [(b, top_b, 0)],
+        "uab": [(a, top_a, 0), (b, top_b, 0)],
+        "mgrb": [(b, top_b, 1)],
+        "teacher": [],
+        "s1": [],
+        "gone": [],
+    }.items():
+        users[name] = s.user(name, suspended=1 if name == "gone" else 0)
+        for company, department, kind in memberships:
+            s.insert(
+                "company_users", companyid=company, userid=users[name],
+                departmentid=department, managertype=kind,
+            )  # fmt: skip
+    for name in ("mgra", "utop", "ua1", "ua11", "ub", "uab", "s1"):
+        s.enrol(users[name], c1)
+    s.enrol(users["teacher"], c1, role="editingteacher")
+    s.enrol(users["teacher"], c2)
+    s.ids = {"c1": c1, "c2": c2, "a": a, "b": b}  # type: ignore[attr-defined]
+    yield s
+    s.dispose()
+
+
+def seen(site: MoodleSite, who: str | None, company: int | None = None) -> set[tuple[str, str]]:
+    rows = report_rows(site.url, "course_completion", as_of=AS_OF, as_user=who, company=company)
+    return {(row["username"], row["course_shortname"]) for row in rows}
+
+
+EVERYONE = {
+    ("mgra", "C1"), ("utop", "C1"), ("ua1", "C1"), ("ua11", "C1"), ("ub", "C1"), ("uab", "C1"),
+    ("s1", "C1"), ("teacher", "C2"),
+}  # fmt: skip
+
+
+def test_operator_and_site_admin_see_everything(site: MoodleSite) -> None:
+    assert seen(site, None) == EVERYONE
+    assert seen(site, "admin") == EVERYONE
+    assert seen(site, "2") == EVERYONE
+
+
+def test_company_manager_sees_their_company_including_multi_company_users(site: MoodleSite) -> None:
+    assert seen(site, "mgra") == {
+        ("mgra", "C1"), ("utop", "C1"), ("ua1", "C1"), ("ua11", "C1"), ("uab", "C1"),
+    }  # fmt: skip
+    assert seen(site, "mgrb") == {("ub", "C1"), ("uab", "C1")}
+
+
+def test_department_manager_sees_the_subtree(site: MoodleSite) -> None:
+    assert seen(site, "dmgr") == {("ua1", "C1"), ("ua11", "C1")}
+
+
+def test_teacher_sees_their_course_and_their_own_rows(site: MoodleSite) -> None:
+    assert seen(site, "teacher") == EVERYONE
+
+
+def test_learner_sees_only_themselves(site: MoodleSite) -> None:
+    assert seen(site, "s1") == {("s1", "C1")}
+    assert seen(site, "ua11") == {("ua11", "C1")}
+
+
+def test_company_narrows_and_is_checked(site: MoodleSite) -> None:
+    a, b = site.ids["a"], site.ids["b"]  # type: ignore[attr-defined]
+    assert seen(site, None, company=b) == {("ub", "C1"), ("uab", "C1")}
+    assert seen(site, "mgra", company=a) == seen(site, "mgra")
+    with pytest.raises(PermissionDeniedError, match="may not see company"):
+        seen(site, "mgra", company=b)
+
+
+def test_suspended_and_unknown_acting_users(site: MoodleSite) -> None:
+    with pytest.raises(PermissionDeniedError, match="suspended"):
+        seen(site, "gone")
+    with pytest.raises(InputError, match="no Moodle user"):
+        seen(site, "nobody")
+
+
+def test_without_iomad_company_is_an_input_error(tmp_path) -> None:
+    plain = MoodleSite(f"sqlite:///{tmp_path / 'plain.sqlite'}", iomad=False)
+    with pytest.raises(InputError, match="needs IOMAD"):
+        report_rows(plain.url, "course_completion", company=1)
