@@ -130,7 +130,7 @@ db_app = typer.Typer(
     help="Check the databases and migrate the state database.", no_args_is_help=True
 )
 demo_app = typer.Typer(help="Build the demo Moodle database.", no_args_is_help=True)
-reports_app = typer.Typer(help="List the reports.", no_args_is_help=True)
+reports_app = typer.Typer(help="List, create, validate and change reports.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
@@ -360,15 +360,18 @@ def reports_list(
     ctx: typer.Context,
     fmt: FormatOption = None,
 ) -> None:
-    """List the reports with their parameters.
+    """List the built-in and custom reports with their parameters.
 
     Example: manireports reports list --format json
     """
+    from manireports.export import Column
     from manireports.reports.builtin import BUILTIN_REPORTS
+    from manireports.state import StateDB
 
-    rows = [
+    rows: list[tuple[Any, ...]] = [
         (
             report.name,
+            None,
             "built-in",
             report.description,
             ", ".join(f"{p.name} ({p.kind}): {p.help}" for p in report.params),
@@ -376,10 +379,197 @@ def reports_list(
         )
         for report in BUILTIN_REPORTS.values()
     ]
-    from manireports.export import Column
+    state = StateDB(env_of(ctx).config().get_opt_str("state.url"))
+    state.require_current()
+    from manireports.reports.custom import list_custom_reports
 
-    columns = [Column(name) for name in ("name", "type", "description", "parameters", "columns")]
+    for record in list_custom_reports(state):
+        rows.append(
+            (
+                record.name,
+                record.id,
+                f"custom {record.type}",
+                record.description or "",
+                ", ".join(record.parameters),
+                "",
+            )
+        )
+    columns = [
+        Column("name"),
+        Column("id", "int"),
+        Column("type"),
+        Column("description"),
+        Column("parameters"),
+        Column("columns"),
+    ]
     _export_small("Reports", columns, rows, fmt)
+
+
+SqlFileOption = Annotated[
+    Path | None, typer.Option("--sql-file", help="SQL in Moodle's conventions ({table}, :param).")
+]
+ConfigFileOption = Annotated[
+    Path | None,
+    typer.Option("--config-file", help="A report built from a JSON or TOML description."),
+]
+
+
+def _read_definition(sql_file: Path | None, config_file: Path | None) -> tuple[str | None, Any]:
+    from manireports.reports.configured import load_report_config
+
+    if sql_file and config_file:
+        raise InputError("Give either --sql-file or --config-file, not both.")
+    if sql_file:
+        try:
+            return sql_file.read_text(encoding="utf-8"), None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"Cannot read the SQL file {sql_file}: {exc}.") from None
+    if config_file:
+        return None, load_report_config(config_file)
+    return None, None
+
+
+@reports_app.command("create")
+def reports_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option("--name", help="A unique name for the report.")],
+    sql_file: SqlFileOption = None,
+    config_file: ConfigFileOption = None,
+    description: Annotated[str | None, typer.Option(help="What the report is for.")] = None,
+) -> None:
+    """Create a custom report from SQL or from a JSON/TOML description, after validating it.
+
+    Example: manireports reports create --name "Logins" --sql-file logins.sql
+    """
+    from manireports.reports.custom import make_validator, save_custom_report
+
+    env = env_of(ctx)
+    application = env.app()
+    sql, config = _read_definition(sql_file, config_file)
+    if sql is None and config is None:
+        raise InputError("reports create needs --sql-file or --config-file.")
+    report_id = save_custom_report(
+        application.state,
+        name=name,
+        sql=sql,
+        config=config,
+        description=description,
+        validator=make_validator(application.config, application.moodle),
+    )
+    env.say(f"Created the custom report {name!r} with id {report_id}.")
+    _write_text(f"{report_id}\n")
+
+
+@reports_app.command("validate")
+def reports_validate(
+    ctx: typer.Context,
+    sql_file: SqlFileOption = None,
+    config_file: ConfigFileOption = None,
+) -> None:
+    """Check custom SQL or a report description without saving it; exit 2 when it is refused.
+
+    Example: manireports reports validate --sql-file logins.sql
+    """
+    from manireports.reports.custom import check_report_config, make_validator
+
+    env = env_of(ctx)
+    application = env.app()
+    sql, config = _read_definition(sql_file, config_file)
+    validator = make_validator(application.config, application.moodle)
+    if sql is not None:
+        checked = validator(sql)
+        tables = ", ".join(sorted(checked.tables)) or "none"
+        params = ", ".join(checked.parameters) or "none"
+        _write_text(f"Valid. Tables: {tables}. Parameters: {params}.\n")
+    elif config is not None:
+        built = check_report_config(config, validator)
+        _write_text(f"Valid. Columns: {', '.join(c.name for c in built.columns)}.\n")
+    else:
+        raise InputError("reports validate needs --sql-file or --config-file.")
+
+
+@reports_app.command("show")
+def reports_show(
+    ctx: typer.Context,
+    report: Annotated[str, typer.Argument(help="Custom report id or name.")],
+) -> None:
+    """Show a custom report: its SQL or description, parameters and dates.
+
+    Example: manireports reports show 3
+    """
+    from manireports.reports.custom import require_custom_report
+    from manireports.state import StateDB
+
+    state = StateDB(env_of(ctx).config().get_opt_str("state.url"))
+    state.require_current()
+    record = require_custom_report(state, report)
+    data = {
+        "id": record.id,
+        "name": record.name,
+        "type": record.type,
+        "description": record.description,
+        "parameters": list(record.parameters),
+        "sql": record.sql,
+        "config": record.config,
+        "timecreated": record.timecreated,
+        "timemodified": record.timemodified,
+    }
+    _write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+@reports_app.command("update")
+def reports_update(
+    ctx: typer.Context,
+    report: Annotated[str, typer.Argument(help="Custom report id or name.")],
+    name: Annotated[str | None, typer.Option("--name", help="A new name.")] = None,
+    sql_file: SqlFileOption = None,
+    config_file: ConfigFileOption = None,
+    description: Annotated[str | None, typer.Option(help="A new description.")] = None,
+) -> None:
+    """Change a custom report's name, SQL, description or configuration (validated again).
+
+    Example: manireports reports update 3 --sql-file logins-v2.sql
+    """
+    from manireports.reports.custom import (
+        make_validator,
+        require_custom_report,
+        update_custom_report,
+    )
+
+    env = env_of(ctx)
+    application = env.app()
+    record = require_custom_report(application.state, report)
+    sql, config = _read_definition(sql_file, config_file)
+    update_custom_report(
+        application.state,
+        record.id,
+        name=name,
+        sql=sql,
+        config=config,
+        description=description,
+        validator=make_validator(application.config, application.moodle),
+    )
+    env.say(f"Updated the custom report {record.id}.")
+
+
+@reports_app.command("delete")
+def reports_delete(
+    ctx: typer.Context,
+    report: Annotated[str, typer.Argument(help="Custom report id or name.")],
+) -> None:
+    """Delete a custom report (refused while a schedule uses it).
+
+    Example: manireports reports delete 3
+    """
+    from manireports.reports.custom import delete_custom_report, require_custom_report
+    from manireports.state import StateDB
+
+    env = env_of(ctx)
+    state = StateDB(env.config().get_opt_str("state.url"))
+    state.require_current()
+    record = require_custom_report(state, report)
+    delete_custom_report(state, record.id)
+    env.say(f"Deleted the custom report {record.name!r} ({record.id}).")
 
 
 # --------------------------------------------------------------------------------------------
@@ -437,16 +627,21 @@ def run_report_command(
         )
         return
     fmt_name = resolve_format(fmt, str(output) if output else None, env.stdout_is_terminal())
+    progress = _progress_printer(env)
     options = ExportOptions(
         bom=bom,
         pdf_max_rows=application.config.get_int("reports.pdf_max_rows"),
-        progress=_progress_printer(env),
+        progress=progress,
     )
     destination: Path | BinaryIO = output if output else sys.stdout.buffer
     sys.stdout.flush()
-    outcome = run_report(
-        application, request, fmt=fmt_name, destination=destination, options=options
-    )
+    try:
+        outcome = run_report(
+            application, request, fmt=fmt_name, destination=destination, options=options
+        )
+    finally:
+        if progress:
+            progress.finish()
     if outcome.capped:
         typer.echo(
             f"Warning: the report stopped at [reports] max_rows "
@@ -488,8 +683,10 @@ def audit_list(
     since: Annotated[
         str | None, typer.Option(help='Entries from this date, "YYYY-MM-DD[ HH:MM]" (site time).')
     ] = None,
-    action: Annotated[str | None, typer.Option(help="Only this action, e.g. report_run.")] = None,
-    user: Annotated[int | None, typer.Option(help="Only entries by this user id (0: shell).")] = None,
+    action: Annotated[str | None, typer.Option(help="Only this action (report_run).")] = None,
+    user: Annotated[
+        int | None, typer.Option(help="Only entries by this user id (0: shell).")
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many entries, newest first.")] = 100,
     fmt: FormatOption = None,
 ) -> None:
@@ -527,15 +724,26 @@ def audit_list(
     _export_small("Audit log", columns, rows, fmt, zone)
 
 
-def _progress_printer(env: Environment) -> Any:
-    if env.quiet or not env.stderr_is_terminal():
-        return None
+class _Progress:
+    """Row counts on stderr while a long report runs, only when stderr is a terminal."""
 
-    def progress(rows: int) -> None:
+    def __init__(self) -> None:
+        self.shown = False
+
+    def __call__(self, rows: int) -> None:
+        self.shown = True
         sys.stderr.write(f"\r{rows:,} rows")
         sys.stderr.flush()
 
-    return progress
+    def finish(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+
+
+def _progress_printer(env: Environment) -> _Progress | None:
+    if env.quiet or not env.stderr_is_terminal():
+        return None
+    return _Progress()
 
 
 # --------------------------------------------------------------------------------------------

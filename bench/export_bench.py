@@ -164,7 +164,9 @@ def main() -> None:
                     best[name] = result
 
     print(f"rows: {arguments.rows:,} (pdf: {arguments.pdf_rows:,}), best of {arguments.repeat}")
-    header = f"{'measurement':14} {'wall s':>8} {'cpu s':>8} {'wall x':>7} {'cpu x':>7} {'peak MB':>8}"
+    header = (
+        f"{'measurement':14} {'wall s':>8} {'cpu s':>8} {'wall x':>7} {'cpu x':>7} {'peak MB':>8}"
+    )
     print(header)
     for name, result in best.items():
         floor = best.get(name.split()[0] + " floor")

@@ -233,9 +233,87 @@ def test_scope_refusal_exits_3_and_is_audited(moodle: dict[str, str]) -> None:
 
 
 def test_runs_are_audited_with_the_acting_user(moodle: dict[str, str]) -> None:
-    result = run_cli("run-report", "course_completion", "--as-user", "olga", "-f", "json", env=moodle)
+    result = run_cli(
+        "run-report", "course_completion", "--as-user", "olga", "-f", "json", env=moodle
+    )
     assert result.returncode == 0, result.stderr
     assert [row["username"] for row in json.loads(result.stdout)] == ["olga"]
     audit = run_cli("audit", "list", "--action", "report_run", "-f", "json", env=moodle)
     details = json.loads(json.loads(audit.stdout)[0]["details"])
     assert details["as_user"] == "olga" and details["rows"] == 1
+
+
+def test_custom_sql_report_life_cycle(moodle: dict[str, str], tmp_path: Path) -> None:
+    query = tmp_path / "enrolled.sql"
+    query.write_text(
+        "SELECT u.id AS userid, u.username, ue.timestart\n"
+        "  FROM {user_enrolments} ue JOIN {user} u ON u.id = ue.userid\n"
+        " WHERE ue.timestart >= :fromdate AND u.username <> 'delete me' -- if not\n"
+        " ORDER BY u.id;\n",
+        encoding="utf-8",
+    )
+    checked = run_cli("reports", "validate", "--sql-file", str(query), env=moodle)
+    assert checked.returncode == 0, checked.stderr
+    assert "user_enrolments" in checked.stdout.decode() and "fromdate" in checked.stdout.decode()
+    created = run_cli(
+        "reports", "create", "--name", "Enrolled since", "--sql-file", str(query), env=moodle
+    )
+    assert created.returncode == 0, created.stderr
+    report_id = created.stdout.decode().strip()
+    ran = run_cli("run-report", report_id, "-p", "fromdate=2023-11-14", "-f", "json", env=moodle)
+    assert ran.returncode == 0, ran.stderr
+    rows = json.loads(ran.stdout)
+    assert [r["username"] for r in rows] == ["lukasz", "olga"]
+    assert isinstance(rows[0]["timestart"], int)
+    by_name = run_cli(
+        "run-report", "Enrolled since", "-p", "fromdate=2023-11-14 23:00", "--as-user", "olga",
+        "-f", "csv", env=moodle,
+    )  # fmt: skip
+    assert by_name.returncode == 0, by_name.stderr
+    assert by_name.stdout.decode().splitlines()[1].split(",")[1] == "olga"
+    missing = run_cli("run-report", report_id, env=moodle)
+    assert missing.returncode == 2 and "needs --param fromdate" in missing.stderr.decode()
+    listed = run_cli("reports", "list", "-f", "json", env=moodle)
+    custom = [r for r in json.loads(listed.stdout) if r["type"] == "custom sql"]
+    assert custom[0]["name"] == "Enrolled since" and custom[0]["parameters"] == "fromdate"
+    shown = json.loads(run_cli("reports", "show", report_id, env=moodle).stdout)
+    assert shown["name"] == "Enrolled since"
+    deleted = run_cli("reports", "delete", report_id, env=moodle)
+    assert deleted.returncode == 0, deleted.stderr
+    gone = run_cli("run-report", report_id, env=moodle)
+    assert gone.returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("sql", "rule"),
+    [
+        ("DELETE FROM {user}", "data-modifying statement"),
+        ("SELECT password FROM {user}", "denied column"),
+        ("SELECT id FROM mdl_user", "hard-coded prefix"),
+        ("SELECT * FROM {sessions}", "denied table"),
+    ],
+)
+def test_unsafe_custom_sql_is_refused_with_the_rule(
+    moodle: dict[str, str], tmp_path: Path, sql: str, rule: str
+) -> None:
+    query = tmp_path / "bad.sql"
+    query.write_text(sql, encoding="utf-8")
+    result = run_cli("reports", "create", "--name", "bad", "--sql-file", str(query), env=moodle)
+    assert result.returncode == 2
+    assert f"Rejected ({rule})" in result.stderr.decode()
+
+
+def test_config_built_report(moodle: dict[str, str], tmp_path: Path) -> None:
+    described = tmp_path / "report.toml"
+    described.write_text(
+        'source = "enrolments"\ncolumns = ["username", "course_shortname"]\n'
+        '[[sort]]\nfield = "username"\ndir = "desc"\n',
+        encoding="utf-8",
+    )
+    created = run_cli(
+        "reports", "create", "--name", "built", "--config-file", str(described), env=moodle
+    )
+    assert created.returncode == 0, created.stderr
+    ran = run_cli("run-report", "built", "-f", "json", env=moodle)
+    assert ran.returncode == 0, ran.stderr
+    assert [r["username"] for r in json.loads(ran.stdout)] == ["olga", "lukasz"]

@@ -707,6 +707,10 @@ def test_sorting_by_an_aggregate_and_limit(site: Site) -> None:
         ({"source": "users", "columns": ["username"], "limit": "10; DROP"}, "limit must be"),
         ({"source": "users", "columns": ["username"], "limit": MAX_LIMIT + 1}, str(MAX_LIMIT)),
         ({"source": "users", "columns": "username"}, "columns must be a list"),
+        (
+            {"source": "users", "columns": ["username", {"field": "username", "label": "Login"}]},
+            "two columns called 'username'",
+        ),
     ],
 )
 def test_mistakes_are_named(cfg: dict[str, Any], message: str) -> None:

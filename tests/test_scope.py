@@ -112,3 +112,23 @@ def test_without_iomad_company_is_an_input_error(tmp_path) -> None:
     plain = MoodleSite(f"sqlite:///{tmp_path / 'plain.sqlite'}", iomad=False)
     with pytest.raises(InputError, match="needs IOMAD"):
         report_rows(plain.url, "course_completion", company=1)
+
+
+def test_company_selector_lists_what_the_user_may_pick(site: MoodleSite) -> None:
+    from manireports.moodle.connection import MoodleDB
+    from manireports.moodle.detect import detect_site
+    from manireports.scope import visible_companies
+
+    db = MoodleDB(site.url)
+    info = detect_site(db)
+
+    def departments(who: str | None) -> set[tuple[str, str | None]]:
+        return {(row[1], row[3]) for row in visible_companies(db, info, who)}
+
+    everything = {("Alpha", "A"), ("Alpha", "A1"), ("Alpha", "A11"), ("Beta", "B")}
+    assert departments(None) == everything
+    assert departments("admin") == everything
+    assert departments("mgra") == {("Alpha", "A"), ("Alpha", "A1"), ("Alpha", "A11")}
+    assert departments("dmgr") == {("Alpha", "A1"), ("Alpha", "A11")}
+    assert departments("s1") == set()
+    db.dispose()

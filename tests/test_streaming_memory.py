@@ -85,3 +85,25 @@ def test_two_hundred_thousand_rows_stay_under_100_mb(tmp_path: Path) -> None:
     large = peak_mb(build(tmp_path / "large.sqlite", ROWS), state)
     assert large < 100, f"peak {large:.1f} MB for {ROWS} rows"
     assert large - small < 15, f"memory grew from {small:.1f} to {large:.1f} MB"
+
+
+def test_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
+    """`manireports run-report ... | head -n 2` prints two lines and no traceback."""
+    from manireports.state import StateDB
+
+    state = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    StateDB(state).upgrade()
+    url = build(tmp_path / "pipe.sqlite", 20_000)
+    env = dict(os.environ, PYTHONPATH=str(REPO), MANIREPORTS_MOODLE_URL=url)
+    env["MANIREPORTS_STATE_URL"] = state
+    result = subprocess.run(
+        f"{sys.executable} -m manireports run-report course_completion -f csv | head -n 2",
+        shell=True,
+        capture_output=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert result.stdout.decode().count("\n") == 2
+    assert "Traceback" not in result.stderr.decode()
+    assert result.stderr.decode() == ""

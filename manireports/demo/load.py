@@ -13,7 +13,7 @@ import contextlib
 import json
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -290,39 +290,39 @@ _MYSQL_ESCAPES = str.maketrans(
 )
 # Characters, not bytes: at up to 4 bytes each this stays below the 16 MB max_allowed_packet.
 _STATEMENT_CHARS = 2_000_000
-_literals: dict[str, str] = {}
 
 
-def _mysql_literal(value: object) -> str:
-    """SQL literal for MySQL with backslash escapes (the session turns NO_BACKSLASH_ESCAPES off).
+class _Literals(dict[str, str]):
+    """Quoted, backslash-escaped string literals (the session turns NO_BACKSLASH_ESCAPES off).
 
-    pymysql's own escaping costs more than the server's work on big loads; the log repeats the
-    same few strings millions of times, so their literals are cached.
+    The log repeats a few hundred strings millions of times, so literals are cached and a hit
+    is a plain dict lookup.
     """
-    kind = type(value)
-    if kind is int:
-        return str(value)
-    if value is None:
-        return "NULL"
-    if kind is str:
-        text = str(value)
-        literal = _literals.get(text)
-        if literal is None:
-            literal = "'" + text.translate(_MYSQL_ESCAPES) + "'"
-            if len(_literals) < 50_000:
-                _literals[text] = literal
+
+    def __missing__(self, text: str) -> str:
+        literal = "'" + text.translate(_MYSQL_ESCAPES) + "'"
+        if len(self) < 100_000:
+            self[text] = literal
         return literal
-    if kind is float:
-        return repr(value)
-    raise TypeError(f"cannot load a {kind.__name__} into MySQL")
+
+
+# pymysql's own escaping costs more than the server's work on big loads, so values are turned
+# into SQL here, with C-level callables for everything but a first-seen string.
+_TO_SQL: dict[type, Callable[[Any], str]] = {
+    int: int.__repr__,
+    float: float.__repr__,
+    str: _Literals().__getitem__,
+    type(None): "NULL".format,
+}
 
 
 def mysql_inserts(head: str, rows: list[tuple[object, ...]]) -> Iterator[str]:
     """Multi-row INSERT statements of a few megabytes each, under max_allowed_packet."""
     parts: list[str] = []
     size = 0
+    to_sql = _TO_SQL
     for row in rows:
-        text = "(" + ",".join(map(_mysql_literal, row)) + ")"
+        text = "(" + ",".join([to_sql[type(value)](value) for value in row]) + ")"
         parts.append(text)
         size += len(text)
         if size > _STATEMENT_CHARS:

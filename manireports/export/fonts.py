@@ -90,7 +90,11 @@ _FALLBACKS: tuple[tuple[str, Sequence[str], tuple[tuple[int, int], ...] | None],
         ),
         _CJK_RANGES,
     ),
-    ("NotoSansArabic", ("NotoSansArabic-Regular.ttf", "NotoNaskhArabic-Regular.ttf"), _ARABIC_RANGES),
+    (
+        "NotoSansArabic",
+        ("NotoSansArabic-Regular.ttf", "NotoNaskhArabic-Regular.ttf"),
+        _ARABIC_RANGES,
+    ),
     ("DejaVuSans", ("DejaVuSans.ttf",), None),
 )
 

@@ -16,14 +16,16 @@ row is one line.
 from __future__ import annotations
 
 import importlib.util
+import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Any, BinaryIO, Literal
+from typing import BinaryIO, Literal
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
+from fpdf.fonts import TTFFont
 
 from manireports.errors import InputError
 from manireports.export.fonts import FontSet, find_fonts
@@ -52,13 +54,20 @@ HEADER_FILL = (220, 230, 241)
 ZEBRA_FILL = (244, 246, 248)
 MAIN = "ReportSans"
 _POINT = 25.4 / 72  # millimetres per point
+_RIGHT_TO_LEFT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
+_COMPLEX_SCRIPT = re.compile("[\u0590-\u0dff\u0e00-\u0eff\ufb1d-\ufdff\ufe70-\ufeff]")
+"""Scripts whose letters change shape or order in context: worth the cost of text shaping."""
 
 
 class _Face:
     """Advance widths of one embedded face at one size, read from fpdf2's own font tables."""
 
-    def __init__(self, font: Any, size: float) -> None:
-        self.cmap: dict[int, int] = font.cmap
+    def __init__(self, pdf: FPDF, family: str, style: str, size: float) -> None:
+        font = pdf.fonts[family.lower() + style]
+        assert isinstance(font, TTFFont)  # add_font() with a file always makes one
+        self.family = family
+        self.style = style
+        self.cmap: dict[int, str] = font.cmap
         self._scale = size * _POINT / 1000
         widths = font.cw
         self._width = widths.__getitem__
@@ -105,9 +114,11 @@ class _ReportPDF(FPDF):
         self.c_margin = PADDING
         self.add_font(MAIN, "", str(fonts.regular.path), collection_font_number=fonts.regular.index)
         self.add_font(MAIN, "B", str(fonts.bold.path), collection_font_number=fonts.bold.index)
-        self.body = _Face(self.fonts[MAIN.lower()], BODY_SIZE)
-        self.bold = _Face(self.fonts[MAIN.lower() + "B"], BODY_SIZE)
+        self.body = _Face(self, MAIN, "", BODY_SIZE)
+        self.bold = _Face(self, MAIN, "B", BODY_SIZE)
         self._fonts = fonts
+        self._fallbacks: list[_Face] = []
+        self._shaping = False
         self.set_title(table.title)
         self.set_creator("manireports")
         self.set_creation_date(table.generated_at)
@@ -121,7 +132,6 @@ class _ReportPDF(FPDF):
             for point in map(ord, text)
             if point not in self.body.cmap
         }
-        families = []
         for fallback in self._fonts.fallbacks:
             if not fallback.wanted_for(missing):
                 continue
@@ -131,12 +141,15 @@ class _ReportPDF(FPDF):
                 str(fallback.font.path),
                 collection_font_number=fallback.font.index,
             )
-            missing -= set(self.fonts[fallback.family.lower()].cmap)
-            families.append(fallback.family)
-        if families:
-            self.set_fallback_fonts(families, exact_match=False)
+            face = _Face(self, fallback.family, "", BODY_SIZE)
+            missing -= face.cmap.keys()
+            self._fallbacks.append(face)
+        if self._fallbacks:
+            # For the title, the parameters and shaped cells, which go through cell().
+            self.set_fallback_fonts([face.family for face in self._fallbacks], exact_match=False)
         if importlib.util.find_spec("uharfbuzz") is not None:
             self.set_text_shaping(True)
+            self._shaping = True
 
     def start(self, layout: _Layout) -> None:
         self._layout = layout
@@ -183,7 +196,7 @@ class _ReportPDF(FPDF):
         self.cell(0, 4, f"Page {self.page_no()} of {{nb}}", align="C")
 
     def draw_row(self, layout: _Layout, texts: Sequence[str], y: float, face: _Face) -> None:
-        """One table row at `y`: text() for what the main face covers, cell() for the rest."""
+        """One table row at `y`; every value on one line, cut with an ellipsis when too long."""
         baseline = y + ROW_HEIGHT / 2 + 0.35 * BODY_SIZE * _POINT
         x = self.l_margin
         for text, width, align in zip(texts, layout.widths, layout.aligns, strict=True):
@@ -193,10 +206,51 @@ class _ReportPDF(FPDF):
                     shown, used = face.clip(text, room)
                     left = x + PADDING if align == "L" else x + width - PADDING - used
                     self.text(left, baseline, shown)
-                else:
+                elif self._shaping and _COMPLEX_SCRIPT.search(text):
                     self.set_xy(x, y)
                     self.cell(width, ROW_HEIGHT, self._fit(text, room), align=align)
+                else:
+                    self._draw_runs(text, x, width, align, baseline, face)
             x += width
+
+    def _draw_runs(
+        self, text: str, x: float, width: float, align: str, baseline: float, face: _Face
+    ) -> None:
+        """Draw text the main face lacks glyphs for as runs of fallback faces, with text().
+
+        A character stays in the current run's face when that face has it, so a space between
+        two Arabic words does not split them; without a shaping engine a right-to-left run is
+        drawn reversed, which puts its letters in reading order (unjoined, but legible).
+        """
+        faces = [face, *self._fallbacks]
+        owners: list[int] = []
+        current = 0
+        for char in text:
+            point = ord(char)
+            if point not in faces[current].cmap:
+                current = next((i for i, f in enumerate(faces) if point in f.cmap), 0)
+            owners.append(current)
+        advances = [faces[owner].width(char) for owner, char in zip(owners, text, strict=True)]
+        room = width - 2 * PADDING
+        if sum(advances) > room:
+            keep = bisect_right(list(accumulate(advances)), room - face.width(ELLIPSIS))
+            text = text[:keep] + ELLIPSIS
+            owners = [*owners[:keep], 0]
+            advances = [*advances[:keep], face.width(ELLIPSIS)]
+        left = x + PADDING if align == "L" else x + width - PADDING - sum(advances)
+        start = 0
+        for end in range(1, len(text) + 1):
+            if end < len(text) and owners[end] == owners[start]:
+                continue
+            run = text[start:end]
+            if not self._shaping and _RIGHT_TO_LEFT.search(run):
+                run = run[::-1]
+            run_face = faces[owners[start]]
+            self.set_font(run_face.family, run_face.style, BODY_SIZE)
+            self.text(left, baseline, run)
+            left += sum(advances[start:end])
+            start = end
+        self.set_font(face.family, face.style, BODY_SIZE)
 
     def measure(self, text: str, face: _Face) -> float:
         return face.width(text) if face.covers(text) else self.get_string_width(text)

@@ -42,7 +42,7 @@ _NULL_AS_EMPTY: dict[Any, str] = {None: ""}
 def _text_columns(chunk: list[Sequence[Any]], convert: Sequence[Convert | None]) -> list[list[str]]:
     """The chunk as columns of strings, NULL as ''; what csv.writer would write unquoted."""
     columns: list[list[str]] = []
-    for values, function in zip(zip(*chunk), convert, strict=True):
+    for values, function in zip(zip(*chunk, strict=True), convert, strict=True):
         converted: Sequence[Any] = values if function is None else list(map(function, values))
         try:
             texts = list(map(str, map(_NULL_AS_EMPTY.get, converted, converted)))
@@ -99,12 +99,12 @@ def write_csv(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> i
             text = target.drain()
         else:
             columns = _text_columns(chunk, convert)
-            lines = list(map(",".join, zip(*columns)))
+            lines = list(map(",".join, zip(*columns, strict=True)))
             text = "\r\n".join(lines)
             if _plain(text, len(lines), width):
                 text += "\r\n"
             else:
-                for line, fields in zip(lines, zip(*columns), strict=True):
+                for line, fields in zip(lines, zip(*columns, strict=True), strict=True):
                     if _plain(line, 1, width):
                         target.write(line + "\r\n")
                     else:
@@ -128,7 +128,7 @@ def write_tsv(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> i
             list(map(str.translate, texts, repeat(_TSV_BLANKS)))
             for texts in _text_columns(chunk, convert)
         ]
-        text = "\n".join(map("\t".join, zip(*columns))) + "\n"
+        text = "\n".join(map("\t".join, zip(*columns, strict=True))) + "\n"
         stream.write(text.encode("utf-8"))
         stream.flush()
         counter.add(len(chunk))

@@ -36,7 +36,7 @@ PROGRESS_EVERY = 10_000
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _EXCEL_EPOCH_SECONDS = 25_569 * SECONDS_PER_DAY
-"""Excel's serial day 25569 is 1970-01-01; its 1900 leap-year bug only touches dates before 1900-03."""
+"""Excel's serial day 25569 is 1970-01-01 (its 1900 leap-year bug is before 1900-03 only)."""
 
 _EXCEL_EPOCH_ORDINAL = date(1899, 12, 30).toordinal()
 _HOUR_PREFIX_LIMIT = 1 << 16
@@ -161,9 +161,10 @@ class SiteClock:
             # hour with an offset change, Decimal, float, text) raises here and goes slow.
             try:
                 shifted = value + shift
-                return prefixes[shifted // 3_600] + minute_second[shifted % 3_600]
+                text: str = prefixes[shifted // 3_600] + minute_second[shifted % 3_600]
             except (KeyError, TypeError):
                 return slow(value)
+            return text
 
         return fast
 

@@ -279,6 +279,13 @@ class MoodleDB:
         with self.stream(sql, params) as result:
             return list(result.rows)
 
+    def column_names(self, sql: str, params: Mapping[str, Any] | None = None) -> list[str]:
+        """The result columns of a query, learnt by running it for no rows."""
+        probe = f"SELECT * FROM (\n{sql.rstrip().rstrip(';')}\n) probe WHERE 1 = 0"
+        with self.stream(probe, params) as result:
+            list(result.rows)
+            return result.columns
+
     def table_names(self) -> set[str]:
         """The Moodle tables present, without the prefix."""
         with self.connect() as connection:

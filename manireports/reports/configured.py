@@ -30,7 +30,8 @@ Choices worth knowing (they belong in the user documentation):
   is any time that day, `<= 2026-01-31` includes it, `> 2026-01-31` starts the next day, and
   `between [2026-01-01, 2026-01-31]` covers both days in full. "YYYY-MM-DD HH:MM[:SS]" is that
   moment; a whole number is a Unix time.
-- `like` ignores case; `%` matches any text and `_` one character.
+- `like` ignores case; `%` matches any text and `_` one character (there is no escape character
+  that works the same on every database, so they cannot be searched for literally).
 - Filters are combined with AND; they apply to rows before grouping.
 - Empty values sort last, ascending or descending, on every database.
 - The activities source has one row per activity and user with a completion record; an activity
@@ -551,8 +552,8 @@ class _Builder:
         duplicate = next((n for n in names if names.count(n) > 1), None)
         if duplicate is not None:
             raise InputError(
-                f"The report would have two columns called {duplicate!r}; "
-                "give the aggregate another name with 'as'."
+                f"The report would have two columns called {duplicate!r}; list each field "
+                "once and give aggregates other names with 'as'."
             )
         if not names:
             raise InputError(
