@@ -51,11 +51,14 @@ def main(argv: list[str]) -> int:
     for name, count in sorted(summary.rows.items(), key=lambda item: -item[1]):
         print(f"{name:<{width}}  {count:>12,}")
     total = sum(summary.rows.values())
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime
     print(f"{'total':<{width}}  {total:>12,}")
     print(
         f"{summary.size} demo on {summary.url}: {summary.seconds:.1f} s, "
-        f"{total / summary.seconds:,.0f} rows/s, peak memory {peak:,.0f} MB"
+        f"{total / summary.seconds:,.0f} rows/s, {cpu:.0f} s CPU in this process, "
+        f"peak memory {peak:,.0f} MB"
     )
     return 0
 

@@ -317,3 +317,16 @@ def test_config_built_report(moodle: dict[str, str], tmp_path: Path) -> None:
     ran = run_cli("run-report", "built", "-f", "json", env=moodle)
     assert ran.returncode == 0, ran.stderr
     assert [r["username"] for r in json.loads(ran.stdout)] == ["olga", "lukasz"]
+
+
+def test_row_cap_warns_and_marks_the_run(moodle: dict[str, str]) -> None:
+    env = {**moodle, "MANIREPORTS_REPORTS_MAX_ROWS": "1"}
+    result = run_cli("run-report", "course_completion", "-f", "csv", env=env)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.decode().splitlines()) == 2
+    assert "stopped at [reports] max_rows (1 rows)" in result.stderr.decode()
+    from manireports.state import StateDB, list_runs
+
+    runs = list_runs(StateDB(moodle["MANIREPORTS_STATE_URL"]))
+    assert runs[0]["error"] == "stopped at [reports] max_rows = 1 rows"
+    assert runs[0]["rowcount"] == 1 and runs[0]["status"] == "completed"

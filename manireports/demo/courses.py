@@ -76,10 +76,6 @@ class Activity:
     gradepass: float = 0.0
     grade_hidden: bool = False
 
-    @property
-    def tracked(self) -> bool:
-        return self.completion > 0 and not self.deleting
-
 
 @dataclass
 class Quiz:
@@ -130,9 +126,6 @@ class Course:
     course_item: int = 0
     company: int | None = None
 
-    def tracked(self) -> list[Activity]:
-        return [activity for activity in self.activities if activity.tracked]
-
 
 @dataclass
 class Catalogue:
@@ -140,9 +133,6 @@ class Catalogue:
     courses: list[Course] = field(default_factory=list)
     quizzes: list[Quiz] = field(default_factory=list)
     scorms: list[Scorm] = field(default_factory=list)
-    grade_items: list[dict[str, object]] = field(default_factory=list)
-    criteria_rows: list[dict[str, object]] = field(default_factory=list)
-    aggregation_rows: list[dict[str, object]] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
 
     def next_id(self, table: str) -> int:

@@ -70,7 +70,7 @@ class LearningPass:
             for seat in self.world.community.seats.get(person.id, []):
                 milestones.extend(self.replay(rng, person, seat))
             self.sessions_for(rng, person, milestones)
-            if person.kind in ("teacher",):
+            if person.kind == "teacher":
                 self.teaching(rng, person)
         for (user, _), found in sorted(self.slots.items()):
             items = sorted(m for m in found if m[0] >= self.clock.history_start + 600)
@@ -165,7 +165,11 @@ class LearningPass:
         reach: float,
         out: list[Milestone],
     ) -> None:
-        candidates = [a for a in course.activities if a.module != "label" and a.visible]
+        # Activities hidden after the learner had done them keep their completion data.
+        hidden_late = rng.random() < 0.5
+        candidates = [
+            a for a in course.activities if a.module != "label" and (a.visible or hidden_late)
+        ]
         limit = max(1, round(len(candidates) * reach))
         when = seat.start + rng.randint(600, 2 * DAY)
         for activity in candidates[:limit]:

@@ -164,6 +164,8 @@ class CommunityBuilder:
         self.iomad = iomad
         self.out = Community()
         self.usernames: set[str] = set()
+        self.suffixes: dict[str, int] = {}
+        self.offers: dict[int, list[Course]] = {}
         self.enrol_ids: dict[tuple[int, str], int] = {}
         self.disabled: dict[int, int] = {}  # enrol id -> time it was disabled
 
@@ -198,10 +200,13 @@ class CommunityBuilder:
             self._vary(person)
 
     def _username(self, base: str) -> str:
-        candidate, number = base, 1
+        """base, base2, base3, ...: common names repeat thousands of times on a large site."""
+        number = self.suffixes.get(base, 0)
+        candidate = base if number == 0 else f"{base}{number + 1}"
         while candidate in self.usernames:
             number += 1
-            candidate = f"{base}{number}"
+            candidate = f"{base}{number + 1}"
+        self.suffixes[base] = number + 1
         self.usernames.add(candidate)
         return candidate
 
@@ -356,12 +361,18 @@ class CommunityBuilder:
         rng = self.rng
         pool = self.catalogue.courses[1:]
         if self.iomad and person.memberships:
-            company = self.company_of(person)
-            offered = {course for course, _ in company.courses}
-            offered |= {course for course, shared in self.out.shared.items() if shared == 1}
-            pool = [course for course in pool if course.id in offered]
+            pool = self._offer(self.company_of(person))
         count = min(len(pool), rng.choices((1, 2, 3, 4, 5, 6), (3, 5, 5, 4, 2, 1))[0])
         return sorted(rng.sample(pool, count), key=lambda course: course.id)
+
+    def _offer(self, company: Company) -> list[Course]:
+        """The courses a company's learners can take: its own, and those open to everyone."""
+        if company.id not in self.offers:
+            offered = {course for course, _ in company.courses}
+            offered |= {course for course, shared in self.out.shared.items() if shared == 1}
+            courses = self.catalogue.courses[1:]
+            self.offers[company.id] = [course for course in courses if course.id in offered]
+        return self.offers[company.id]
 
     def company_of(self, person: Person) -> Company:
         return self.out.companies[person.memberships[0].company - 1]

@@ -26,8 +26,8 @@ class Size:
 
 SIZES = {
     "small": Size("small", users=320, courses=15, companies=3, sessions=0.45),
-    "medium": Size("medium", users=3_000, courses=60, companies=6, sessions=0.45),
-    "large": Size("large", users=32_000, courses=200, companies=12, sessions=0.45),
+    "medium": Size("medium", users=3_000, courses=60, companies=6, sessions=0.3),
+    "large": Size("large", users=30_000, courses=200, companies=12, sessions=0.3),
 }
 
 

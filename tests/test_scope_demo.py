@@ -1,0 +1,170 @@
+"""No report leaks: on the demo, every acting user's rows are within what they may see.
+
+For every manager, department manager and teacher of the demo, and a sample of learners, each
+row report is run as that user and every row is checked against the set of users and courses
+the user may see, computed here straight from the IOMAD and role tables (not with the scoping
+code). Aggregate reports are checked to shrink, never grow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from manireports.demo import build_demo
+from manireports.errors import PermissionDeniedError
+from tests.conftest import fresh_database
+from tests.reporting import report_rows
+
+ROW_REPORTS = ("course_completion", "course_progress", "quiz_attempts", "scorm_summary")
+AS_OF = "2026-06-01"
+
+
+@pytest.fixture(scope="module", params=("sqlite", "mariadb", "postgresql"))
+def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    for url in fresh_database(request.param, tmp_path_factory.mktemp("demo")):
+        build_demo(url, size="small", seed=7, anchor=date(2026, 6, 1))
+        yield url
+
+
+def fetch(url: str, sql: str) -> list[tuple[Any, ...]]:
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        rows = [tuple(row) for row in connection.execute(sa.text(sql))]
+    engine.dispose()
+    return rows
+
+
+class Visibility:
+    """Who may see what, worked out from the tables with plain queries and Python."""
+
+    def __init__(self, url: str) -> None:
+        self.admins = {
+            int(v)
+            for (value,) in fetch(url, "SELECT value FROM mdl_config WHERE name = 'siteadmins'")
+            for v in value.split(",")
+        }
+        self.memberships = fetch(
+            url,
+            "SELECT userid, companyid, departmentid, managertype, suspended FROM mdl_company_users",
+        )
+        self.parents = dict(fetch(url, "SELECT id, parent FROM mdl_department"))
+        self.teaching = fetch(
+            url,
+            "SELECT ra.userid, ctx.instanceid FROM mdl_role_assignments ra "
+            "JOIN mdl_context ctx ON ctx.id = ra.contextid AND ctx.contextlevel = 50 "
+            "JOIN mdl_role r ON r.id = ra.roleid "
+            "WHERE r.shortname IN ('editingteacher', 'teacher') "
+            "OR r.archetype IN ('editingteacher', 'teacher')",
+        )
+        self.active = {
+            int(uid)
+            for (uid,) in fetch(url, "SELECT id FROM mdl_user WHERE deleted = 0 AND suspended = 0")
+        }
+
+    def _under(self, department: int, roots: set[int]) -> bool:
+        seen: set[int] = set()
+        current: int | None = department
+        while current and current not in seen:
+            if current in roots:
+                return True
+            seen.add(current)
+            current = self.parents.get(current)
+        return False
+
+    def users_of(self, userid: int) -> set[int]:
+        companies = {
+            c for u, c, _d, kind, s in self.memberships if u == userid and kind == 1 and not s
+        }
+        departments = {
+            d for u, _c, d, kind, s in self.memberships if u == userid and kind == 2 and not s
+        }
+        seen = {u for u, c, _d, _k, _s in self.memberships if c in companies}
+        seen |= {u for u, _c, d, _k, _s in self.memberships if self._under(d, departments)}
+        return seen | {userid}
+
+    def courses_of(self, userid: int) -> set[int]:
+        return {int(course) for u, course in self.teaching if u == userid}
+
+    def companies_of(self, userid: int) -> set[int]:
+        return {c for u, c, _d, kind, s in self.memberships if u == userid and kind == 1 and not s}
+
+    def acting_users(self) -> list[int]:
+        managers = sorted(
+            {u for u, *_rest, kind, s in self.memberships if kind in (1, 2) and not s}
+        )
+        teachers = sorted({int(u) for u, _c in self.teaching})
+        learners = sorted({u for u, *_rest, kind, _s in self.memberships if kind == 0})[:6]
+        chosen = dict.fromkeys([*managers, *teachers, *learners])
+        return [u for u in chosen if u in self.active and u not in self.admins]
+
+
+def key(row: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(str(value) for value in row.values())
+
+
+def test_each_user_sees_exactly_the_rows_they_may(demo: str) -> None:
+    """Scoped rows equal the operator's rows filtered by the independently computed rules."""
+    rules = Visibility(demo)
+    acting = rules.acting_users()
+    assert len(acting) >= 8, "the demo should have managers, teachers and learners to act as"
+    everything = {report: report_rows(demo, report, as_of=AS_OF) for report in ROW_REPORTS}
+    compared = 0
+    for userid in acting:
+        users, courses = rules.users_of(userid), rules.courses_of(userid)
+        for report in ROW_REPORTS:
+            allowed = sorted(
+                key(row)
+                for row in everything[report]
+                if row["userid"] in users or row["courseid"] in courses
+            )
+            scoped = sorted(
+                key(row) for row in report_rows(demo, report, as_of=AS_OF, as_user=str(userid))
+            )
+            assert scoped == allowed, f"{report} as user {userid}"
+            compared += len(allowed)
+        if rules.companies_of(userid):
+            overview = report_rows(demo, "company_overview", as_of=AS_OF, as_user=str(userid))
+            assert {row["companyid"] for row in overview} <= rules.companies_of(userid)
+        else:
+            # Company figures include users outside the user's view: refused, not filtered.
+            with pytest.raises(PermissionDeniedError):
+                report_rows(demo, "company_overview", as_of=AS_OF, as_user=str(userid))
+    assert compared > 0
+
+
+def test_aggregates_shrink_under_a_scope(demo: str) -> None:
+    rules = Visibility(demo)
+    everyone = {r["month"]: r["count"] for r in report_rows(demo, "enrolment_trends", as_of=AS_OF)}
+    for userid in rules.acting_users()[:6]:
+        try:
+            scoped = report_rows(demo, "enrolment_trends", as_of=AS_OF, as_user=str(userid))
+        except PermissionDeniedError:
+            continue
+        for row in scoped:
+            assert row["count"] <= everyone[row["month"]]
+
+
+def test_every_manager_of_a_multi_company_user_sees_their_rows(demo: str) -> None:
+    rules = Visibility(demo)
+    companies_by_user: dict[int, set[int]] = {}
+    for u, c, _d, _kind, _s in rules.memberships:
+        companies_by_user.setdefault(u, set()).add(c)
+    shared = {u for u, cs in companies_by_user.items() if len(cs) > 1 and u in rules.active}
+    assert shared, "the demo should have users in several companies"
+    rows = report_rows(demo, "course_completion", as_of=AS_OF)
+    learner = next(row["userid"] for row in rows if row["userid"] in shared)
+    expected = sorted(key(row) for row in rows if row["userid"] == learner)
+    managers = {
+        u
+        for u, c, _d, kind, s in rules.memberships
+        if c in companies_by_user[learner] and kind == 1 and not s and u in rules.active
+    }
+    assert len(managers) >= 2 or len(companies_by_user[learner]) >= 2
+    for manager in managers:
+        seen = report_rows(demo, "course_completion", as_of=AS_OF, as_user=str(manager))
+        assert sorted(key(row) for row in seen if row["userid"] == learner) == expected
