@@ -18,6 +18,8 @@
 -- completion_rate: completions / enrolments * 100, rounded to 1 decimal; null (no rate) when the
 --   company's users have no active enrolment.
 -- Every company is listed, ordered by name, including those without users; companyid keeps one.
+-- The SCOPE marker is where the acting user's scope goes (SPEC section 7), over the company id:
+-- a company manager sees the companies they manage, --company narrows to one company.
 --
 -- Efficiency: active enrolments are reduced to distinct (user, course) pairs once for the whole
 -- site (a grouped derived table), then joined to the company memberships and grouped by company;
@@ -56,5 +58,6 @@ SELECT co.id AS companyid,
                                            AND cc.timecompleted > 0
          GROUP BY cu.companyid
        ) s ON s.companyid = co.id
- WHERE co.id = :companyid                                                       -- if :companyid
+ WHERE %%SCOPE%%
+   AND co.id = :companyid                                                       -- if :companyid
  ORDER BY co.name, co.id

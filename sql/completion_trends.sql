@@ -14,6 +14,9 @@
 -- A completion counts whether or not the user is still enrolled: it happened that month.
 -- Filters: courseid (only that course), companyid (IOMAD: only users of that company).
 --
+-- The SCOPE marker is where the acting user's scope goes (SPEC section 7): only the completions
+-- of users and courses they may see are counted.
+--
 -- The window condition reads the index on course_completions.timecompleted, so only the
 -- completions of the twelve months are visited; no sort, no temporary table.
 SELECT
@@ -33,6 +36,7 @@ SELECT
   JOIN {user} u ON u.id = cc.userid AND u.deleted = 0
  WHERE cc.timecompleted >= :bound0
    AND cc.timecompleted < :bound12
+   AND %%SCOPE%%
    AND cc.course = :courseid                                                    -- if :courseid
    AND EXISTS (SELECT 1 FROM {company_users} fcu                               -- if iomad :companyid
                 WHERE fcu.userid = cc.userid AND fcu.companyid = :companyid)    -- if iomad :companyid

@@ -17,6 +17,9 @@
 -- when a user is unenrolled, so unenrolled users no longer count. Users that are deleted do not
 -- count. Filters: courseid (only that course), companyid (IOMAD: only users of that company).
 --
+-- The SCOPE marker is where the acting user's scope goes (SPEC section 7): only the enrolments
+-- of users and courses they may see are counted.
+--
 -- One scan of user_enrolments (the table has no index on timecreated; with courseid the scan
 -- starts from the course's enrolment methods), no sort and no temporary table.
 SELECT
@@ -37,6 +40,7 @@ SELECT
   JOIN {user} u ON u.id = ue.userid AND u.deleted = 0
  WHERE ue.timecreated >= :bound0
    AND ue.timecreated < :bound12
+   AND %%SCOPE%%
    AND e.courseid = :courseid                                                   -- if :courseid
    AND EXISTS (SELECT 1 FROM {company_users} fcu                               -- if iomad :companyid
                 WHERE fcu.userid = ue.userid AND fcu.companyid = :companyid)    -- if iomad :companyid

@@ -53,7 +53,7 @@ def render() -> str:
         rows=iter(
             [
                 (1, "<script>alert('x')</script>", 1719835200, 1),
-                (2, "O'Brien & Sons \"Ltd\"", 0, 0),
+                (2, 'O\'Brien & Sons "Ltd"', 0, 0),
                 (3, "田中 太郎", None, None),
             ]
         ),
@@ -78,7 +78,7 @@ def test_values_are_escaped_text() -> None:
     assert all(tag != "script" for tag, _ in page.tags)
     rows = [cells for cells in page.cells if cells]
     assert rows[0] == ["1", "<script>alert('x')</script>", "2024-07-01 13:00:00", "true"]
-    assert rows[1] == ["2", "O'Brien & Sons \"Ltd\"", "", "false"]
+    assert rows[1] == ["2", 'O\'Brien & Sons "Ltd"', "", "false"]
     assert rows[2] == ["3", "田中 太郎", "", ""]
     assert "Course &lt;completion&gt; &amp; more" in html
     assert "&lt;7&gt;" in html

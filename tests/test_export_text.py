@@ -186,7 +186,7 @@ def test_a_row_of_the_wrong_width_stops_the_export() -> None:
 
 def test_generation_time_must_be_aware() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        ReportTable("t", [], [], {}, datetime(2024, 1, 1), LONDON)  # noqa: DTZ001
+        ReportTable("t", [], [], {}, datetime(2024, 1, 1), LONDON)
 
 
 # --- format resolution ---------------------------------------------------------------------

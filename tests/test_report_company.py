@@ -15,7 +15,11 @@ from typing import Any
 
 import pytest
 
-from manireports.errors import InputError
+from manireports.app import App
+from manireports.config import load_config
+from manireports.errors import InputError, PermissionDeniedError
+from manireports.moodle.schema import IOMAD_TABLES, create_moodle_tables
+from manireports.reports.run import ReportRequest, prepare_report
 from tests.moodle_site import MoodleSite
 from tests.reporting import report_rows
 
@@ -129,5 +133,57 @@ def test_refused_on_plain_moodle(sqlite_url: str) -> None:
     try:
         with pytest.raises(InputError, match="iomad"):
             report_rows(sqlite_url, "company_overview", as_of=AS_OF)
+    finally:
+        s.dispose()
+
+
+def scoped(site: MoodleSite, as_user: str | None = None, company: int | None = None) -> list[str]:
+    """The companies listed when run as `as_user` and/or narrowed with --company."""
+    app = App(load_config(environ={"MANIREPORTS_MOODLE_URL": site.url}))
+    try:
+        request = ReportRequest("company_overview", as_of=AS_OF, as_user=as_user, company=company)
+        prepared = prepare_report(app, request)
+        with app.moodle.stream(prepared.sql, prepared.params) as stream:
+            return [str(row[1]) for row in stream.rows]
+    finally:
+        app.moodle.dispose()
+
+
+def test_scope_by_company(site: MoodleSite) -> None:
+    company = site.company  # type: ignore[attr-defined]
+    # --company narrows the operator's run to that company's row.
+    assert scoped(site, company=company["Beta"]) == ["Beta"]
+    # A company manager of Alpha sees Alpha only (and, as a user of Alpha, is counted in it).
+    boss = site.user("boss")
+    site.insert(
+        "company_users", companyid=company["Alpha"], userid=boss, departmentid=0, managertype=1
+    )
+    assert scoped(site, as_user="boss") == ["Alpha"]
+    assert overview(site)[0] == ("Alpha", 4, 4, 2, 50.0)
+    # A learner has no company grant: the overview cannot be limited to them, so it is refused.
+    with pytest.raises(PermissionDeniedError):
+        scoped(site, as_user="alpha")
+
+
+def test_renamed_iomad_tables(db_url: str) -> None:
+    """IOMAD's 2026 layout (local_iomad_* tables) gives the same overview."""
+    s = MoodleSite(db_url, iomad=False)
+    try:
+        tables = create_moodle_tables(s.engine, s.prefix, IOMAD_TABLES["51plus"], iomad="51plus")
+        companies = tables.tables[s.prefix + "local_iomad_companies"]
+        members = tables.tables[s.prefix + "local_iomad_company_users"]
+        course = s.course("C1")
+        learner = s.user("learner")
+        s.enrol(learner, course)
+        s.complete(learner, course, DONE)
+        with s.engine.begin() as connection:
+            connection.execute(
+                companies.insert().values(
+                    id=7, name="Renamed", shortname="renamed", city="", country="", theme=""
+                )
+            )
+            connection.execute(members.insert().values(companyid=7, userid=learner, departmentid=0))
+        # One user, one active enrolment, completed: 1 / 1 * 100 = 100.0
+        assert overview(s) == [("Renamed", 1, 1, 1, 100.0)]
     finally:
         s.dispose()

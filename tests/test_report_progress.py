@@ -16,7 +16,10 @@ from typing import Any
 
 import pytest
 
+from manireports.app import App
+from manireports.config import load_config
 from manireports.errors import InputError
+from manireports.reports.run import ReportRequest, prepare_report
 from tests.moodle_site import MoodleSite
 from tests.reporting import report_rows
 
@@ -203,6 +206,32 @@ def test_course_and_company_filters(site: Site) -> None:
     # The filter changes who is listed, never their numbers.
     release = site.release  # type: ignore[attr-defined]
     assert summary(rows[("bob", "P")]) == EXPECTED[release][("bob", "P")]
+
+
+def scoped_keys(site: Site, as_user: str | None = None, company: int | None = None) -> set[Any]:
+    app = App(load_config(environ={"MANIREPORTS_MOODLE_URL": site.moodle.url}))
+    names = {v: k for k, v in site.users.items()}
+    courses = {v: k for k, v in site.courses.items()}
+    try:
+        request = ReportRequest("course_progress", as_of=AS_OF, as_user=as_user, company=company)
+        prepared = prepare_report(app, request)
+        with app.moodle.stream(prepared.sql, prepared.params) as stream:
+            return {(names[int(row[0])], courses[int(row[3])]) for row in stream.rows}
+    finally:
+        app.moodle.dispose()
+
+
+def test_scope(site: Site) -> None:
+    release = site.release  # type: ignore[attr-defined]
+    in_p = {key for key in EXPECTED[release] if key[1] == "P"}
+    # The teacher of P sees P's learners (and their own rows: none, they are not tracked).
+    assert scoped_keys(site, as_user="teacher") == in_p
+    # A learner sees their own rows only.
+    assert scoped_keys(site, as_user="alice") == {("alice", "P")}
+    m = site.moodle
+    acme = m.insert("company", name="Acme", shortname="acme", city="", country="")
+    m.insert("company_users", companyid=acme, userid=site.users["hank"], departmentid=0)
+    assert scoped_keys(site, company=acme) == {("hank", "S")}
 
 
 def test_site_wide_completion_off_shows_no_progress(sqlite_url: str) -> None:

@@ -17,7 +17,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from manireports.app import App
+from manireports.config import load_config
 from manireports.errors import InputError
+from manireports.reports.run import ReportRequest, prepare_report
 from manireports.reports.trends import trend_months
 from tests.moodle_site import MoodleSite
 from tests.reporting import report_rows
@@ -134,6 +137,36 @@ def test_as_of_moves_the_window(enrolments: MoodleSite, zone: str) -> None:
     }
     # A year later nothing is left: twelve zero months.
     assert set(counts(enrolments.url, "enrolment_trends", as_of="2027-06-01").values()) == {0}
+
+
+def scoped_counts(
+    site: MoodleSite, report: str, as_user: str | None = None, company: int | None = None
+) -> dict[str, int]:
+    app = App(load_config(environ={"MANIREPORTS_MOODLE_URL": site.url}))
+    try:
+        request = ReportRequest(report, as_of=AS_OF, as_user=as_user, company=company)
+        prepared = prepare_report(app, request)
+        assert prepared.report.transform is not None
+        with app.moodle.stream(prepared.sql, prepared.params) as stream:
+            rows = list(prepared.report.transform(stream.rows, prepared.context))
+        return {str(month): int(count) for month, count in rows}
+    finally:
+        app.moodle.dispose()
+
+
+def test_enrolments_scoped_to_what_the_user_may_see(enrolments: MoodleSite) -> None:
+    course_a = enrolments.course_a  # type: ignore[attr-defined]
+    # A teacher of course A sees the enrolments in A (and their own, none): the courseid count.
+    teacher = enrolments.user("teach")
+    enrolments.assign(teacher, enrolments.course_context(course_a), "editingteacher")
+    assert scoped_counts(enrolments, "enrolment_trends", as_user="teach") == EXPECTED | {
+        "2026-02": EXPECTED["2026-02"] + 2
+    }
+    # --company narrows the operator's run to the company's users, as the companyid parameter.
+    company = enrolments.company  # type: ignore[attr-defined]
+    assert scoped_counts(enrolments, "enrolment_trends", company=company) == dict.fromkeys(
+        WINDOW, 0
+    ) | {"2026-02": 1}
 
 
 @pytest.fixture

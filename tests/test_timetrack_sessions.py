@@ -72,14 +72,54 @@ def test_merging_points_in_any_batches_equals_sorting_them_all(seed: int) -> Non
 def test_log_and_heartbeat_sessions_join_where_their_reaches_touch() -> None:
     # A click, heartbeats every 30 s for 40 minutes, a click: one session of 41 minutes.
     members = [
-        Member(T, T, 1, 600),
-        Member(T + 30, T + 2400, 80, 300),
-        Member(T + 2460, T + 2460, 1, 600),
+        Member(T, T, 1, 600, "log"),
+        Member(T + 30, T + 2400, 80, 300, "heartbeat"),
+        Member(T + 2460, T + 2460, 1, 600, "log"),
     ]
     assert list(cluster_members(members)) == [Span(T, T + 2460, 82)]
     # A heartbeat session reaches 5 minutes: a click 6 minutes after it is a new session.
-    members = [Member(T, T + 60, 3, 300), Member(T + 421, T + 421, 1, 600)]
+    members = [Member(T, T + 60, 3, 300, "heartbeat"), Member(T + 421, T + 421, 1, 600, "log")]
     assert list(cluster_members(members)) == [Span(T, T + 60, 3), Span(T + 421, T + 421, 1)]
+
+
+def test_sessions_of_one_source_are_never_joined_by_the_aggregation() -> None:
+    """Log sessions 5 minutes apart were cut by an older, shorter timeout: they stay apart."""
+    members = [Member(T, T, 1, 600, "log"), Member(T + 300, T + 300, 1, 600, "log")]
+    assert list(cluster_members(members)) == [Span(T, T, 1), Span(T + 300, T + 300, 1)]
+    # A heartbeat that reaches both joins all three, though it starts after the second.
+    members.append(Member(T + 350, T + 350, 1, 300, "heartbeat"))
+    assert list(cluster_members(members)) == [Span(T, T + 350, 3)]
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_joining_sources_equals_sessionizing_all_points(seed: int) -> None:
+    """With consistent settings, joining stored sessions is the gap rule over all the points,
+    each point reaching as far as its source allows."""
+    rng = random.Random(seed)
+    reaches = {"log": 600, "heartbeat": 300}
+    points = [
+        (T + rng.randrange(0, 20_000), source)
+        for source in ("log", "heartbeat")
+        for _ in range(rng.randrange(0, 25))
+    ]
+    members = [
+        Member(span.start, span.end, span.events, reaches[source], source)
+        for source in reaches
+        for span in sessionize([t for t, s in points if s == source], reaches[source])
+    ]
+    expected: list[Span] = []
+    cover = start = end = events = 0
+    for time, source in sorted(points):
+        if events and time <= cover:
+            end, events, cover = time, events + 1, max(cover, time + reaches[source])
+            continue
+        if events:
+            expected.append(Span(start, end, events))
+        start = end = time
+        events, cover = 1, time + reaches[source]
+    if events:
+        expected.append(Span(start, end, events))
+    assert sorted(cluster_members(members), key=lambda s: s.start) == expected
 
 
 def test_a_session_across_local_midnight_is_split_there() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from manireports.app import App
 from manireports.config import load_config
 from manireports.state import StateDB
-from manireports.state.tables import usertime_daily, usertime_sessions
+from manireports.state.tables import settings, usertime_daily, usertime_sessions
 from manireports.timetrack.sessions import is_closed, session_seconds, sessionize
 from tests.conftest import ENGINES, fresh_database
 from tests.moodle_site import MoodleSite
@@ -74,8 +74,13 @@ class Tracking:
             with engine.connect() as connection:
                 rows = connection.execute(
                     sa.select(
-                        t.userid, t.courseid, t.source, t.sessionstart, t.lastupdated,
-                        t.eventcount, t.duration,
+                        t.userid,
+                        t.courseid,
+                        t.source,
+                        t.sessionstart,
+                        t.lastupdated,
+                        t.eventcount,
+                        t.duration,
                     )
                 ).all()
         finally:
@@ -141,33 +146,62 @@ class Event:
         }
 
 
-def make_tracking(kind: str, tmp_path: Path) -> Iterator[Tracking]:
-    moodle = fresh_database(kind, tmp_path)
-    state = fresh_database(kind, tmp_path)
-    moodle_url = next(moodle)
-    state_url = next(state)
-    site = MoodleSite(moodle_url, timezone="UTC")
-    StateDB(state_url).upgrade()
+_SHARED: dict[str, tuple[MoodleSite, str]] = {}
+
+
+def _shared_databases(kind: str, config: pytest.Config, tmp_path: Path) -> tuple[MoodleSite, str]:
+    """One Moodle and one state database per engine for the whole run, dropped at its end.
+
+    Building Moodle's tables and migrating a state database takes seconds on a server; the time
+    tracking tests only touch the log, users and the time-tracking tables, which `reset` empties.
+    """
+    if kind not in _SHARED:
+        moodle = fresh_database(kind, tmp_path)
+        state = fresh_database(kind, tmp_path)
+        site = MoodleSite(next(moodle), timezone="UTC")
+        state_url = next(state)
+        StateDB(state_url).upgrade()
+
+        def drop() -> None:
+            site.dispose()
+            state.close()
+            moodle.close()
+
+        config.add_cleanup(drop)
+        _SHARED[kind] = (site, state_url)
+    return _SHARED[kind]
+
+
+def reset(site: MoodleSite, state_url: str) -> None:
+    with site.engine.begin() as connection:
+        connection.execute(site.table("logstore_standard_log").delete())
+        connection.execute(site.table("company_users").delete())
+        connection.execute(site.table("user").delete().where(site.table("user").c.id > 2))
+    engine = sa.create_engine(state_url)
     try:
-        yield Tracking(kind, site, state_url)
+        with engine.begin() as connection:
+            for table in (usertime_sessions, usertime_daily, settings):
+                connection.execute(table.delete())
     finally:
-        site.dispose()
-        for generator in (state, moodle):
-            try:
-                next(generator)
-            except StopIteration:
-                pass
+        engine.dispose()
+
+
+def make_tracking(kind: str, request: pytest.FixtureRequest) -> Tracking:
+    base = request.getfixturevalue("tmp_path_factory").mktemp(f"timetrack_{kind}")
+    site, state_url = _shared_databases(kind, request.config, base)
+    reset(site, state_url)
+    return Tracking(kind, site, state_url)
 
 
 @pytest.fixture(params=ENGINES)
-def tracking(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Tracking]:
-    """A Moodle site and a state database on each engine in turn."""
-    yield from make_tracking(request.param, tmp_path)
+def tracking(request: pytest.FixtureRequest) -> Tracking:
+    """A Moodle site and a state database on each engine in turn, emptied for each test."""
+    return make_tracking(request.param, request)
 
 
 @pytest.fixture
-def sqlite_tracking(tmp_path: Path) -> Iterator[Tracking]:
-    yield from make_tracking("sqlite", tmp_path)
+def sqlite_tracking(request: pytest.FixtureRequest) -> Tracking:
+    return make_tracking("sqlite", request)
 
 
 def close(app: App) -> None:
@@ -195,7 +229,9 @@ def expected_sessions(
         spans = sessionize(times, reach)
         for number, span in enumerate(spans):
             closed = number < len(spans) - 1 or is_closed(span.end, now, close_after)
-            duration = session_seconds(span.start, span.end, span.events, single) if closed else None
+            duration = (
+                session_seconds(span.start, span.end, span.events, single) if closed else None
+            )
             result.append((userid, courseid, source, span.start, span.end, span.events, duration))
     return sorted(result)
 

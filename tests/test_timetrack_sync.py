@@ -5,8 +5,6 @@ Times are offsets from T (2026-01-14 12:00 UTC); the session timeout is 10 minut
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from manireports.errors import RunError
@@ -17,7 +15,6 @@ from tests.test_timetrack_support import (
     Tracking,
     close,
     expected_sessions,
-    make_tracking,
     sqlite_tracking,
     tracking,
 )
@@ -270,9 +267,8 @@ def test_a_second_sync_that_ran_meanwhile_stops_this_one(sqlite_tracking: Tracki
     assert sqlite_tracking.sessions() == expected_sessions(SEQUENCE, now=FINAL)
 
 
-def test_a_log_behind_the_watermark_asks_for_a_rebuild(tmp_path: Path) -> None:
-    moodle_gone = make_tracking("sqlite", tmp_path)
-    tracking = next(moodle_gone)
+def test_a_log_behind_the_watermark_asks_for_a_rebuild(sqlite_tracking: Tracking) -> None:
+    tracking = sqlite_tracking
     tracking.log((3, 7, T), (3, 7, T + 10))
     app = tracking.app()
     try:
@@ -283,7 +279,6 @@ def test_a_log_behind_the_watermark_asks_for_a_rebuild(tmp_path: Path) -> None:
             sync_log(app, now=T + 5000)
     finally:
         close(app)
-        moodle_gone.close()
 
 
 def test_progress_is_reported_per_chunk(sqlite_tracking: Tracking) -> None:

@@ -22,6 +22,7 @@ from manireports.demo.site_events import SiteEvents
 from manireports.demo.sizes import Clock, pick_release, pick_size
 from manireports.demo.static import emit_static
 from manireports.demo.world import build_world
+from manireports.errors import DatabaseError
 from manireports.moodle.schema import DEMO_TABLES, build_metadata, load_schema
 
 __all__ = ["DemoSummary", "build_demo"]
@@ -31,11 +32,15 @@ LOG_TABLE = "logstore_standard_log"
 
 @dataclass(frozen=True)
 class DemoSummary:
+    """What was built: `rows` counts every demo table (unprefixed names), `url` hides passwords."""
+
     url: str
     size: str
     seed: int
     rows: dict[str, int]
     seconds: float
+    anchor: dt.date
+    release: str
 
 
 def build_demo(
@@ -97,6 +102,10 @@ def build_demo(
             emit_accounts(world, stats, learning, loader.add)
         say("creating indexes")
         loader.create_indexes()
+    except sa.exc.OperationalError as exc:
+        raise DatabaseError(
+            f"The demo database failed while loading: {str(exc.orig).splitlines()[0]}"
+        ) from exc
     finally:
         engine.dispose()
     rows = {name: loader.counts.get(name, 0) for name in sorted(definitions)}
@@ -104,4 +113,12 @@ def build_demo(
     seconds = round(time.monotonic() - started, 2)
     say(f"done in {seconds} s")
     shown = sa.make_url(url).render_as_string(hide_password=True)
-    return DemoSummary(url=shown, size=spec.name, seed=seed, rows=rows, seconds=seconds)
+    return DemoSummary(
+        url=shown,
+        size=spec.name,
+        seed=seed,
+        rows=rows,
+        seconds=seconds,
+        anchor=clock.anchor,
+        release=moodle.name,
+    )

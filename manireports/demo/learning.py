@@ -9,36 +9,19 @@ learning tables directly and leaves behind the timed "milestones" (viewed, attem
 from __future__ import annotations
 
 import bisect
-import json
 import random
-from dataclasses import dataclass, field
 
-from manireports.demo.courses import Activity, Course, Quiz
+from manireports.demo.course_results import CourseResults
+from manireports.demo.courses import Activity, Course
 from manireports.demo.ids import Emit, Ids, random_stream
 from manireports.demo.people import Person, Seat
+from manireports.demo.quiz_attempts import QuizAttempts
+from manireports.demo.replay import Milestone, Outcome, Session, ability, daytime
 from manireports.demo.scorm_tracks import ScormTracks
 from manireports.demo.sizes import DAY, Clock
 from manireports.demo.world import World
 
-# A milestone is (time, event code, course, course module, object id, related user, other).
-Milestone = tuple[int, str, int, int, int, int, str | None]
-# A session is (start, user, kind, seed, milestones, courses to browse).
-Session = tuple[int, int, str, int, list[Milestone], tuple[int, ...]]
-
 SESSION_GAP = 45 * 60
-COMPLETE_STATES = (1, 2)
-
-
-@dataclass
-class Outcome:
-    """One learner's results in one course, collected while replaying it."""
-
-    states: dict[int, tuple[int, int]] = field(default_factory=dict)  # cm -> (state, time)
-    grades: dict[int, tuple[float, int]] = field(default_factory=dict)  # cm -> (grade, time)
-    attempted: set[int] = field(default_factory=set)
-    first: int = 0
-    completed: int | None = None
-    total: float | None = None
 
 
 class LearningPass:
@@ -54,9 +37,9 @@ class LearningPass:
         self.offline: dict[int, tuple[int, int]] = {}
         self.offline_courses: dict[tuple[int, int], int] = {}
         self.scorm = ScormTracks(world, emit, self.ids)
-        self.quizzes = {quiz.activity.id: quiz for quiz in world.catalogue.quizzes}
+        self.quiz = QuizAttempts(world, emit, self.ids)
+        self.results = CourseResults(world, emit, self.ids)
         self.scorms = {scorm.activity.id: scorm for scorm in world.catalogue.scorms}
-        self.uniqueid = 0
         self.assign_submission = 0
         self.forum_post = 0
         self.feedback_response = 0
@@ -125,7 +108,7 @@ class LearningPass:
             count = int(rng.expovariate(1.0) * rate * weeks + 0.5)
             for _ in range(count):
                 start = rng.randrange(begin, end)
-                start = _daytime(rng, start)
+                start = daytime(rng, start)
                 if not begin <= start < end or _near(busy, start, 3 * 3600):
                     continue
                 bisect.insort(busy, start)
@@ -146,13 +129,13 @@ class LearningPass:
                 reach = 1.0 if engagement >= 0.55 else rng.uniform(0.2, 0.8)
                 self._activities(rng, person, seat, course, outcome, reach, out)
         if self.world.release.quiz_states_50 and seat.start < self.clock.now:
-            self._precreated(rng, person, seat, course, outcome)
+            self.quiz.precreate(rng, person, seat, course, outcome)
         if course.enablecompletion:
-            self._course_completion(rng, person, seat, course, outcome, out)
+            self.results.completion(rng, person, seat, course, outcome, out)
         if not seat.removed_at:
-            self._course_total(rng, person, course, outcome)
+            self.results.total(rng, person, course, outcome)
         if self.world.iomad:
-            self._track(rng, person, seat, course, outcome)
+            self.results.track(rng, person, seat, course, outcome)
         return out
 
     def _activities(
@@ -212,9 +195,8 @@ class LearningPass:
         done = when + rng.randint(30, 400)
         state = 1
         if activity.module == "quiz":
-            done, state = self.quiz(
-                rng, person, seat, self.quizzes[activity.id], when, outcome, out
-            )
+            quiz = self.quiz.by_activity[activity.id]
+            done, state = self.quiz.take(rng, person, seat, quiz, when, outcome, out)
         elif activity.module == "scorm":
             done, state = self.scorm.attempts(
                 rng, person, seat, self.scorms[activity.id], when, outcome, out
@@ -256,7 +238,7 @@ class LearningPass:
         if activity.completion == 1 and rng.random() < 0.05:
             state = 0  # ticked, then unticked again
         elif state in (0, 3) and rng.random() < 0.05:
-            override, state = self._teacher(course), 1
+            override, state = self._teacher(course, when), 1
         if activity.grade_hidden and state == 3:
             state = 4
         cmc = self.ids.next("course_modules_completion")
@@ -274,162 +256,12 @@ class LearningPass:
         outcome.states[activity.id] = (state, when)
         out.append((when, "cm_completion", course.id, activity.id, cmc, person.id, None))
 
-    def _teacher(self, course: Course) -> int:
-        staff = self.world.community.teachers.get(course.id, [])
-        return staff[0][0] if staff else 2
-
-    # -- quiz --------------------------------------------------------------------------------------
-
-    def quiz(
-        self,
-        rng: random.Random,
-        person: Person,
-        seat: Seat,
-        quiz: Quiz,
-        when: int,
-        outcome: Outcome,
-        out: list[Milestone],
-    ) -> tuple[int, int]:
-        """Attempts until passed or out of tries; returns (time done, completion state or -1)."""
-        unfinished = ["inprogress", "abandoned"] + (["overdue"] if quiz.timelimit else [])
-        if self.world.release.quiz_states_50:
-            unfinished.append("submitted")
-        ability = _ability(person)
-        limit = quiz.attempts or rng.choice((1, 2, 3, 4))
-        finished: list[tuple[int, float, int]] = []  # (attempt, sumgrades, timefinish)
-        course = quiz.activity.course
-        time = when + rng.randint(30, 300)
-        number = 0
-        for number in range(1, limit + 1):
-            if time >= seat.stop:
-                number -= 1
-                break
-            duration = rng.randint(240, quiz.timelimit or 2400)
-            fraction = min(1.0, max(0.0, rng.gauss(ability + 0.08 * (number - 1), 0.15)))
-            sumgrades = round(round(fraction * quiz.sumgrades * 2) / 2, 5)
-            end = time + duration
-            state = "finished"
-            if end >= seat.stop:
-                state = "inprogress"
-            elif rng.random() < 0.08:
-                state = rng.choice(unfinished)
-            attempt_id = self._attempt(person.id, quiz, number, state, time, end, sumgrades, 0)
-            outcome.attempted.add(quiz.activity.id)
-            out.append(
-                (
-                    time,
-                    "quiz_started",
-                    course,
-                    quiz.activity.id,
-                    attempt_id,
-                    person.id,
-                    json.dumps({"quizid": quiz.id}),
-                )
-            )
-            if state in ("finished", "submitted"):
-                out.append(
-                    (
-                        end,
-                        "quiz_submitted",
-                        course,
-                        quiz.activity.id,
-                        attempt_id,
-                        person.id,
-                        json.dumps({"quizid": quiz.id, "submitterid": person.id}),
-                    )
-                )
-            if state != "finished":
-                time = end
-                break
-            finished.append((number, sumgrades, end))
-            out.append(
-                (
-                    end + 20,
-                    "quiz_reviewed",
-                    course,
-                    quiz.activity.id,
-                    attempt_id,
-                    person.id,
-                    json.dumps({"quizid": quiz.id}),
-                )
-            )
-            grade = quiz_grade(quiz, [s for _, s, _ in finished])
-            if not quiz.activity.gradepass or grade >= quiz.activity.gradepass:
-                time = end
-                break
-            time = end + (
-                rng.randint(300, 3000) if rng.random() < 0.6 else rng.randint(DAY, 5 * DAY)
-            )
-        if not finished:
-            return time, -1
-        grade = quiz_grade(quiz, [s for _, s, _ in finished])
-        last = finished[-1][2]
-        self.emit(
-            "quiz_grades",
-            {
-                "id": self.ids.next("quiz_grades"),
-                "quiz": quiz.id,
-                "userid": person.id,
-                "grade": grade,
-                "timemodified": last,
-            },
-        )
-        if not seat.removed_at:
-            outcome.grades[quiz.activity.id] = (grade, last)
-        if quiz.activity.gradepass:
-            return time, 2 if grade >= quiz.activity.gradepass else 3
-        return time, 1
-
-    def _attempt(
-        self,
-        user: int,
-        quiz: Quiz,
-        number: int,
-        state: str,
-        start: int,
-        end: int,
-        sumgrades: float,
-        preview: int,
-    ) -> int:
-        attempt_id = self.ids.next("quiz_attempts")
-        self.uniqueid += 1
-        layout = ",".join(f"{slot},0" for slot in range(1, len(quiz.marks) + 1))
-        closed = state in ("finished", "submitted")
-        self.emit(
-            "quiz_attempts",
-            {
-                "id": attempt_id,
-                "quiz": quiz.id,
-                "userid": user,
-                "attempt": number,
-                "uniqueid": self.uniqueid,
-                "layout": layout,
-                "currentpage": 0,
-                "preview": preview,
-                "state": state,
-                "timestart": 0 if state == "notstarted" else start,
-                "timefinish": end if closed else 0,
-                "timemodified": end if closed or state == "abandoned" else start,
-                "timemodifiedoffline": 0,
-                "timecheckstate": start + quiz.timelimit
-                if state == "inprogress" and quiz.timelimit
-                else None,
-                "sumgrades": sumgrades if state == "finished" else None,
-            },
-        )
-        return attempt_id
-
-    def _precreated(
-        self, rng: random.Random, person: Person, seat: Seat, course: Course, outcome: Outcome
-    ) -> None:
-        """Moodle 5.0 pre-creates attempts ('notstarted') for quizzes that ask for it."""
-        for activity in course.activities:
-            quiz = self.quizzes.get(activity.id)
-            if quiz is None or not quiz.precreate or activity.id in outcome.states:
-                continue
-            if activity.id in outcome.attempted or seat.removed_at or rng.random() < 0.5:
-                continue
-            self._attempt(person.id, quiz, 1, "notstarted", seat.start, seat.start, 0.0, 0)
+    def _teacher(self, course: Course, when: int) -> int:
+        """The course's teacher if their account existed by then; the admin stands in otherwise."""
+        for user, _ in self.world.community.teachers.get(course.id, []):
+            if self.world.community.person(user).timecreated + DAY < when:
+                return user
+        return 2
 
     # -- assignments -------------------------------------------------------------------------------
 
@@ -451,10 +283,10 @@ class LearningPass:
         out.append(
             (submitted, "assign_submitted", course.id, activity.id, self.assign_submission, 0, None)
         )
-        graded = _daytime(rng, submitted + rng.randint(1, 5) * DAY)
-        teacher = self._teacher(course)
+        graded = daytime(rng, submitted + rng.randint(1, 5) * DAY)
+        teacher = self._teacher(course, graded)
         if graded < min(self.clock.now, seat.stop) and not seat.removed_at:
-            grade = float(round(min(100.0, max(0.0, rng.gauss(_ability(person) * 100, 12)))))
+            grade = float(round(min(100.0, max(0.0, rng.gauss(ability(person) * 100, 12)))))
             outcome.grades[activity.id] = (grade, graded)
             slot = (teacher, graded - graded % DAY)
             self.slots.setdefault(slot, []).append(
@@ -470,164 +302,6 @@ class LearningPass:
             )
         return submitted
 
-    # -- course level ------------------------------------------------------------------------------
-
-    def _course_completion(
-        self,
-        rng: random.Random,
-        person: Person,
-        seat: Seat,
-        course: Course,
-        outcome: Outcome,
-        out: list[Milestone],
-    ) -> None:
-        if seat.start >= self.clock.now or (not outcome.states and rng.random() < 0.3):
-            return  # completion rows are created lazily; many learners never get one
-        met = []
-        for activity in course.criteria:
-            state, when = outcome.states.get(activity.id, (0, 0))
-            if state in COMPLETE_STATES:
-                met.append((when, activity))
-        completed: int | None = None
-        if course.criteria and met:
-            done = len(met) == len(course.criteria) if course.aggregation == 1 else True
-            if done:
-                times = [when for when, _ in met]
-                completed = max(times) if course.aggregation == 1 else min(times)
-        reaggregate = 0
-        if completed is not None and rng.random() < 0.03:
-            reaggregate, completed = completed, None  # cron has not caught up yet
-        by_cron = completed is not None and rng.random() < 0.4
-        if completed is not None:
-            completed += rng.randint(300, 3600) if by_cron else rng.randint(1, 5)
-            if completed >= self.clock.now:
-                completed = None
-        for when, activity in met:
-            self.emit(
-                "course_completion_crit_compl",
-                {
-                    "id": self.ids.next("course_completion_crit_compl"),
-                    "userid": person.id,
-                    "course": course.id,
-                    "criteriaid": course.criteria_ids[activity.id],
-                    "gradefinal": None,
-                    "unenroled": None,
-                    "timecompleted": when,
-                },
-            )
-        completion_id = self.ids.next("course_completions")
-        self.emit(
-            "course_completions",
-            {
-                "id": completion_id,
-                "userid": person.id,
-                "course": course.id,
-                "timeenrolled": min(seat.start, self.clock.now),
-                "timestarted": outcome.first,
-                "timecompleted": completed,
-                "reaggregate": reaggregate,
-            },
-        )
-        if completed is not None:
-            code = "course_completed_cron" if by_cron else "course_completed"
-            out.append((completed, code, course.id, 0, completion_id, person.id, None))
-        outcome.completed = completed
-
-    def _course_total(
-        self, rng: random.Random, person: Person, course: Course, outcome: Outcome
-    ) -> None:
-        items = {a.id: a for a in course.activities if a.grade_item}
-        percentages = []
-        for cm, (grade, when) in sorted(outcome.grades.items()):
-            activity = items[cm]
-            self._grade(activity.grade_item or 0, person.id, grade, activity.grademax, when)
-            percentages.append(grade / activity.grademax if activity.grademax else 0.0)
-        if not percentages:
-            return
-        total = round(100 * sum(percentages) / len(percentages), 5)
-        when = max(when for _, when in outcome.grades.values())
-        final = total
-        overridden = 0
-        if rng.random() < 0.03:
-            final, overridden = float(rng.choice((50, 75, 100))), when + DAY
-        self._grade(course.course_item, person.id, total, 100.0, when, final, overridden)
-        outcome.total = final
-
-    def _track(
-        self, rng: random.Random, person: Person, seat: Seat, course: Course, outcome: Outcome
-    ) -> None:
-        """IOMAD's completion record: the current row, and an archived one on recertification."""
-        company = self.world.company_for(person, course.id)
-        if company is None or seat.start >= self.clock.now:
-            return
-        row = {
-            "courseid": course.id,
-            "coursename": course.fullname,
-            "userid": person.id,
-            "companyid": company.id,
-            "licenseid": 0,
-            "licensename": None,
-            "licenseallocated": None,
-            "timeexpires": None,
-        }
-        earlier = seat.start - 400 * DAY
-        if outcome.completed and rng.random() < 0.08 and earlier > person.timecreated:
-            self.emit(
-                self.world.names.track,
-                row
-                | {
-                    "id": self.ids.next("local_iomad_track"),
-                    "timeenrolled": earlier,
-                    "timestarted": earlier + DAY,
-                    "timecompleted": earlier + 20 * DAY,
-                    "finalscore": 100.0,
-                    "coursecleared": 1,
-                    "modifiedtime": seat.start,
-                },
-            )
-        self.emit(
-            self.world.names.track,
-            row
-            | {
-                "id": self.ids.next("local_iomad_track"),
-                "timeenrolled": seat.start,
-                "timestarted": outcome.first or None,
-                "timecompleted": outcome.completed,
-                "finalscore": outcome.total or 0.0,
-                "coursecleared": 1 if seat.removed_at else 0,
-                "modifiedtime": max(seat.start, outcome.completed or outcome.first),
-            },
-        )
-
-    def _grade(
-        self,
-        item: int,
-        user: int,
-        raw: float,
-        grademax: float,
-        when: int,
-        final: float | None = None,
-        overridden: int = 0,
-    ) -> None:
-        self.emit(
-            "grade_grades",
-            {
-                "id": self.ids.next("grade_grades"),
-                "itemid": item,
-                "userid": user,
-                "rawgrade": raw,
-                "rawgrademax": grademax,
-                "rawgrademin": 0,
-                "usermodified": user,
-                "finalgrade": raw if final is None else final,
-                "overridden": overridden,
-                "timecreated": when,
-                "timemodified": max(when, overridden),
-                "aggregationstatus": "used",
-                "aggregationweight": None,
-            },
-        )
-
     # -- staff -------------------------------------------------------------------------------------
 
     def teaching(self, rng: random.Random, person: Person) -> None:
@@ -642,43 +316,19 @@ class LearningPass:
         begin = max(person.timecreated, self.clock.history_start)
         weeks = (self.clock.now - begin) / (7 * DAY)
         for _ in range(int(weeks * rng.uniform(0.8, 2.5))):
-            start = _daytime(rng, rng.randrange(begin, self.clock.now - DAY))
+            start = daytime(rng, rng.randrange(begin, self.clock.now - DAY))
             self.sessions.append(
                 (start, person.id, "staff", rng.getrandbits(32), [], tuple(sorted(taught)))
             )
         for course_id in sorted(taught):
             for activity in self.world.course(course_id).activities:
-                quiz = self.quizzes.get(activity.id)
+                quiz = self.quiz.by_activity.get(activity.id)
                 if quiz is None or rng.random() < 0.4:
                     continue
-                start = max(activity.added + DAY, self.clock.history_start + DAY)
+                start = max(activity.added, self.clock.history_start, person.timecreated) + DAY
                 start = rng.randrange(start, max(start + 1, self.clock.now - DAY))
-                attempt = self._attempt(
-                    person.id, quiz, 1, "finished", start, start + 300, quiz.sumgrades, preview=1
-                )
-                milestone = (
-                    start,
-                    "quiz_preview",
-                    course_id,
-                    activity.id,
-                    attempt,
-                    person.id,
-                    json.dumps({"quizid": quiz.id}),
-                )
+                milestone = self.quiz.preview(person.id, quiz, start)
                 self.slots.setdefault((person.id, start - start % DAY), []).append(milestone)
-
-
-def quiz_grade(quiz: Quiz, sumgrades: list[float]) -> float:
-    """quiz_grades.grade: finished attempts combined by grademethod, rescaled to quiz.grade."""
-    if quiz.grademethod == 2:
-        raw = sum(sumgrades) / len(sumgrades)
-    elif quiz.grademethod == 3:
-        raw = sumgrades[0]
-    elif quiz.grademethod == 4:
-        raw = sumgrades[-1]
-    else:
-        raw = max(sumgrades)
-    return round(raw / quiz.sumgrades * quiz.grade, 5) if quiz.sumgrades else 0.0
 
 
 def _near(times: list[int], when: int, margin: int) -> bool:
@@ -687,15 +337,6 @@ def _near(times: list[int], when: int, margin: int) -> bool:
     return index < len(times) and times[index] < when + margin
 
 
-def _ability(person: Person) -> float:
-    return 0.35 + (person.id * 2654435761 % 1000) / 1000 * 0.6
-
-
-def _daytime(rng: random.Random, when: int) -> int:
-    """Move a time into working hours (UTC 07:00-20:00), where people actually study."""
-    day = when - when % DAY
-    return day + rng.randint(7 * 3600, 20 * 3600)
-
-
 def hash_seed(seed: int, user: int, start: int) -> int:
+    """A batched session's seed, derived so that it takes no draw from anyone's stream."""
     return (seed * 1_000_003 + user * 7919 + start) & 0xFFFFFFFF

@@ -2,9 +2,9 @@
 
 Rows arrive one at a time from generators that may produce millions of them, so each table has a
 small buffer that is flushed with the engine's fastest ordinary path: COPY on PostgreSQL,
-multi-row INSERTs on MySQL (pymysql's executemany folds the rows into large statements), and
-executemany inside one unjournalled transaction on SQLite. Tables are created without their
-secondary indexes, which are built once the data is in.
+multi-row INSERT statements on MySQL (formatted here and sent from a worker thread, so the
+server works while Python generates), and executemany inside one unjournalled transaction on
+SQLite. Tables are created without their secondary indexes, which are built once the data is in.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import json
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,7 +24,7 @@ from manireports.errors import DatabaseError, InputError
 from manireports.moodle.schema import ColumnDef, TableDef, load_schema
 
 MARKER = "manireports_demo"
-BATCH = {"sqlite": 20_000, "mysql": 20_000, "postgresql": 20_000}
+BATCH = 20_000  # rows buffered per table before a flush
 
 
 def _filler(column: ColumnDef) -> object:
@@ -45,8 +46,6 @@ def engine_for(url: str) -> sa.Engine:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            from pathlib import Path
-
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     elif backend in ("mysql", "mariadb"):
         if "charset" not in parsed.query:
@@ -108,8 +107,9 @@ class Loader:
         self.counts: dict[str, int] = {}
         self.buffers: dict[str, list[tuple[object, ...]]] = {}
         self.shapes: dict[str, tuple[list[str], dict[str, int], list[object]]] = {}
-        self.batch = BATCH[self.kind]
+        self.batch = BATCH
         self.raw: Any = None
+        self.cursor: Any = None
         self.pipe: StatementPipe | None = None
 
     def create_tables(self) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from manireports.demo.courses import Activity
 from manireports.demo.events import EventRows, Raw
 from manireports.demo.ids import random_stream
-from manireports.demo.learning import Milestone, Session
+from manireports.demo.replay import Milestone, Session
 from manireports.demo.world import World
 
 

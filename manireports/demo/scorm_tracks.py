@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import json
 import random
-from typing import TYPE_CHECKING
 
 from manireports.demo.courses import Scorm
 from manireports.demo.ids import Emit, Ids
 from manireports.demo.people import Person, Seat
+from manireports.demo.replay import Milestone, Outcome, ability
 from manireports.demo.sizes import DAY
-
-if TYPE_CHECKING:
-    from manireports.demo.learning import Milestone, Outcome
-    from manireports.demo.world import World
+from manireports.demo.world import World
 
 ELEMENTS = (
     "x.start.time",
@@ -149,7 +146,7 @@ class ScormTracks:
         first = 1
         if not self.started_above_one and count < limit:
             first, self.started_above_one = 2, True  # attempt 1 was reset by a teacher
-        ability = 0.35 + (person.id * 2654435761 % 1000) / 1000 * 0.6
+        skill = ability(person)
         graded: list[tuple[float, bool]] = []
         time = when
         course = scorm.activity.course
@@ -161,6 +158,8 @@ class ScormTracks:
             attempt_id = self._attempt_row(person.id, scorm, number)
             results = []
             for sco in scorm.scos:
+                if time >= seat.stop:
+                    break
                 out.append(
                     (
                         time,
@@ -172,19 +171,19 @@ class ScormTracks:
                         json.dumps({"instanceid": scorm.id, "loadedcontent": True}),
                     )
                 )
-                values, status, raw = sco_values(
-                    rng, scorm.version, ability, time, seconds, finished
-                )
-                self._values(person.id, scorm, sco, number, attempt_id, values, time + seconds)
+                complete = finished and time + seconds < seat.stop
+                spent = seconds if complete else max(1, min(seconds, seat.stop - time - 1))
+                values, status, raw = sco_values(rng, scorm.version, skill, time, spent, complete)
+                self._values(person.id, scorm, sco, number, attempt_id, values, time + spent)
                 results.append((status, raw))
-                if finished:
+                if complete:
                     other = json.dumps(
                         {"attemptid": number, "cmielement": "status", "cmivalue": status}
                     )
                     out.append(
-                        (time + seconds, "scorm_status", course, scorm.activity.id, sco, 0, other)
+                        (time + spent, "scorm_status", course, scorm.activity.id, sco, 0, other)
                     )
-                time += seconds
+                time += spent
             done = any(status in DONE for status, _ in results)
             graded.append((attempt_score(scorm.grademethod, results), done))
             if done:

@@ -8,6 +8,7 @@ events from the command line, web services and course restores.
 from __future__ import annotations
 
 import json
+import random
 from typing import cast
 
 from manireports.demo.events import Raw
@@ -49,6 +50,11 @@ class SiteEvents:
                 (time, code, user, course, cm, objectid, related, text, origin, real, anonymous)
             )
 
+    def manager(self, rng: random.Random, when: int) -> int:
+        """A site manager whose account existed at `when`; the admin otherwise."""
+        actor = rng.choice(self.managers)
+        return actor if self.world.community.person(actor).timecreated < when else 2
+
     def build(self) -> list[Raw]:
         self.enrolments()
         self.unenrolments()
@@ -69,7 +75,7 @@ class SiteEvents:
             when = cast(int, row["timecreated"])
             user, enrol = cast(int, row["userid"]), cast(int, row["enrolid"])
             method, course = self.methods[enrol], self.enrol_course[enrol]
-            actor, origin = rng.choice(self.managers), "web"
+            actor, origin = self.manager(rng, when), "web"
             if method == "self":
                 actor = user
             elif method == "cohort":
@@ -110,7 +116,7 @@ class SiteEvents:
             self.add(
                 seat.removed_at,
                 "unenrolled",
-                self.rng.choice(self.managers),
+                self.manager(self.rng, seat.removed_at),
                 self.enrol_course[enrol],
                 objectid=cast(int, row["id"]),
                 related=user,
@@ -161,7 +167,11 @@ class SiteEvents:
             person = self.world.community.person(target)
             if person.active_until:
                 continue
-            time = rng.randrange(self.clock.history_start, self.clock.now - DAY)
+            first = self.world.community.seats[target][0].start
+            begin = max(self.clock.history_start, first)
+            if begin >= self.clock.now - DAY:
+                continue
+            time = rng.randrange(begin, self.clock.now - DAY)
             self.add(time, "login", 2, objectid=2, other={"username": "admin"})
             time += rng.randint(30, 300)
             self.add(
@@ -239,7 +249,8 @@ class SiteEvents:
                 },
             )
         for manager in self.managers[:3]:
-            time = clock.history_start + rng.randint(1, 6) * DAY
+            created = self.world.community.person(manager).timecreated
+            time = max(clock.history_start, created) + rng.randint(1, 6) * DAY
             while time < clock.now:
                 course = rng.choice(self.world.catalogue.courses[1:])
                 self.add(
@@ -290,7 +301,7 @@ class SiteEvents:
             self.add(
                 time,
                 "course_updated",
-                self.managers[0],
+                self.manager(rng, time),
                 course.id,
                 objectid=course.id,
                 other={"shortname": course.shortname, "fullname": course.fullname},

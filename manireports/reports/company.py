@@ -6,8 +6,6 @@ sql/company_overview.sql, where the rules sit beside the query that applies them
 
 from __future__ import annotations
 
-from typing import Any
-
 from manireports.errors import InputError
 from manireports.export import Column
 from manireports.reports.params import Param
@@ -29,11 +27,6 @@ def refuse_company_filter_without_iomad(context: ReportContext) -> None:
         )
 
 
-def _bind_company_overview(context: ReportContext) -> dict[str, Any]:
-    refuse_company_filter_without_iomad(context)
-    return {}
-
-
 COMPANY_OVERVIEW = BuiltinReport(
     name="company_overview",
     title="Company overview",
@@ -51,5 +44,5 @@ COMPANY_OVERVIEW = BuiltinReport(
     ),
     params=(Param("companyid", "int", "only this IOMAD company (company id)"),),
     needs=frozenset({"iomad"}),
-    bind=_bind_company_overview,
+    scope_columns={"companyid": "co.id"},
 )

@@ -43,4 +43,5 @@ COURSE_PROGRESS = BuiltinReport(
         COMPANY_PARAM,
     ),
     bind=_bind_course_progress,
+    scope_columns={"userid": "ue.userid", "courseid": "c.id"},
 )

@@ -85,6 +85,7 @@ ENROLMENT_TRENDS = BuiltinReport(
     params=_TREND_PARAMS,
     bind=bind_month_bounds,
     transform=rows_per_month,
+    scope_columns={"userid": "ue.userid", "courseid": "e.courseid"},
 )
 
 COMPLETION_TRENDS = BuiltinReport(
@@ -95,4 +96,5 @@ COMPLETION_TRENDS = BuiltinReport(
     params=_TREND_PARAMS,
     bind=bind_month_bounds,
     transform=rows_per_month,
+    scope_columns={"userid": "cc.userid", "courseid": "cc.course"},
 )

@@ -133,7 +133,9 @@ def daily_rows(
                     fold(current, members, totals)
                 current, members = pair, []
             members.append(
-                Member(int(start), int(end), int(events), reaches.get(source, reaches["log"]))
+                Member(
+                    int(start), int(end), int(events), reaches.get(source, reaches["log"]), source
+                )
             )
             counter[0] += 1
         if current is not None:

@@ -158,12 +158,13 @@ def is_closed(end: int, now: int, close_after: int) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """A stored session entering the daily aggregation, with the reach of its source."""
+    """A stored session entering the daily aggregation, with its source's reach."""
 
     start: int
     end: int
     events: int
     reach: int
+    source: str
 
 
 def cluster_members(members: Iterable[Member]) -> Iterator[Span]:
@@ -171,21 +172,60 @@ def cluster_members(members: Iterable[Member]) -> Iterator[Span]:
 
     The two sources are stored apart (so a rebuild from the log leaves heartbeats alone) and
     meet here: a heartbeat within a log session's reach continues it, and the other way round,
-    exactly as if all the points had formed one session.
+    exactly as if all the points had formed one session. Sessions of the same source are never
+    joined here: each source's sessions are already whole under the rule they were built with,
+    and re-cutting them with today's settings is what `time rebuild` is for.
+
+    Joins only happen across sources, so a group is not one run in start order (a log session
+    may wait for a heartbeat that bridges it to an earlier log session); groups stay active
+    while a later session could still reach them.
     """
-    start = end = events = cover = 0
-    for member in sorted(members, key=lambda m: (m.start, m.end)):
-        if events and member.start <= cover:
-            end = max(end, member.end)
-            events += member.events
-            cover = max(cover, member.end + member.reach)
-            continue
-        if events:
-            yield Span(start, end, events)
-        start, end, events = member.start, member.end, member.events
-        cover = member.end + member.reach
-    if events:
-        yield Span(start, end, events)
+    active: list[_Group] = []
+    for member in sorted(members, key=lambda m: (m.start, m.end, m.source)):
+        joined: list[_Group] = []
+        kept: list[_Group] = []
+        for group in active:
+            if group.reaches(member):
+                joined.append(group)
+            elif group.cover < member.start:
+                yield Span(group.start, group.end, group.events)
+            else:
+                kept.append(group)
+        group = _Group(member)
+        for other in joined:
+            group.absorb(other)
+        kept.append(group)
+        active = kept
+    for group in sorted(active, key=lambda g: g.start):
+        yield Span(group.start, group.end, group.events)
+
+
+class _Group:
+    __slots__ = ("covers", "end", "events", "start")
+
+    def __init__(self, member: Member) -> None:
+        self.start = member.start
+        self.end = member.end
+        self.events = member.events
+        self.covers = {member.source: member.end + member.reach}
+
+    @property
+    def cover(self) -> int:
+        return max(self.covers.values())
+
+    def reaches(self, member: Member) -> bool:
+        return any(
+            member.start <= cover
+            for source, cover in self.covers.items()
+            if source != member.source
+        )
+
+    def absorb(self, other: _Group) -> None:
+        self.start = min(self.start, other.start)
+        self.end = max(self.end, other.end)
+        self.events += other.events
+        for source, cover in other.covers.items():
+            self.covers[source] = max(cover, self.covers.get(source, cover))
 
 
 class LocalDays:
