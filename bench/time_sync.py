@@ -90,7 +90,7 @@ def load_log(args: argparse.Namespace) -> int:
             sa.text("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = :n"),
             {"n": LOG_DB},
         ).scalar_one()
-    engine = sa.create_engine(server_url(args, LOG_DB))
+    engine = sa.create_engine(server_url(args, LOG_DB).replace("+pymysql", "+mysqldb"))
     if exists and args.keep:
         with engine.connect() as connection:
             count = connection.execute(
@@ -118,26 +118,27 @@ def load_log(args: argparse.Namespace) -> int:
             if column.name not in row and not column.nullable and column.server_default is None:
                 row[column.name] = 0 if isinstance(column.type, sa.Integer) else ""
         connection.execute(course.insert().values(**row))
-    insert = (
+    head = (
         "INSERT INTO mdl_logstore_standard_log (id, eventname, component, action, target, "
         "crud, edulevel, contextid, contextlevel, contextinstanceid, userid, courseid, "
         "anonymous, timecreated, origin, ip, realuserid) VALUES "
-        "(%s, '\\\\core\\\\event\\\\course_viewed', 'core', 'viewed', 'course', 'r', 2, 1, 50, "
-        "%s, %s, %s, %s, %s, %s, '10.0.0.1', %s)"
     )
+    event = "'\\\\core\\\\event\\\\course_viewed', 'core', 'viewed', 'course', 'r', 2, 1, 50"
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        batch: list[tuple[object, ...]] = []
+        values: list[str] = []
         for log_id, userid, course, moment, origin, anonymous, real in synthetic_log(args.rows):
-            batch.append((log_id, course, userid, course, anonymous, moment, origin, real))
-            if len(batch) == 20_000:
-                cursor.executemany(insert, batch)
-                raw.commit()
-                batch = []
-        if batch:
-            cursor.executemany(insert, batch)
-            raw.commit()
+            values.append(
+                f"({log_id}, {event}, {course}, {userid}, {course}, {anonymous}, {moment}, "
+                f"'{origin}', '10.0.0.1', {'NULL' if real is None else real})"
+            )
+            if len(values) == 5000:
+                cursor.execute(head + ", ".join(values))
+                values = []
+        if values:
+            cursor.execute(head + ", ".join(values))
+        raw.commit()
     finally:
         raw.close()
     print(

@@ -58,6 +58,24 @@ def apply_conditions(sql: str, flags: Collection[str]) -> str:
     return "\n".join(kept)
 
 
+# Comments as every engine reads them: `--` followed by white space (MySQL needs the space; `1--1`
+# is arithmetic there), and /* ... */.
+_STRIPPABLE = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--(?=\s|$)[^\n]*|/\*.*?\*/", re.S)
+
+
+def strip_comments(sql: str) -> str:
+    """The query without comments, so a `:name` mentioned in one is not taken for a parameter."""
+    out: list[str] = []
+    position = 0
+    for match in _STRIPPABLE.finditer(sql):
+        out.append(sql[position : match.start()])
+        text = match.group(0)
+        out.append(text if text[0] in "'\"" else " ")
+        position = match.end()
+    out.append(sql[position:])
+    return "".join(out)
+
+
 def render_sql(
     sql: str,
     prefix: str,

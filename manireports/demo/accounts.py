@@ -24,7 +24,8 @@ def emit_accounts(world: World, stats: AccessStats, offline: LearningPass, emit:
         early = offline.offline.get(person.id)
         first = early[0] if early else stats.first.get(person.id, 0)
         last = stats.last.get(person.id, early[1] if early else 0)
-        previous, current = stats.logins.get(person.id, (0, 0))
+        # Logins older than the log's window are gone, but currentlogin still remembers one.
+        previous, current = stats.logins.get(person.id, (0, early[1] if early else 0))
         deleted = bool(person.deleted_at)
         modified = max(person.timecreated, person.deleted_at, person.suspended_at)
         emit(

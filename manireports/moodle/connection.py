@@ -22,6 +22,7 @@ from sqlalchemy.pool import NullPool
 
 from manireports.config import mask
 from manireports.errors import DatabaseError, InputError, RunError
+from manireports.sqltext import strip_comments
 
 Engine = Literal["mysql", "postgresql", "sqlite"]
 MysqlDriver = Literal["auto", "pymysql", "mysqlclient"]
@@ -181,7 +182,7 @@ class MoodleDB:
 
     def _driver_sql(self, sql: str, params: Mapping[str, Any]) -> tuple[str, Any]:
         """Compile `:name` parameters into the driver's own paramstyle."""
-        statement = sa.text(sql)
+        statement = sa.text(strip_comments(sql))
         missing = [name for name in statement.compile().params if name not in params]
         if missing:
             raise InputError(f"The query needs a value for the parameter :{missing[0]}.")

@@ -6,14 +6,22 @@ one readable file in sql/ with Moodle's `{table}` and `:param` conventions.
 
 from __future__ import annotations
 
+from typing import Any
+
 from manireports.export import Column
-from manireports.reports.company import COMPANY_OVERVIEW
+from manireports.reports.company import COMPANY_OVERVIEW, refuse_company_filter_without_iomad
 from manireports.reports.params import Param
 from manireports.reports.progress import COURSE_PROGRESS
 from manireports.reports.quiz import QUIZ_ATTEMPTS
 from manireports.reports.scorm import SCORM_SUMMARY
-from manireports.reports.spec import EARLIEST, LATEST, BuiltinReport
+from manireports.reports.spec import EARLIEST, LATEST, BuiltinReport, ReportContext
 from manireports.reports.trends import COMPLETION_TRENDS, ENROLMENT_TRENDS
+
+
+def _bind_course_completion(context: ReportContext) -> dict[str, Any]:
+    refuse_company_filter_without_iomad(context)
+    return {}
+
 
 _COURSE = Param("courseid", "int", "only this course (course id)")
 _COMPANY = Param("companyid", "int", "only users of this IOMAD company (company id)")
@@ -46,6 +54,7 @@ BUILTIN_REPORTS: dict[str, BuiltinReport] = {
                     "to", "date", "enrolled or completed up to this date", LATEST, end_of_day=True
                 ),
             ),
+            bind=_bind_course_completion,
             scope_columns={"userid": "ue.userid", "courseid": "c.id"},
         ),
         COURSE_PROGRESS,

@@ -1,0 +1,5 @@
+"""The cron jobs: each runs under its own lock so an overlapping run exits at once.
+
+Cron etiquette (borgmatic's): silence on success unless -v, a non-zero exit on failure, never a
+prompt. `crontab.example` has every job at its recommended schedule.
+"""
