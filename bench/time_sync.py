@@ -136,6 +136,8 @@ def load_log(args: argparse.Namespace) -> int:
             if len(values) == 5000:
                 cursor.execute(head + ", ".join(values))
                 values = []
+                if log_id % 100_000 == 0:
+                    raw.commit()
         if values:
             cursor.execute(head + ", ".join(values))
         raw.commit()
@@ -273,6 +275,11 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="Reuse the log database if complete.")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="Afterwards, check the SQL sessions against the state the sync left.",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -299,12 +306,37 @@ def main() -> None:
             floor = found
         else:
             results.append(found)
+    if args.verify:
+        verify(args)
     print(f"\n{args.rows:,} log rows on {sa.make_url(args.url).get_backend_name()}")
     if floor is not None:
         print_table(floor, results)
     else:
         for item in results:
             print(f"{item.label:<52} {item.seconds:>9.2f} {item.peak_mb:>8.1f}")
+
+
+def verify(args: argparse.Namespace) -> None:
+    """The sessions MariaDB's window functions find are the sessions the sync stored."""
+    lag_count = lag_seconds = 0
+    for _user, _course, first, last, events in lag_sessions(args):
+        lag_count += 1
+        lag_seconds += 0 if int(events) == 1 else int(last) - int(first)  # type: ignore[call-overload]
+    engine = sa.create_engine(server_url(args, STATE_DB))
+    with engine.connect() as connection:
+        count, seconds = connection.execute(
+            sa.text(
+                "SELECT COUNT(*), SUM(COALESCE(duration, lastupdated - sessionstart)) "
+                "FROM manireports_usertime_sessions WHERE source = 'log'"
+            )
+        ).one()
+    engine.dispose()
+    same = (lag_count, lag_seconds) == (int(count), int(seconds or 0))
+    print(
+        f"verify: SQL {lag_count:,} sessions / {lag_seconds:,} s, sync {int(count):,} sessions / "
+        f"{int(seconds or 0):,} s: {'identical' if same else 'DIFFERENT'}",
+        file=sys.stderr,
+    )
 
 
 def measure_incremental(args: argparse.Namespace, base: list[str]) -> Measurement:

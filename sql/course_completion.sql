@@ -10,10 +10,13 @@
 -- Completed means course_completions.timecompleted is set; no row means not completed.
 --
 -- The query is driven from user_enrolments in primary-key order so the database streams it
--- without a sort or a temporary table: each (user, course) is emitted once, at its first active
--- enrolment, and "enrolled" is that enrolment's start (its creation time when it has no start).
+-- without a sort or a temporary table (STRAIGHT_JOIN keeps MariaDB from starting at the course
+-- table and sorting): each (user, course) is emitted once, at its first active enrolment, and
+-- "enrolled" is that enrolment's start (its creation time when it has no start).
 -- The SCOPE marker in the WHERE clause is where the acting user's scope goes (SPEC section 7).
-SELECT u.id AS userid,
+SELECT STRAIGHT_JOIN  -- if mysql
+SELECT                -- if !mysql
+       u.id AS userid,
        u.username,
        CONCAT(u.firstname, ' ', u.lastname) AS fullname,  -- if mysql
        u.firstname || ' ' || u.lastname AS fullname,      -- if !mysql
@@ -25,14 +28,7 @@ SELECT u.id AS userid,
        CASE WHEN cc.timecompleted > 0 THEN 1 ELSE 0 END AS completed,
        cc.timecompleted,
        (SELECT co.name FROM {company} co WHERE co.id = :companyid) AS company  -- if iomad :companyid
-       (SELECT GROUP_CONCAT(DISTINCT co.name ORDER BY co.name SEPARATOR ', ')  -- if iomad !:companyid mysql
-       (SELECT string_agg(DISTINCT co.name, ', ' ORDER BY co.name)              -- if iomad !:companyid postgresql
-       (SELECT group_concat(co.name, ', ') FROM (SELECT DISTINCT co.name       -- if iomad !:companyid sqlite
-          FROM {company_users} cu                                               -- if iomad !:companyid
-          JOIN {company} co ON co.id = cu.companyid                             -- if iomad !:companyid
-         WHERE cu.userid = u.id                                                 -- if iomad !:companyid
-         ORDER BY co.name) co                                                   -- if iomad !:companyid sqlite
-       ) AS company                                                             -- if iomad !:companyid
+       uc.names AS company                                                      -- if iomad !:companyid
        NULL AS company                                                          -- if !iomad
   FROM {user_enrolments} ue
   JOIN {enrol} e ON e.id = ue.enrolid AND e.status = 0
@@ -40,6 +36,17 @@ SELECT u.id AS userid,
   JOIN {context} ctx ON ctx.contextlevel = 50 AND ctx.instanceid = c.id
   JOIN {user} u ON u.id = ue.userid AND u.deleted = 0
   LEFT JOIN {course_completions} cc ON cc.userid = ue.userid AND cc.course = c.id
+  -- Each user's companies, aggregated once for all rows (company_users has no index on userid
+  -- alone, so a per-row subquery would scan every company for every row).
+  LEFT JOIN (SELECT cn.userid,                                                     -- if iomad !:companyid
+                    GROUP_CONCAT(cn.name ORDER BY cn.name SEPARATOR ', ') AS names -- if iomad !:companyid mysql
+                    string_agg(cn.name, ', ' ORDER BY cn.name) AS names           -- if iomad !:companyid postgresql
+                    group_concat(cn.name, ', ') AS names                          -- if iomad !:companyid sqlite
+               FROM (SELECT DISTINCT cu.userid, co.name                           -- if iomad !:companyid
+                       FROM {company_users} cu                                    -- if iomad !:companyid
+                       JOIN {company} co ON co.id = cu.companyid                  -- if iomad !:companyid
+                      ORDER BY co.name) cn                                        -- if iomad !:companyid
+              GROUP BY cn.userid) uc ON uc.userid = u.id                          -- if iomad !:companyid
  WHERE ue.status = 0
    AND %%SCOPE%%
    AND ue.timestart < :now

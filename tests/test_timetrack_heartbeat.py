@@ -180,3 +180,15 @@ def test_a_fractional_timestamp_is_cut_to_the_second(sqlite_tracking: Tracking) 
     finally:
         close(app)
     assert sqlite_tracking.sessions() == [(3, 7, "heartbeat", T, T, 1, 0)]
+
+
+def test_raw_bytes_lines_are_read_as_utf8(sqlite_tracking: Tracking) -> None:
+    app = sqlite_tracking.app()
+    try:
+        with pytest.raises(HeartbeatInputError) as raised:
+            apply_heartbeats(app, [beat(3, 7, T).encode(), b"\xff\xfe{}\n"], now=T + 60)
+        assert raised.value.errors == [(2, "not UTF-8 text")]
+        apply_heartbeats(app, [beat(3, 7, T).encode() + b"\n", b"\n"], now=T + 60)
+    finally:
+        close(app)
+    assert sqlite_tracking.sessions() == [(3, 7, "heartbeat", T, T, 1, None)]

@@ -26,8 +26,8 @@ from manireports.timetrack import aggregate_daily, apply_heartbeats, sync_log
 from tests.conftest import fresh_database
 from tests.test_timetrack_support import (
     LONDON,
-    T,
     Event,
+    T,
     Tracking,
     at,
     close,

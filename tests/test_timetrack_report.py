@@ -16,6 +16,7 @@ __all__ = ["sqlite_tracking", "tracking"]  # fixtures
 
 DAY1, DAY2 = "2026-01-14", "2026-01-15"
 NOW = at(f"{DAY2} 23:00")
+COMPANY_1_USERS = "SELECT cu.userid FROM {company_users} cu WHERE cu.companyid = 1"
 
 
 def build(tracking: Tracking) -> dict[str, int]:
@@ -97,14 +98,16 @@ def test_scope(sqlite_tracking: Tracking, monkeypatch: pytest.MonkeyPatch, in_sq
         (alice, "alice", 7),
         (alice, "alice", 8),
     ]
-    teacher = Scope(Actor(bob, "bob", "teacher"), (Grant("userid", (bob,)), Grant("courseid", (8,))))
+    teacher = Scope(
+        Actor(bob, "bob", "teacher"), (Grant("userid", (bob,)), Grant("courseid", (8,)))
+    )
     assert [row[:3] for row in rows(sqlite_tracking, scope=teacher)] == [
         (alice, "alice", 8),
         (bob, "bob", 7),
     ]
     manager = Scope(
         Actor(2, "admin", "manager"),
-        (Grant("userid", subquery="SELECT cu.userid FROM {company_users} cu WHERE cu.companyid = 1"),),
+        (Grant("userid", subquery=COMPANY_1_USERS),),
     )
     assert [row[:3] for row in rows(sqlite_tracking, scope=manager)] == [(bob, "bob", 7)]
     company = Scope(OPERATOR, None, company=1)
@@ -120,3 +123,19 @@ def test_pages(sqlite_tracking: Tracking, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(report_module, "PAGE", 2)
     monkeypatch.setattr(report_module, "NAMES_PER_QUERY", 1)
     assert rows(sqlite_tracking) == everything
+
+
+def test_privacy_export_and_delete(sqlite_tracking: Tracking) -> None:
+    from manireports.timetrack.privacy import forget_user, user_time
+
+    ids = build(sqlite_tracking)
+    app = sqlite_tracking.app()
+    try:
+        held = user_time(app, ids["alice"])
+        assert [(s["courseid"], s["duration"]) for s in held["sessions"]] == [(7, 300), (8, 60)]
+        assert [(d["date"], d["duration"]) for d in held["daily"]] == [(DAY1, 300), (DAY2, 60)]
+        assert forget_user(app, ids["alice"], now=NOW) == 4
+        assert user_time(app, ids["alice"]) == {"sessions": [], "daily": []}
+    finally:
+        close(app)
+    assert {row[0] for row in sqlite_tracking.sessions()} == {ids["bob"], ids["zoe"], 99_999}

@@ -10,8 +10,8 @@ import pytest
 from manireports.errors import RunError
 from manireports.timetrack import ConcurrentSyncError, aggregate_daily, sync_log
 from tests.test_timetrack_support import (
-    T,
     Event,
+    T,
     Tracking,
     close,
     expected_sessions,

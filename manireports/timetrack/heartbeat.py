@@ -112,10 +112,14 @@ def parse_heartbeat(line: str, *, now: int) -> tuple[int, int, int]:
     return userid, courseid, timestamp
 
 
-def apply_heartbeats(app: App, lines: Iterable[str], *, now: int | None = None) -> HeartbeatResult:
+def apply_heartbeats(
+    app: App, lines: Iterable[str | bytes], *, now: int | None = None
+) -> HeartbeatResult:
     """Validate a whole batch, then merge it into the heartbeat sessions in one transaction.
 
-    Raises HeartbeatInputError, applying nothing, when any line is malformed. Also closes the
+    Lines may be text or bytes (UTF-8), so a command can pass its raw standard input and a
+    line that is not UTF-8 is reported like any other malformed line. Raises
+    HeartbeatInputError, applying nothing, when any line is malformed. Also closes the
     heartbeat sessions that have been idle too long, heartbeats or not.
     """
     settings = TimeSettings.from_config(app.config)
@@ -128,6 +132,11 @@ def apply_heartbeats(app: App, lines: Iterable[str], *, now: int | None = None) 
             continue
         lines_read += 1
         try:
+            if isinstance(line, bytes):
+                try:
+                    line = line.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise ValueError("not UTF-8 text") from None
             userid, courseid, timestamp = parse_heartbeat(line, now=now)
         except ValueError as exc:
             total_errors += 1
