@@ -12,7 +12,7 @@ from pathlib import Path
 from manireports.errors import RunError
 
 
-class JobAlreadyRunning(Exception):  # noqa: N818 - not an error: the job is simply skipped
+class JobAlreadyRunning(Exception):
     """Another process holds this job's lock."""
 
 

@@ -58,7 +58,7 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
     Without a connection it serves to write a new revision: in a checkout, run
     `alembic.command.revision(alembic_config(), "what changes", rev_id="0003")`.
     """
-    from alembic.config import Config  # noqa: PLC0415 - Alembic only for migrations
+    from alembic.config import Config
 
     config = Config()
     # The ini parser interpolates '%', which may occur in an installation path.
@@ -71,7 +71,7 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
 
 @functools.cache
 def _script() -> ScriptDirectory:
-    from alembic.script import ScriptDirectory  # noqa: PLC0415
+    from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config())
 
@@ -262,7 +262,7 @@ class StateDB:
         The whole upgrade runs in one transaction, so on PostgreSQL and SQLite a failed migration
         leaves the database as it was (MySQL commits each DDL statement by itself).
         """
-        from alembic import command  # noqa: PLC0415
+        from alembic import command
 
         before, after = self._migrate(command.upgrade, target)
         if after is None:  # pragma: no cover - Alembic records the revision it reached
@@ -275,7 +275,7 @@ class StateDB:
         Rows the older schema cannot hold are deleted (each migration says which); 'base' drops
         every manireports table.
         """
-        from alembic import command  # noqa: PLC0415
+        from alembic import command
 
         return self._migrate(command.downgrade, target)
 
