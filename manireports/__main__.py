@@ -1,5 +1,7 @@
 """`python -m manireports` runs the same command line as the `manireports` script."""
 
-from manireports.cli import main  # type: ignore[import-not-found]  # cli.py, see __init__
+from importlib import import_module
 
-main()
+# The command line is cli.py (inside the package when installed, beside it in a checkout), so it
+# is looked up by name rather than imported statically.
+import_module("manireports.cli").main()

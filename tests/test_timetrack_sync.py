@@ -5,6 +5,8 @@ Times are offsets from T (2026-01-14 12:00 UTC); the session timeout is 10 minut
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from manireports.errors import RunError
@@ -290,3 +292,39 @@ def test_progress_is_reported_per_chunk(sqlite_tracking: Tracking) -> None:
     finally:
         close(app)
     assert seen == [5, 10, 12]
+
+
+def test_the_reader_thread_hands_over_items_and_errors() -> None:
+    from manireports.timetrack.sync import Prefetch
+
+    def source() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise ValueError("the Moodle database went away")
+
+    seen: list[int] = []
+    with pytest.raises(ValueError, match="went away"), Prefetch(source()) as items:
+        for item in items:
+            seen.append(item)
+    assert seen == [1, 2]
+
+
+def test_leaving_early_stops_the_reader_thread() -> None:
+    from manireports.timetrack.sync import Prefetch
+
+    closed: list[bool] = []
+
+    def endless() -> Iterator[int]:
+        try:
+            number = 0
+            while True:
+                number += 1
+                yield number
+        finally:
+            closed.append(True)
+
+    prefetch = Prefetch(endless(), depth=1)
+    with prefetch as items:
+        assert next(items) == 1
+    assert not prefetch._thread.is_alive()
+    assert closed == [True]

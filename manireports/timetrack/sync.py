@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import gc
 import json
+import queue
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
@@ -48,6 +51,8 @@ from manireports.timetrack.store import (
     read_int,
     write_int,
 )
+
+T = TypeVar("T")
 
 READ_CHUNK = 100_000
 """Log rows per statement."""
@@ -167,6 +172,92 @@ def events_sql(
     return "\n".join(lines), params
 
 
+Row = tuple[Any, ...]
+
+
+def read_chunks(
+    moodle: MoodleDB, sql: str, params: dict[str, Any], *, after: int, upto: int, size: int
+) -> Iterator[tuple[list[Row], int]]:
+    """The chunks of rows after `after` up to `upto`, each with the id read up to."""
+    while after < upto:
+        with moodle.stream(sql, {**params, "after": after, "upto": upto}) as stream:
+            rows = list(stream.rows)
+        # A short chunk means every row up to the bound has been seen.
+        after = upto if len(rows) < size else int(rows[-1][0])
+        yield rows, after
+
+
+PREFETCH = True
+"""Read the next chunk from Moodle while this one is sessionized and written."""
+
+
+class Prefetch(Generic[T]):
+    """Runs an iterator in a thread, a bounded number of items ahead of the consumer.
+
+    Reading the log waits on the Moodle server; sessionizing and checkpointing waits on Python
+    and the state database; overlapping the two shortens a first sync. Errors in the thread
+    reach the consumer; leaving the block early stops the thread.
+    """
+
+    _END = object()
+
+    def __init__(self, source: Iterator[T], depth: int = 2) -> None:
+        self._source = source
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="manireports-log-reader", daemon=True
+        )
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for item in self._source:
+                if not self._put(item):
+                    break
+            else:
+                self._put(self._END)
+        except BaseException as exc:
+            self._put(_Failure(exc))
+        finally:
+            close = getattr(self._source, "close", None)
+            if close is not None:
+                close()
+
+    def __enter__(self) -> Iterator[T]:
+        self._thread.start()
+        return self._items()
+
+    def _items(self) -> Iterator[T]:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            with suppress(queue.Empty):
+                self._queue.get(timeout=0.1)
+        self._thread.join()
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
 def max_log_id(moodle: MoodleDB, source: LogSource) -> int:
     rows = moodle.fetch_all(f"SELECT MAX(id) FROM {source.table}")
     return int(rows[0][0]) if rows and rows[0][0] is not None else 0
@@ -255,34 +346,29 @@ def _sync_log(
     after = start.watermark
     events = skipped = since_checkpoint = 0
     add = builder.add
-    while after < upto:
-        count = 0
-        last = after
-        with app.moodle.stream(sql, {**params, "after": after, "upto": upto}) as stream:
+    chunks = read_chunks(app.moodle, sql, params, after=after, upto=upto, size=read_chunk)
+    with Prefetch(chunks) if PREFETCH else nullcontext(chunks) as prefetched:
+        for rows, after in prefetched:
             if rebuild is None:
-                for last, userid, courseid, time in stream.rows:  # noqa: B007 - last row id
+                for _id, userid, courseid, time in rows:
                     add((userid, courseid), time)
-                    count += 1
             else:
                 until, cuts, cut = rebuild.until, rebuild.cuts, rebuild.start
-                for last, userid, courseid, time in stream.rows:
-                    count += 1
+                for log_id, userid, courseid, time in rows:
                     pair = (userid, courseid)
-                    if last <= until and time < cuts.get(pair, cut):
+                    if log_id <= until and time < cuts.get(pair, cut):
                         skipped += 1
                         continue
                     add(pair, time)
-        events += count
-        since_checkpoint += count
-        # A short chunk means every row up to the bound has been seen.
-        after = upto if count < read_chunk else int(last)
-        if progress is not None:
-            progress(events)
-        if after < upto and (
-            since_checkpoint >= checkpoint_events or len(builder.late) >= LATE_LIMIT
-        ):
-            checkpoint(after, final=False)
-            since_checkpoint = 0
+            events += len(rows)
+            since_checkpoint += len(rows)
+            if progress is not None:
+                progress(events)
+            if after < upto and (
+                since_checkpoint >= checkpoint_events or len(builder.late) >= LATE_LIMIT
+            ):
+                checkpoint(after, final=False)
+                since_checkpoint = 0
     checkpoint(max(after, start.watermark), final=True)
     return SyncResult(
         events_read=events - skipped,
