@@ -137,6 +137,12 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(reports_app, name="reports")
 audit_app = typer.Typer(help="Read the audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+time_app = typer.Typer(
+    help="Time tracking from the standard log and heartbeats.", no_args_is_help=True
+)
+app.add_typer(time_app, name="time")
+jobs_app = typer.Typer(help="The cron jobs (see crontab.example).", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
 
 
 def _version(value: bool) -> None:
@@ -738,6 +744,92 @@ class _Progress:
     def finish(self) -> None:
         if self.shown:
             sys.stderr.write("\n")
+
+
+DateOption = Annotated[str | None, typer.Option(help="YYYY-MM-DD in the site timezone.")]
+
+
+@time_app.command("sync")
+def time_sync(ctx: typer.Context) -> None:
+    """Read new standard-log events into sessions (incremental; re-running changes nothing).
+
+    Example: manireports time sync
+    """
+    from manireports.timetrack import sync_log
+
+    env = env_of(ctx)
+    result = sync_log(env.app())
+    env.detail(
+        f"Read {result.events_read} events: {result.sessions_closed} sessions closed, "
+        f"{result.sessions_open} open, log watermark {result.watermark}."
+    )
+
+
+@time_app.command("heartbeat")
+def time_heartbeat(ctx: typer.Context) -> None:
+    """Apply heartbeats read as JSON lines on stdin: {"userid", "courseid", "timestamp"}.
+
+    Example: manireports time heartbeat < heartbeats.jsonl
+    """
+    from manireports.timetrack import apply_heartbeats
+
+    env = env_of(ctx)
+    result = apply_heartbeats(env.app(), sys.stdin.buffer)
+    env.detail(f"Applied {result.applied} of {result.lines} heartbeats.")
+
+
+@time_app.command("aggregate")
+def time_aggregate(
+    ctx: typer.Context,
+    date_from: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Last day, YYYY-MM-DD.")] = None,
+) -> None:
+    """Fold closed sessions into daily totals per user, course and day (site timezone).
+
+    Example: manireports time aggregate --from 2026-11-01 --to 2026-11-30
+    """
+    from manireports.timetrack import aggregate_daily
+
+    env = env_of(ctx)
+    result = aggregate_daily(env.app(), date_from=date_from, date_to=date_to)
+    env.detail(f"Recomputed {result.days} days: {result.rows} daily rows.")
+
+
+@time_app.command("rebuild")
+def time_rebuild(
+    ctx: typer.Context,
+    date_from: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
+) -> None:
+    """Recompute sessions and daily totals from the log, after a settings change.
+
+    Example: manireports time rebuild --from 2026-09-01
+    """
+    from manireports.timetrack import rebuild
+
+    env = env_of(ctx)
+    result = rebuild(env.app(), date_from=date_from)
+    env.detail(f"Deleted {result.sessions_deleted} sessions and rebuilt them from the log.")
+
+
+@jobs_app.command("aggregate-time")
+def jobs_aggregate_time(ctx: typer.Context) -> None:
+    """Cron job: time sync, then aggregate (hourly). Exits at once if a run is still going.
+
+    Example: manireports jobs aggregate-time
+    """
+    from manireports.jobs.lock import JobAlreadyRunning, job_lock
+
+    from manireports.timetrack import aggregate_time
+
+    env = env_of(ctx)
+    application = env.app()
+    try:
+        with job_lock(application.config.lock_dir(), "aggregate-time"):
+            synced, aggregated = aggregate_time(application)
+    except JobAlreadyRunning:
+        env.say("aggregate-time is already running; this run stops here.")
+        return
+    env.detail(f"Read {synced.events_read} events; recomputed {aggregated.days} days.")
 
 
 def _progress_printer(env: Environment) -> _Progress | None:
