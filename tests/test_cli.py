@@ -330,3 +330,33 @@ def test_row_cap_warns_and_marks_the_run(moodle: dict[str, str]) -> None:
     runs = list_runs(StateDB(moodle["MANIREPORTS_STATE_URL"]))
     assert runs[0]["error"] == "stopped at [reports] max_rows = 1 rows"
     assert runs[0]["rowcount"] == 1 and runs[0]["status"] == "completed"
+
+
+def test_custom_report_without_userid_is_refused_under_a_scope(
+    moodle: dict[str, str], tmp_path: Path
+) -> None:
+    query = tmp_path / "courses.sql"
+    query.write_text("SELECT c.shortname FROM {course} c", encoding="utf-8")
+    created = run_cli(
+        "reports", "create", "--name", "courses", "--sql-file", str(query), env=moodle
+    )
+    assert created.returncode == 0, created.stderr
+    assert run_cli("run-report", "courses", env=moodle).returncode == 0
+    scoped = run_cli("run-report", "courses", "--as-user", "olga", env=moodle)
+    assert scoped.returncode == 3
+    assert "has no userid column to limit it to what olga may see" in scoped.stderr.decode()
+    assert scoped.stdout == b""
+
+
+def test_db_check_reports_both_databases(moodle: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli("db", "check", env=moodle)
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr
+    assert "Moodle database: sqlite" in out and "Moodle release: 4.5" in out
+    assert "IOMAD: yes (classic tables)" in out and "SCORM schema: 4.3+" in out
+    assert "State schema: up to date" in out
+    behind = {**moodle, "MANIREPORTS_STATE_URL": f"sqlite:///{tmp_path / 'empty.sqlite'}"}
+    result = run_cli("db", "check", env=behind)
+    assert result.returncode == 4
+    assert "manireports db upgrade" in result.stderr.decode()
+    assert "State schema: behind" in result.stdout.decode()
