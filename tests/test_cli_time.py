@@ -6,9 +6,9 @@ from datetime import date
 from pathlib import Path
 
 import sqlalchemy as sa
+from manireports.jobs.lock import job_lock
 
 from manireports.demo import build_demo
-from manireports.jobs.lock import job_lock
 from tests.cli_runner import run_cli
 
 
@@ -38,9 +38,12 @@ def test_sync_aggregate_and_the_job_lock(tmp_path: Path) -> None:
     aggregated = run_cli("time", "aggregate", "--from", "2026-05-01", "--to", "2026-05-31", env=env)
     assert aggregated.returncode == 0, aggregated.stderr
     with engine.connect() as connection:
-        assert connection.execute(
-            sa.text("SELECT count(*), sum(duration) FROM manireports_usertime_daily")
-        ).one() == daily
+        assert (
+            connection.execute(
+                sa.text("SELECT count(*), sum(duration) FROM manireports_usertime_daily")
+            ).one()
+            == daily
+        )
     engine.dispose()
     with job_lock(locks, "aggregate-time"):
         busy = run_cli("jobs", "aggregate-time", env=env)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import sqlalchemy as sa
 
 from manireports.errors import InputError
-from manireports.timetrack import aggregate_daily, sync_log
+from manireports.timetrack import aggregate_daily, apply_heartbeats, sync_log
 from tests.test_timetrack_support import LONDON, T, Tracking, at, close, sqlite_tracking, tracking
 
 __all__ = ["sqlite_tracking", "tracking"]  # fixtures
@@ -109,9 +111,9 @@ def test_given_days_are_recomputed_and_replaced(tracking: Tracking) -> None:
         again = aggregate_daily(app, date_from="2026-01-15", date_to="2026-01-15", now=day2 + 5000)
         assert (again.days, again.rows) == (1, 1)
         assert tracking.daily() == expected
-        # Only --from: to the last day with sessions.
+        # Only --from: to the last day with sessions (and not before the first).
         since = aggregate_daily(app, date_from="2026-01-10", now=day2 + 5000)
-        assert (str(since.date_from), str(since.date_to)) == ("2026-01-10", "2026-01-15")
+        assert (str(since.date_from), str(since.date_to)) == ("2026-01-14", "2026-01-15")
         assert tracking.daily() == expected
         with pytest.raises(InputError, match="after"):
             aggregate_daily(app, date_from="2026-01-15", date_to="2026-01-14")
@@ -135,3 +137,57 @@ def test_a_day_with_sessions_gone_loses_its_row(sqlite_tracking: Tracking) -> No
     finally:
         close(app)
     assert sqlite_tracking.daily() == []
+
+
+def test_recomputing_a_day_inside_a_long_session(tracking: Tracking) -> None:
+    """The window query is bounded by the longest session: a three-hour heartbeat session
+    closed by the idle sweep must widen it, though the only log session is 10 s long."""
+    start = at("2026-01-14 22:30")
+    tracking.log((3, 7, start - 7200), (3, 7, start - 7190))
+    app = tracking.app()
+    try:
+        sync_log(app, now=start)
+        beats = [
+            json.dumps({"userid": 3, "courseid": 8, "timestamp": start + minute * 60})
+            for minute in range(181)
+        ]
+        apply_heartbeats(app, beats, now=start + 180 * 60)
+        aggregate_daily(app, now=start + 200 * 60)  # closes the heartbeat session
+        expected = [
+            (3, 7, "2026-01-14", 10, 1),
+            (3, 8, "2026-01-14", 5400, 1),
+            (3, 8, "2026-01-15", 5400, 1),
+        ]
+        assert tracking.daily() == expected
+        aggregate_daily(app, date_from="2026-01-15", date_to="2026-01-15", now=start + 200 * 60)
+    finally:
+        close(app)
+    assert tracking.daily() == expected
+    assert tracking.settings()["timetracking.maxspan"] == str(3 * 3600)
+
+
+def test_days_whose_sessions_were_removed_keep_their_rows(tracking: Tracking) -> None:
+    """Retention deletes old sessions but keeps daily rows longer: recomputing those days
+    would wipe the only record left, so days before the earliest session are not recomputed."""
+    days = [at(f"2026-01-{day} 10:00") for day in (14, 15, 16)]
+    tracking.log(*[(3, 7, time + offset) for time in days for offset in (0, 300)])
+    app = tracking.app()
+    try:
+        sync_log(app, now=days[-1] + 5000)
+        aggregate_daily(app, now=days[-1] + 5000)
+        expected = [(3, 7, f"2026-01-{day}", 300, 1) for day in (14, 15, 16)]
+        assert tracking.daily() == expected
+        engine = sa.create_engine(tracking.state_url)
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text("DELETE FROM manireports_usertime_sessions WHERE lastupdated < :cut"),
+                {"cut": at("2026-01-15 00:00")},
+            )
+        engine.dispose()
+        result = aggregate_daily(
+            app, date_from="2026-01-01", date_to="2026-01-16", now=days[-1] + 5000
+        )
+    finally:
+        close(app)
+    assert (str(result.date_from), result.days) == ("2026-01-15", 2)
+    assert tracking.daily() == expected

@@ -125,3 +125,35 @@ def test_rebuild_after_leaving_site_time_out(sqlite_tracking: Tracking) -> None:
         close(app)
     assert sqlite_tracking.daily() == []
     assert sqlite_tracking.sessions() == []
+
+
+def test_rebuild_keeps_what_moodle_purged_from_the_log(tracking: Tracking) -> None:
+    """With loglifetime set and old events deleted by Moodle, the rebuild starts at the first
+    day the log still holds completely and keeps the sessions and rows of the days before."""
+    tracking.site.insert(
+        "config_plugins", plugin="logstore_standard", name="loglifetime", value="30"
+    )
+    day3 = "2026-01-16"
+    times = [at(f"{day} {moment}") for day in (DAY1, DAY2, day3) for moment in ("10:00", "10:15")]
+    tracking.log(*[(3, 7, time) for time in times])
+    now = at("2026-02-25 12:00")  # the oldest event is older than 29 days: Moodle purges
+    app = tracking.app()
+    try:
+        sync_log(app, now=now)
+        aggregate_daily(app, now=now)
+    finally:
+        close(app)
+    before = [(3, 7, day, 0, 2) for day in (DAY1, DAY2, day3)]
+    assert tracking.daily() == before
+    # Moodle's cleanup deleted day 1 and the first event of day 2: day 2 is partial.
+    with tracking.site.engine.begin() as connection:
+        table = tracking.site.table("logstore_standard_log")
+        connection.execute(table.delete().where(table.c.timecreated < times[3]))
+    app = tracking.app(session_timeout_minutes=20)
+    try:
+        result = rebuild(app, now=now)
+    finally:
+        close(app)
+    assert str(result.date_from) == day3
+    assert tracking.daily() == [*before[:2], (3, 7, day3, 900, 1)]
+    assert len(tracking.sessions()) == 5

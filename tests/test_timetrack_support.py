@@ -176,6 +176,7 @@ def reset(site: MoodleSite, state_url: str) -> None:
     with site.engine.begin() as connection:
         connection.execute(site.table("logstore_standard_log").delete())
         connection.execute(site.table("company_users").delete())
+        connection.execute(site.table("config_plugins").delete())
         connection.execute(site.table("user").delete().where(site.table("user").c.id > 2))
     engine = sa.create_engine(state_url)
     try:
