@@ -15,6 +15,8 @@ Measurements, each in its own child process (peak memory is its own):
 - sync-full: `time sync` from an empty state (first run on a site): read, sessionize, write;
 - sync-incremental: `time sync` of the last 1% of the log after a sync of the rest (the hourly
   cron run);
+- aggregate-full: `time aggregate` of every day after the sync (the first aggregation);
+- aggregate-day: `time aggregate --from D --to D` of one day a month before the end;
 - sql-lag: sessions computed by MariaDB itself (LAG and a running SUM over (user, course) ordered
   by time, grouped), all sessions fetched; no incremental state, no writes.
 """
@@ -179,7 +181,7 @@ NOW = START + (DAYS + 1) * 86_400
 
 def child(args: argparse.Namespace) -> None:
     """One measurement, run in a child process by the parent."""
-    from manireports.timetrack import sync_log
+    from manireports.timetrack import aggregate_daily, sync_log
     from manireports.timetrack.engine import SessionBuilder
     from manireports.timetrack.sessions import LOG, TimeSettings
     from manireports.timetrack.sync import events_sql, log_source, max_log_id
@@ -211,6 +213,11 @@ def child(args: argparse.Namespace) -> None:
     elif name in ("sync-full", "sync-incremental"):
         result = sync_log(app, now=NOW)  # type: ignore[arg-type]
         print(result)
+    elif name == "aggregate-full":
+        print(aggregate_daily(app, now=NOW))  # type: ignore[arg-type]
+    elif name == "aggregate-day":
+        day = dt.datetime.fromtimestamp(START + DAYS * 86_400 * 5 // 6, dt.UTC).date()
+        print(aggregate_daily(app, date_from=day, date_to=day, now=NOW))  # type: ignore[arg-type]
     elif name == "sql-lag":
         count = sum(1 for _row in lag_sessions(args))
         print(count)
@@ -287,7 +294,15 @@ def main() -> None:
         return
     load_log(args)
     base = [sys.executable, __file__, "--rows", str(args.rows), "--url", args.url, "--child"]
-    wanted = args.only or ["floor", "python-sessionize", "sync-full", "sync-incremental", "sql-lag"]
+    wanted = args.only or [
+        "floor",
+        "python-sessionize",
+        "sync-full",
+        "sync-incremental",
+        "aggregate-full",
+        "aggregate-day",
+        "sql-lag",
+    ]
     results: list[Measurement] = []
     floor: Measurement | None = None
     for name in wanted:
@@ -299,6 +314,10 @@ def main() -> None:
             found = min(runs, key=lambda m: m.seconds)
         elif name == "sync-incremental":
             found = measure_incremental(args, base)
+        elif name == "aggregate-full":
+            # Every day of the log: the first aggregation after the first sync. It clears the
+            # dirty range, so it runs once whatever --repeat says.
+            found = measure(name, [*base, name], repeat=1)
         else:
             found = measure(name, [*base, name], repeat=args.repeat)
         print(f"{found.label}: {found.seconds:.2f} s, {found.peak_mb:.0f} MB", file=sys.stderr)

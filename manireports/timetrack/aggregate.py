@@ -19,7 +19,8 @@ they close.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +38,17 @@ from manireports.timetrack.sessions import (
     cluster_members,
     parse_date,
 )
-from manireports.timetrack.store import DirtyRange, clear_dirty, locked, read_dirty
+from manireports.timetrack.store import (
+    MAXSPAN,
+    DirtyRange,
+    clear_dirty,
+    locked,
+    read_dirty,
+    read_int,
+)
 
-USERS_PER_QUERY = 500
+BATCH = 5000
+"""Daily rows held before they are inserted."""
 
 
 @dataclass(frozen=True)
@@ -54,93 +63,68 @@ class AggregateResult:
     heartbeat_sessions_closed: int = 0
 
 
-def _closed_in_window(low: int, high: int) -> Any:
-    """Closed sessions that can contribute to [low, high): those within reach of it."""
-    return sa.and_(
+def _closed_in_window(low: int, high: int, span: int | None = None) -> Any:
+    """Closed sessions that can contribute to [low, high): those within reach of it.
+
+    With the longest session known, the range on `lastupdated` (the indexed column) is closed
+    on both sides.
+    """
+    condition = sa.and_(
         sessions.c.duration.is_not(None),
         sessions.c.sessionstart < high,
         sessions.c.lastupdated >= low,
     )
+    if span is not None:
+        condition = sa.and_(condition, sessions.c.lastupdated <= high + span)
+    return condition
 
 
-def _bounds(connection: sa.Connection, days: LocalDays) -> tuple[dt.date, dt.date] | None:
+def _extent(
+    connection: sa.Connection, days: LocalDays, span: int | None
+) -> tuple[dt.date, dt.date] | None:
+    """The first and last local day any stored session touches (None: no sessions).
+
+    Both ends come from the index on `lastupdated`: only sessions ending within the longest
+    span of the earliest end can start earliest.
+    """
     low, high = connection.execute(
-        sa.select(sa.func.min(sessions.c.sessionstart), sa.func.max(sessions.c.lastupdated)).where(
-            sessions.c.duration.is_not(None)
-        )
+        sa.select(sa.func.min(sessions.c.lastupdated), sa.func.max(sessions.c.lastupdated))
     ).one()
     if low is None:
         return None
-    return days.date_of(int(low)), days.date_of(int(high))
+    earliest = sa.select(sa.func.min(sessions.c.sessionstart))
+    if span is not None:
+        earliest = earliest.where(sessions.c.lastupdated <= int(low) + span)
+    start = connection.execute(earliest).scalar_one()
+    return days.date_of(int(start)), days.date_of(int(high))
 
 
 def daily_rows(
-    connection: sa.Connection,
+    sessions_by_pair: Iterable[Any],
     settings: TimeSettings,
     days: LocalDays,
     first: dt.date,
     last: dt.date,
     counter: list[int],
 ) -> Iterator[list[dict[str, Any]]]:
-    """The daily rows of the days first..last, a batch of users at a time."""
-    reach = settings.widest_reach
-    low = days.start_of(first) - reach
-    high = days.start_of(last + dt.timedelta(days=1)) + reach
-    window = _closed_in_window(low, high)
-    users = [
-        int(row[0])
-        for row in connection.execute(
-            sa.select(sessions.c.userid).where(window).distinct().order_by(sessions.c.userid)
-        )
-    ]
+    """The daily rows of the days first..last from closed sessions ordered by pair, in batches."""
     reaches = {source: settings.reach(source) for source in ("log", "heartbeat")}
     single = settings.single_event_seconds
-    for index in range(0, len(users), USERS_PER_QUERY):
-        chunk = users[index : index + USERS_PER_QUERY]
-        query = (
-            sa.select(
-                sessions.c.userid,
-                sessions.c.courseid,
-                sessions.c.sessionstart,
-                sessions.c.lastupdated,
-                sessions.c.eventcount,
-                sessions.c.source,
-            )
-            .where(window, sessions.c.userid.between(chunk[0], chunk[-1]))
-            .order_by(sessions.c.userid, sessions.c.courseid)
-        )
-        totals: dict[tuple[int, int, dt.date], list[int]] = {}
-        members: list[Member] = []
-        current: tuple[int, int] | None = None
+    totals: dict[tuple[int, int, dt.date], list[int]] = {}
 
-        def fold(
-            pair: tuple[int, int], members: list[Member], totals: dict[Any, list[int]]
-        ) -> None:
-            for span in cluster_members(members):
-                if span.events == 1:
-                    day = days.date_of(span.start)
-                    if first <= day <= last:
-                        _add(totals, (pair[0], pair[1], day), single, span.start)
-                    continue
-                for day, seconds, moment in days.split(span.start, span.end):
-                    if first <= day <= last:
-                        _add(totals, (pair[0], pair[1], day), seconds, moment)
+    def fold(pair: tuple[int, int], members: list[Member]) -> None:
+        for span in cluster_members(members):
+            if span.events == 1:
+                day = days.date_of(span.start)
+                if first <= day <= last:
+                    _add(totals, (pair[0], pair[1], day), single, span.start)
+                continue
+            for day, seconds, moment in days.split(span.start, span.end):
+                if first <= day <= last:
+                    _add(totals, (pair[0], pair[1], day), seconds, moment)
 
-        for userid, courseid, start, end, events, source in connection.execute(query):
-            pair = (int(userid), int(courseid))
-            if pair != current:
-                if current is not None:
-                    fold(current, members, totals)
-                current, members = pair, []
-            members.append(
-                Member(
-                    int(start), int(end), int(events), reaches.get(source, reaches["log"]), source
-                )
-            )
-            counter[0] += 1
-        if current is not None:
-            fold(current, members, totals)
-        yield [
+    def batch() -> list[dict[str, Any]]:
+        rows = [
             {
                 "userid": userid,
                 "courseid": courseid,
@@ -151,6 +135,44 @@ def daily_rows(
             }
             for (userid, courseid, day), total in sorted(totals.items())
         ]
+        totals.clear()
+        return rows
+
+    members: list[Member] = []
+    current: tuple[int, int] | None = None
+    for userid, courseid, start, end, events, source in sessions_by_pair:
+        pair = (int(userid), int(courseid))
+        if pair != current:
+            if current is not None:
+                fold(current, members)
+                if len(totals) >= BATCH:
+                    yield batch()
+            current, members = pair, []
+        reach = reaches.get(source, reaches["log"])
+        members.append(Member(int(start), int(end), int(events), reach, source))
+        counter[0] += 1
+    if current is not None:
+        fold(current, members)
+    if totals:
+        yield batch()
+
+
+@contextmanager
+def _reader(connection: sa.Connection) -> Iterator[sa.Connection]:
+    """A connection to stream sessions on while `connection` writes daily rows.
+
+    MySQL cannot run a statement on a connection with an unfinished streaming result, so it
+    reads on a second connection (the time-tracking lock keeps writers out meanwhile); the
+    others stream on the writing connection itself.
+    """
+    if connection.dialect.name not in ("mysql", "mariadb"):
+        yield connection
+        return
+    with connection.engine.connect() as reader:
+        try:
+            yield reader
+        finally:
+            reader.rollback()
 
 
 def _add(
@@ -185,40 +207,72 @@ def aggregate_daily(
         raise InputError(f"--from {first} is after --to {last}.")
     days = LocalDays(app.timezone)
     reach = settings.widest_reach
+    # Committed first: on MySQL the sessions are read on a second connection, which would not
+    # see sessions this transaction closed.
     with locked(app.state, now) as connection:
         dirty = DirtyRange()
         closed = close_idle_heartbeats(connection, settings, now=now, dirty=dirty)
         dirty.merge_into_state(connection, now)
+    with locked(app.state, now) as connection:
         marked = read_dirty(connection)
         marked_days = (
             None
             if marked is None
             else (days.date_of(marked[0] - reach), days.date_of(marked[1] + reach))
         )
+        longest = read_int(connection, MAXSPAN, -1)
+        span = None if longest < 0 else longest
+        extent = _extent(connection, days, span)
         if first is None and last is None:
             if marked_days is None:
                 return AggregateResult(None, None, 0, 0, 0, closed)
             first, last = marked_days
         elif first is None or last is None:
-            bounds = _bounds(connection, days)
             known = first or last
             assert known is not None
-            if bounds is None:
-                bounds = (known, known)
+            bounds = extent or (known, known)
             first = first or min(bounds[0], known)
             last = last or max(bounds[1], known)
         assert first is not None and last is not None
+        covers_marked = (
+            marked_days is not None and first <= marked_days[0] <= marked_days[1] <= last
+        )
+        # Days before the earliest stored session are never recomputed: their sessions were
+        # removed by retention (or their log by Moodle), and their rows are all that is left.
+        if extent is not None and first < extent[0]:
+            first = extent[0]
+        if first > last:
+            if covers_marked:
+                clear_dirty(connection, now)
+            return AggregateResult(None, None, 0, 0, 0, closed)
         connection.execute(
             daily.delete().where(
                 daily.c.date >= first.isoformat(), daily.c.date <= last.isoformat()
             )
         )
+        low = days.start_of(first) - reach
+        high = days.start_of(last + dt.timedelta(days=1)) + reach
+        query = (
+            sa.select(
+                sessions.c.userid,
+                sessions.c.courseid,
+                sessions.c.sessionstart,
+                sessions.c.lastupdated,
+                sessions.c.eventcount,
+                sessions.c.source,
+            )
+            .where(_closed_in_window(low, high, span))
+            .order_by(sessions.c.userid, sessions.c.courseid)
+        )
         counter = [0]
         written = 0
-        for batch in daily_rows(connection, settings, days, first, last, counter):
-            if batch:
-                connection.execute(daily.insert(), batch)
-                written += len(batch)
-        if marked_days is not None and first <= marked_days[0] and marked_days[1] <= last:
+        with _reader(connection) as reader:
+            # Options on the statement: Connection.execution_options would change the
+            # connection itself, and the inserts must not use a server-side cursor.
+            found = reader.execute(query.execution_options(stream_results=True, yield_per=5000))
+            for rows in daily_rows(found, settings, days, first, last, counter):
+                connection.execute(daily.insert(), rows)
+                written += len(rows)
+        if covers_marked:
             clear_dirty(connection, now)
     return AggregateResult(first, last, (last - first).days + 1, written, counter[0], closed)

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from manireports.app import App
+from manireports.errors import InputError
+from manireports.moodle.connection import ManiReportsQueryError
 from manireports.state import write_setting
 from manireports.state.tables import usertime_sessions as sessions
 from manireports.timetrack.aggregate import AggregateResult, aggregate_daily
@@ -43,6 +45,7 @@ from manireports.timetrack.store import (
     write_int,
 )
 from manireports.timetrack.sync import (
+    LogSource,
     RebuildFilter,
     SyncResult,
     log_source,
@@ -62,6 +65,36 @@ class RebuildResult:
     aggregate: AggregateResult
 
 
+def first_complete_day(app: App, source: LogSource, days: LocalDays, now: int) -> dt.date | None:
+    """The first local day the standard log holds completely (None: the log is empty).
+
+    Moodle deletes events older than `logstore_standard | loglifetime` days (0: never). When it
+    has begun to (the oldest event is near that age) the oldest day is partial: its first
+    sessions lost their first events, so the rebuild starts the day after.
+    """
+    moodle = app.moodle
+    rows = moodle.fetch_all(
+        f"SELECT timecreated FROM {source.table} WHERE id = (SELECT MIN(id) FROM {source.table})"
+    )
+    if not rows:
+        return None
+    first = int(rows[0][0])
+    day = days.date_of(first)
+    try:
+        setting = moodle.fetch_all(
+            f"SELECT value FROM {moodle.table('config_plugins')} "
+            "WHERE plugin = 'logstore_standard' AND name = 'loglifetime'"
+        )
+    except ManiReportsQueryError:  # no config_plugins table: nothing says Moodle purges
+        setting = []
+    value = str(setting[0][0]).strip() if setting else ""
+    lifetime = int(value) if value.isdigit() else 0
+    purging = lifetime > 0 and first < now - (lifetime - 1) * 86_400
+    if purging and first > days.start_of(day):
+        return day + dt.timedelta(days=1)
+    return day
+
+
 def rebuild(
     app: App,
     *,
@@ -69,30 +102,37 @@ def rebuild(
     now: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> RebuildResult:
-    """Delete log sessions from `date_from` (None: all), re-sync from the log, re-aggregate."""
+    """Delete log sessions from `date_from`, re-sync from the log, re-aggregate.
+
+    Without a date, or with one before the first day the log holds completely, from that day:
+    sessions older than the log are kept (see `first_complete_day`).
+    """
     settings = TimeSettings.from_config(app.config)
     now = app.now() if now is None else int(now)
-    day = parse_date(date_from, "--from")
+    wanted = parse_date(date_from, "--from")
     moodle = app.moodle
     source = log_source(app)
     upto = max_log_id(moodle, source)
+    days = LocalDays(app.timezone)
+    first_day = first_complete_day(app, source, days, now)
+    if first_day is None:
+        raise InputError(
+            f"The standard log ({source.table}) is empty, so there is nothing to rebuild from."
+        )
+    # The log cannot speak for days it no longer holds: sessions before them are kept.
+    day = first_day if wanted is None or wanted < first_day else wanted
     is_log = sessions.c.source == LOG
     with locked(app.state, now) as connection:
-        if day is None:
-            doomed = is_log
-            cut = 0
-            cuts: dict[tuple[int, int], int] = {}
-        else:
-            cut = LocalDays(app.timezone).start_of(day)
-            doomed = sa.and_(is_log, sessions.c.lastupdated >= cut)
-            cuts = {
-                (int(u), int(c)): int(start)
-                for u, c, start in connection.execute(
-                    sa.select(
-                        sessions.c.userid, sessions.c.courseid, sessions.c.sessionstart
-                    ).where(doomed, sessions.c.sessionstart < cut)
+        cut = days.start_of(day)
+        doomed = sa.and_(is_log, sessions.c.lastupdated >= cut)
+        cuts = {
+            (int(u), int(c)): int(start)
+            for u, c, start in connection.execute(
+                sa.select(sessions.c.userid, sessions.c.courseid, sessions.c.sessionstart).where(
+                    doomed, sessions.c.sessionstart < cut
                 )
-            }
+            )
+        }
         dirty = DirtyRange()
         low, high = connection.execute(
             sa.select(
@@ -103,15 +143,12 @@ def rebuild(
             dirty.add(int(low), int(high))
         deleted = connection.execute(sessions.delete().where(doomed)).rowcount
         earliest = min(cuts.values(), default=cut)
-        if day is None:
-            watermark = 0
-        else:
-            first = moodle.fetch_all(
-                f"SELECT MIN(id) FROM {source.table} WHERE timecreated >= :since",
-                {"since": earliest},
-            )
-            first_id = first[0][0] if first else None
-            watermark = upto if first_id is None else min(int(first_id) - 1, upto)
+        first = moodle.fetch_all(
+            f"SELECT MIN(id) FROM {source.table} WHERE timecreated >= :since",
+            {"since": earliest},
+        )
+        first_id = first[0][0] if first else None
+        watermark = upto if first_id is None else min(int(first_id) - 1, upto)
         horizon = earliest - settings.session_timeout - LATENESS
         write_int(connection, LOG_WATERMARK, watermark, now)
         write_int(connection, LOG_MAXTIME, earliest, now)
@@ -119,8 +156,7 @@ def rebuild(
         write_int(connection, LOG_FLOOR, horizon, now)
         # A new stamp stops a sync that started before the reset at its next checkpoint.
         write_setting(connection, LOG_STAMP, uuid.uuid4().hex, now=now)
-        rebuild_filter = None if day is None else RebuildFilter(upto, cut, cuts).to_json()
-        write_setting(connection, LOG_REBUILD, rebuild_filter, now=now)
+        write_setting(connection, LOG_REBUILD, RebuildFilter(upto, cut, cuts).to_json(), now=now)
         dirty.merge_into_state(connection, now)
     synced = sync_log(app, now=now, progress=progress)
     aggregated = aggregate_daily(app, now=now)

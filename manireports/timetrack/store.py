@@ -39,6 +39,7 @@ LOG_FLOOR = "timetracking.log.floor"
 LOG_STAMP = "timetracking.log.stamp"
 LOG_REBUILD = "timetracking.log.rebuild"
 HEARTBEAT_FLOOR = "timetracking.heartbeat.floor"
+MAXSPAN = "timetracking.maxspan"
 
 Stored = tuple[int, int, int, bool]
 """A session as the database holds it: (start, end, events, closed)."""
@@ -96,13 +97,19 @@ def write_int(connection: sa.Connection, name: str, value: int, now: int) -> Non
 
 
 class DirtyRange:
-    """The time span whose daily rows may be out of date."""
+    """The time span whose daily rows may be out of date, and the longest closed session.
 
-    __slots__ = ("high", "low")
+    The longest session bounds the aggregation's window query on both sides (a session that
+    starts before a day ends also ends before that plus the longest span), so recomputing an old
+    day reads that day's sessions, not every session since.
+    """
+
+    __slots__ = ("high", "low", "span")
 
     def __init__(self, low: int | None = None, high: int | None = None) -> None:
         self.low = low
         self.high = high
+        self.span = 0
 
     def add(self, start: int, end: int) -> None:
         if self.low is None or start < self.low:
@@ -110,7 +117,15 @@ class DirtyRange:
         if self.high is None or end > self.high:
             self.high = end
 
+    def closed(self, start: int, end: int) -> None:
+        """A session written closed: its days are dirty and its length counts."""
+        self.add(start, end)
+        if end - start > self.span:
+            self.span = end - start
+
     def merge_into_state(self, connection: sa.Connection, now: int) -> None:
+        if self.span > read_int(connection, MAXSPAN, -1):
+            write_int(connection, MAXSPAN, self.span, now)
         if self.low is None or self.high is None:
             return
         stored = read_dirty(connection)
@@ -191,7 +206,7 @@ class SessionWriter:
         if stored is not None and stored[3]:
             self.dirty.add(stored[0], stored[1])
         if closed:
-            self.dirty.add(session.start, session.end)
+            self.dirty.closed(session.start, session.end)
             if stored is None or not stored[3]:
                 self.closed += 1
         session.stored = new
@@ -347,16 +362,18 @@ def close_idle(
         sessions.c.lastupdated >= floor,
         sessions.c.lastupdated < cut,
     )
-    count, low, high = connection.execute(
+    count, low, high, span = connection.execute(
         sa.select(
             sa.func.count(),
             sa.func.min(sessions.c.sessionstart),
             sa.func.max(sessions.c.lastupdated),
+            sa.func.max(sessions.c.lastupdated - sessions.c.sessionstart),
         ).where(condition)
     ).one()
     if not count:
         return 0
     dirty.add(int(low), int(high))
+    dirty.closed(int(high) - int(span), int(high))
     duration = sa.case(
         (sessions.c.eventcount == 1, settings.single_event_seconds),
         else_=sessions.c.lastupdated - sessions.c.sessionstart,
