@@ -625,12 +625,10 @@ def run_report_command(
     )
     if show_sql:
         prepared = prepare_report(application, request)
-        _write_text(
-            prepared.sql.strip()
-            + "\n-- parameters: "
-            + json.dumps(prepared.params, sort_keys=True)
-            + "\n"
+        sql = prepared.sql.strip() or (
+            f"-- {prepared.report.name} is computed by manireports, not one query over Moodle."
         )
+        _write_text(sql + "\n-- parameters: " + json.dumps(prepared.params, sort_keys=True) + "\n")
         return
     fmt_name = resolve_format(fmt, str(output) if output else None, env.stdout_is_terminal())
     progress = _progress_printer(env)

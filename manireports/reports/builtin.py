@@ -15,6 +15,7 @@ from manireports.reports.progress import COURSE_PROGRESS
 from manireports.reports.quiz import QUIZ_ATTEMPTS
 from manireports.reports.scorm import SCORM_SUMMARY
 from manireports.reports.spec import EARLIEST, LATEST, BuiltinReport, ReportContext
+from manireports.reports.timespent import TIME_SPENT
 from manireports.reports.trends import COMPLETION_TRENDS, ENROLMENT_TRENDS
 
 
@@ -63,5 +64,6 @@ BUILTIN_REPORTS: dict[str, BuiltinReport] = {
         ENROLMENT_TRENDS,
         COMPLETION_TRENDS,
         COMPANY_OVERVIEW,
+        TIME_SPENT,
     )
 }

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from manireports.errors import InputError
 
-ParamKind = Literal["int", "date", "text"]
+# "date" binds the Unix time of a moment; "day" binds a calendar day (a datetime.date) for
+# reports whose rows are already days in the site timezone, such as time_spent.
+ParamKind = Literal["int", "date", "day", "text"]
 
 _FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M")
 
@@ -49,6 +51,14 @@ def parse_moment(text: str, tz: ZoneInfo, *, end_of_day: bool = False, what: str
         f'{what} {text!r} is not a date; write YYYY-MM-DD or "YYYY-MM-DD HH:MM[:SS]" '
         f"(site timezone {tz.key})."
     )
+
+
+def parse_day(text: str, what: str) -> date:
+    """'YYYY-MM-DD' as a calendar day."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(f"{what} {text!r} is not a day; write YYYY-MM-DD.") from None
 
 
 def parse_assignments(pairs: Sequence[str]) -> dict[str, str]:
@@ -86,6 +96,8 @@ def bind_params(
             bound[name] = parse_moment(
                 text, tz, end_of_day=spec.end_of_day, what=f"The parameter {name}"
             )
+        elif spec.kind == "day":
+            bound[name] = parse_day(text, f"The parameter {name}")
         else:
             bound[name] = text
     for spec in specs:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -107,7 +108,9 @@ def prepare_report(app: App, request: ReportRequest) -> PreparedReport:
         params.update(report.bind(context))
     scope = resolve_scope(app.moodle, site, request.as_user, request.company)
     prefix, aliases = app.moodle.prefix, site.table_aliases()
-    if report.custom_id is None:
+    if report.produce is not None:
+        sql = ""
+    elif report.custom_id is None:
         sql = apply_scope(report.sql(), report, scope, [c.name for c in report.columns])
         flags = set(site.flags) | {engine} | {f":{name}" for name in request.params}
         sql = render_sql(sql, prefix, flags, aliases)
@@ -176,18 +179,7 @@ def run_report(
     cap = app.config.get_int("reports.max_rows")
     capped = False
     try:
-        with app.moodle.stream(prepared.sql, prepared.params) as stream:
-            source: Iterator[tuple[Any, ...]] = stream.rows
-            columns = report.columns
-            if report.transform is not None:
-                source = report.transform(source, prepared.context)
-            elif not columns:
-                columns, source = discover_columns(stream.columns, source)
-            elif stream.columns != [column.name for column in columns]:
-                raise RunError(
-                    f"The SQL of {report.name} returns {stream.columns}, not the documented "
-                    f"columns {[column.name for column in columns]}; the installation is damaged."
-                )
+        with _report_rows(app, prepared) as (columns, source):
             take = cap if request.limit is None else min(cap, request.limit)
             rows = itertools.islice(source, take)
 
@@ -209,10 +201,11 @@ def run_report(
     except (ManiReportsError, KeyboardInterrupt, BrokenPipeError, OSError) as exc:
         message = str(exc) or exc.__class__.__name__
         finish_run(state, runid, status="failed", rowcount=None, error=message)
+        refused = isinstance(exc, PermissionDeniedError)
         record_audit(
             state,
             userid=OPERATOR,
-            action="report_failed",
+            action="report_refused" if refused else "report_failed",
             objecttype="report",
             objectid=runid,
             details={**details, "error": message},
@@ -236,6 +229,30 @@ def run_report(
         details={**details, "rows": result.rows, "capped": capped},
     )
     return RunOutcome(rows=result.rows, path=result.path, runid=runid, capped=capped)
+
+
+@contextmanager
+def _report_rows(
+    app: App, prepared: PreparedReport
+) -> Iterator[tuple[tuple[Column, ...], Iterator[tuple[Any, ...]]]]:
+    """The report's columns and its rows, streamed from Moodle or produced in Python."""
+    report = prepared.report
+    if report.produce is not None:
+        yield report.columns, report.produce(app, prepared.context, prepared.scope)
+        return
+    with app.moodle.stream(prepared.sql, prepared.params) as stream:
+        source: Iterator[tuple[Any, ...]] = stream.rows
+        columns = report.columns
+        if report.transform is not None:
+            source = report.transform(source, prepared.context)
+        elif not columns:
+            columns, source = discover_columns(stream.columns, source)
+        elif stream.columns != [column.name for column in columns]:
+            raise RunError(
+                f"The SQL of {report.name} returns {stream.columns}, not the documented "
+                f"columns {[column.name for column in columns]}; the installation is damaged."
+            )
+        yield columns, source
 
 
 def discover_columns(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import manireports
@@ -13,7 +13,10 @@ from manireports.errors import RunError
 from manireports.export import Column
 from manireports.moodle.detect import SiteInfo
 from manireports.reports.params import Param
-from manireports.scope import ScopeColumn
+from manireports.scope import Scope, ScopeColumn
+
+if TYPE_CHECKING:
+    from manireports.app import App
 
 # Bounds used when a period parameter is not given: every Moodle timestamp lies between them.
 EARLIEST = 0
@@ -32,6 +35,7 @@ class ReportContext:
 
 
 Row = tuple[Any, ...]
+Producer = Callable[["App", ReportContext, Scope], Iterator[Row]]
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,10 @@ class BuiltinReport:
     portably: `bind` adds parameters computed in Python (month boundaries in the site timezone),
     and `transform` turns the streamed SQL rows into the report's rows (SCORM time formats and
     grading rules); a transform must itself stream, holding at most one group of rows.
+
+    A few reports are not one query over Moodle at all (time_spent reads manireports' own daily
+    totals, the analytics reports combine both databases): they have no SQL file and a `produce`
+    step that streams their rows and applies the scope it is given itself.
 
     Scoping (SPEC section 7) needs the user, course or company of each row. Row reports get it
     from their output columns; aggregates and transformed reports put `%%SCOPE%%` in their SQL
@@ -63,6 +71,7 @@ class BuiltinReport:
     # are left empty and discovered from the result at run time.
     sql_text: str | None = None
     custom_id: int | None = None
+    produce: Producer | None = None
 
     def sql(self) -> str:
         return self.sql_text if self.sql_text is not None else read_sql_file(self.name)

@@ -1,0 +1,96 @@
+"""Sending one email over SMTP with the `[email]` and `[email.smtp]` settings.
+
+Every part of manireports that mails (schedules, the owner's failure notice, the cloud service's
+fallback) builds an `EmailMessage` with `compose` and hands it to `send`, so the connection rules
+live in one place. `send` raises `DeliveryError` for anything the caller may retry (server down,
+refused recipient, timeout) and `ConfigError` for settings that can never work, so a retry loop
+does not spin on a typo.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import smtplib
+import ssl
+from collections.abc import Sequence
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+
+from manireports.config import Config
+from manireports.errors import ConfigError, RunError
+
+
+class DeliveryError(RunError):
+    """The mail could not be handed to the SMTP server; trying again later may work."""
+
+
+def compose(
+    config: Config,
+    *,
+    to: Sequence[str],
+    subject: str,
+    body: str,
+    attachments: Sequence[Path] = (),
+) -> EmailMessage:
+    """A plain-text mail from `[email] from`, with the files attached under their own names."""
+    message = EmailMessage()
+    message["From"] = config.get_str("email.from")
+    message["To"] = ", ".join(to)
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain=config.get_str("email.from").rpartition("@")[2])
+    message.set_content(body)
+    for path in attachments:
+        kind, _ = mimetypes.guess_type(path.name)
+        maintype, _, subtype = (kind or "application/octet-stream").partition("/")
+        message.add_attachment(
+            path.read_bytes(), maintype=maintype, subtype=subtype, filename=path.name
+        )
+    return message
+
+
+def send(config: Config, message: EmailMessage) -> None:
+    """Hand the message to the configured SMTP server, or raise DeliveryError saying why not."""
+    host = config.get_str("email.smtp.host")
+    port = config.get_int("email.smtp.port")
+    security = config.get_str("email.smtp.security")
+    timeout = config.get_int("email.smtp.timeout_seconds")
+    username = config.get_opt_str("email.smtp.username")
+    password = config.get_opt_str("email.smtp.password")
+    if username and password is None:
+        raise ConfigError(
+            "[email.smtp] username is set without a password; set password or password_file."
+        )
+    where = f"the SMTP server {host}:{port}"
+    context = ssl.create_default_context()
+    try:
+        client: smtplib.SMTP
+        if security == "tls":
+            client = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+        else:
+            client = smtplib.SMTP(host, port, timeout=timeout)
+        with client:
+            if security == "starttls":
+                client.starttls(context=context)
+            if username:
+                client.login(username, password or "")
+            client.send_message(message)
+    except smtplib.SMTPAuthenticationError as exc:
+        raise ConfigError(
+            f"{where} refused the login of {username!r} ({exc.smtp_code}); "
+            "check [email.smtp] username and password."
+        ) from exc
+    except smtplib.SMTPNotSupportedError as exc:
+        raise ConfigError(
+            f"{where} does not offer {security.upper()} or login; check [email.smtp] security."
+        ) from exc
+    except smtplib.SMTPRecipientsRefused as exc:
+        refused = ", ".join(sorted(exc.recipients))
+        raise DeliveryError(f"{where} refused the recipient(s) {refused}.") from exc
+    except smtplib.SMTPResponseException as exc:
+        answer = exc.smtp_error
+        text = answer.decode(errors="replace") if isinstance(answer, bytes) else answer
+        raise DeliveryError(f"{where} answered {exc.smtp_code}: {text}.") from exc
+    except (TimeoutError, smtplib.SMTPException, ssl.SSLError, OSError) as exc:
+        raise DeliveryError(f"{where} could not be reached or failed: {exc}.") from exc
