@@ -39,15 +39,21 @@ print(os.waitstatus_to_exitcode(status), elapsed, usage.ru_maxrss)
 
 
 def run_once(
-    argv: Sequence[str], *, env: Mapping[str, str] | None = None, stdout_path: str = os.devnull
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    stdout_path: str = os.devnull,
+    stdin_path: str = os.devnull,
 ) -> tuple[float, float]:
-    """Run one command with stdout to a file; return (seconds, peak RSS in MB)."""
-    result = subprocess.run(
-        [sys.executable, "-c", LAUNCHER, stdout_path, *argv],
-        capture_output=True,
-        env=dict(env) if env else None,
-        check=False,
-    )
+    """Run one command with stdout to a file and stdin from one; return (seconds, peak MB)."""
+    with open(stdin_path, "rb") as source:
+        result = subprocess.run(
+            [sys.executable, "-c", LAUNCHER, stdout_path, *argv],
+            stdin=source,
+            capture_output=True,
+            env=dict(env) if env else None,
+            check=False,
+        )
     code, elapsed, peak_kb = result.stdout.split()
     if int(code) != 0:
         message = result.stderr.decode("utf-8", "replace").strip()
@@ -62,8 +68,12 @@ def measure(
     repeat: int = 3,
     env: Mapping[str, str] | None = None,
     stdout_path: str = os.devnull,
+    stdin_path: str = os.devnull,
 ) -> Measurement:
-    runs = [run_once(argv, env=env, stdout_path=stdout_path) for _ in range(repeat)]
+    runs = [
+        run_once(argv, env=env, stdout_path=stdout_path, stdin_path=stdin_path)
+        for _ in range(repeat)
+    ]
     best = min(runs, key=lambda run: run[0])
     return Measurement(label, best[0], max(run[1] for run in runs))
 

@@ -48,7 +48,9 @@ def literal_sql(url: str, report: str) -> tuple[str, int]:
     app = App(load_config(environ={"MANIREPORTS_MOODLE_URL": url}))
     prepared = prepare_report(app, ReportRequest(report))
     engine = sa.create_engine(url)
-    statement = sa.text(prepared.sql).bindparams(**prepared.params)
+    statement = sa.text(prepared.sql)
+    used = {name: value for name, value in prepared.params.items() if name in statement._bindparams}
+    statement = statement.bindparams(**used)
     sql = str(statement.compile(engine, compile_kwargs={"literal_binds": True}))
     with engine.connect() as connection:
         count = connection.execute(sa.text(f"SELECT COUNT(*) FROM ({sql}) q")).scalar_one()

@@ -13,8 +13,9 @@ Measurements, each in its own child process (peak memory is its own):
   reading the log, under any sessionization written in Python;
 - python-sessionize: the same rows through the session builder, no state writes;
 - sync-full: `time sync` from an empty state (first run on a site): read, sessionize, write;
-- sync-incremental: `time sync` of the last 1% of the log after a sync of the rest (the hourly
-  cron run);
+- sync-incremental: `time sync` of the last 1% of the log after a sync of the rest (a day and
+  more of events);
+- sync-hour: the same with the last hour of events (the hourly cron run);
 - aggregate-full: `time aggregate` of every day after the sync (the first aggregation);
 - aggregate-day: `time aggregate --from D --to D` of one day a month before the end;
 - sql-lag: sessions computed by MariaDB itself (LAG and a running SUM over (user, course) ordered
@@ -299,6 +300,7 @@ def main() -> None:
         "python-sessionize",
         "sync-full",
         "sync-incremental",
+        "sync-hour",
         "aggregate-full",
         "aggregate-day",
         "sql-lag",
@@ -313,7 +315,11 @@ def main() -> None:
                 runs.append(measure(name, [*base, name], repeat=1))
             found = min(runs, key=lambda m: m.seconds)
         elif name == "sync-incremental":
-            found = measure_incremental(args, base)
+            found = measure_incremental(args, base, tail=max(1, args.rows // 100), label=name)
+        elif name == "sync-hour":
+            # One hour of the log's events: the hourly cron run of `jobs aggregate-time`.
+            hour = max(1, args.rows // (DAYS * 24))
+            found = measure_incremental(args, base, tail=hour, label=f"sync-hour ({hour:,} rows)")
         elif name == "aggregate-full":
             # Every day of the log: the first aggregation after the first sync. It clears the
             # dirty range, so it runs once whatever --repeat says.
@@ -358,12 +364,13 @@ def verify(args: argparse.Namespace) -> None:
     )
 
 
-def measure_incremental(args: argparse.Namespace, base: list[str]) -> Measurement:
-    """Sync all but the newest 1% (not measured), then measure the sync of that 1%."""
+def measure_incremental(
+    args: argparse.Namespace, base: list[str], *, tail: int, label: str
+) -> Measurement:
+    """Sync all but the newest `tail` rows (not measured), then measure the sync of those."""
     from manireports.timetrack import sync_log
 
     fresh_state(args)
-    tail = max(1, args.rows // 100)
     engine = sa.create_engine(server_url(args, LOG_DB))
     with engine.begin() as connection:
         connection.execute(sa.text("DROP TABLE IF EXISTS mr_bench_tail"))
@@ -393,7 +400,7 @@ def measure_incremental(args: argparse.Namespace, base: list[str]) -> Measuremen
             )
             connection.execute(sa.text("DROP TABLE mr_bench_tail"))
         engine.dispose()
-    return measure("sync-incremental", [*base, "sync-incremental"], repeat=1)
+    return measure(label, [*base, "sync-incremental"], repeat=1)
 
 
 if __name__ == "__main__":
