@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -19,6 +20,7 @@ from manireports.app import App
 from manireports.errors import InputError, ManiReportsError, PermissionDeniedError, RunError
 from manireports.export import Column, ColumnKind, ExportOptions, ReportTable, export
 from manireports.reports.builtin import BUILTIN_REPORTS
+from manireports.reports.caching import report_cache
 from manireports.reports.custom import (
     fill_tokens,
     get_custom_report,
@@ -45,6 +47,8 @@ class ReportRequest:
     company: int | None = None
     # The reporting period of a scheduled run, for %%STARTTIME%% and %%ENDTIME%%.
     period: tuple[int, int] | None = None
+    # False (--no-cache) recomputes a cached report and refreshes its entry.
+    use_cache: bool = True
 
 
 SCOPE_MARKER = "%%SCOPE%%"
@@ -164,6 +168,8 @@ def run_report(
         )
         raise
     report = prepared.report
+    cache = report_cache(app, prepared, request)
+    details["cache"] = None if cache is None else cache.outcome
     runid = start_run(
         state,
         report=report.name,
@@ -176,18 +182,25 @@ def run_report(
     cap = app.config.get_int("reports.max_rows")
     capped = False
     try:
-        with app.moodle.stream(prepared.sql, prepared.params) as stream:
-            source: Iterator[tuple[Any, ...]] = stream.rows
+        with ExitStack() as opened:
             columns = report.columns
-            if report.transform is not None:
-                source = report.transform(source, prepared.context)
-            elif not columns:
-                columns, source = discover_columns(stream.columns, source)
-            elif stream.columns != [column.name for column in columns]:
-                raise RunError(
-                    f"The SQL of {report.name} returns {stream.columns}, not the documented "
-                    f"columns {[column.name for column in columns]}; the installation is damaged."
-                )
+            source: Iterator[tuple[Any, ...]]
+            if cache is not None and cache.rows is not None:
+                source = iter(cache.rows)
+            else:
+                stream = opened.enter_context(app.moodle.stream(prepared.sql, prepared.params))
+                source = stream.rows
+                if report.transform is not None:
+                    source = report.transform(source, prepared.context)
+                elif not columns:
+                    columns, source = discover_columns(stream.columns, source)
+                elif stream.columns != [column.name for column in columns]:
+                    raise RunError(
+                        f"The SQL of {report.name} returns {stream.columns}, not the documented "
+                        f"columns {[c.name for c in columns]}; the installation is damaged."
+                    )
+                if cache is not None:
+                    source = cache.keep(source, app.now())
             take = cap if request.limit is None else min(cap, request.limit)
             rows = itertools.islice(source, take)
 
