@@ -100,7 +100,7 @@ def test_disabled_cache_neither_reads_nor_writes(state_url: str) -> None:
     app = make_app("sqlite://", state_url, cache_enabled="false")
     cache = ResultCache(app.state, app.config)
     for expected in (1, 2):
-        data, hit = cache.get_or_compute("trends", "t", None, {}, lambda: expected, now=T)
+        data, hit = cache.get_or_compute("trends", "t", None, {}, lambda e=expected: e, now=T)
         assert (data, hit) == (expected, False)
     assert cache.stats(now=T) == []
 

@@ -99,7 +99,12 @@ def test_cleanup_by_retention(state_url: str, tmp_path: Path) -> None:
             sa.insert(t.usertime_daily),
             [daily | {"date": "2023-10-09"}, daily | {"date": "2023-10-10"}],
         )
-        run = {"report": "course_completion", "userid": 0, "status": "completed", "outputpath": None}
+        run = {
+            "report": "course_completion",
+            "userid": 0,
+            "status": "completed",
+            "outputpath": None,
+        }
         connection.execute(
             sa.insert(t.report_runs),
             [
@@ -140,6 +145,7 @@ def test_cleanup_by_retention(state_url: str, tmp_path: Path) -> None:
     assert (result.files_removed, result.files_outside_storage) == (1, 1)
     assert not old_file.exists() and kept_file.exists() and outside.exists()
     with engine.connect() as connection:
+
         def count(table: sa.Table) -> int:
             return int(connection.execute(sa.select(sa.func.count()).select_from(table)).scalar())
 
