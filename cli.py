@@ -14,6 +14,7 @@ import os
 import sys
 import traceback
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, NoReturn
@@ -602,6 +603,9 @@ def run_report_command(
     bom: Annotated[
         bool, typer.Option("--bom", help="Start CSV/TSV with a UTF-8 BOM (Excel).")
     ] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Recompute a cached report and refresh its entry.")
+    ] = False,
     show_sql: Annotated[
         bool, typer.Option("--show-sql", help="Print the SQL and parameters; run nothing.")
     ] = False,
@@ -622,6 +626,7 @@ def run_report_command(
         limit=limit,
         as_user=as_user,
         company=company,
+        use_cache=not no_cache,
     )
     if show_sql:
         prepared = prepare_report(application, request)
@@ -828,6 +833,177 @@ def jobs_aggregate_time(ctx: typer.Context) -> None:
         env.say("aggregate-time is already running; this run stops here.")
         return
     env.detail(f"Read {synced.events_read} events; recomputed {aggregated.days} days.")
+
+
+# --------------------------------------------------------------------------------------------
+# Cache, pre-aggregation, cleanup and privacy: jobs build-cache|scorm-summary|cleanup,
+# cache stats|clear, privacy export|delete.
+
+cache_app = typer.Typer(help="Inspect and clear the report cache.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+privacy_app = typer.Typer(
+    help="Export or delete what manireports holds about a user.", no_args_is_help=True
+)
+app.add_typer(privacy_app, name="privacy")
+UserIdOption = Annotated[int, typer.Option("--user", help="The Moodle user id.")]
+
+
+def _locked_job(env: Environment, application: App, job: str) -> ExitStack | None:
+    """The job's lock, held until the stack closes; None (said on stderr) when already held."""
+    from manireports.jobs.lock import JobAlreadyRunning, job_lock
+
+    stack = ExitStack()
+    try:
+        stack.enter_context(job_lock(application.config.lock_dir(), job))
+    except JobAlreadyRunning:
+        env.say(f"{job} is already running; this run stops here.")
+        return None
+    return stack
+
+
+@jobs_app.command("build-cache")
+def jobs_build_cache(ctx: typer.Context) -> None:
+    """Cron job: pre-compute the trends, company statistics and SCORM summary (every 6 hours).
+
+    Example: manireports jobs build-cache
+    """
+    from manireports.reports.prebuild import build_cache
+
+    env = env_of(ctx)
+    application = env.app()
+    if not application.config.get_bool("cache.enabled"):
+        env.detail("The cache is off ([cache] enabled = false); nothing to build.")
+        return
+    lock = _locked_job(env, application, "build-cache")
+    if lock is None:
+        return
+    with lock:
+        built = build_cache(application)
+    for entry in built:
+        if entry.rows is None:
+            env.detail(f"{entry.report}: skipped, this site lacks what it needs.")
+        else:
+            env.detail(f"{entry.report}: cached {entry.rows} rows.")
+
+
+@jobs_app.command("scorm-summary")
+def jobs_scorm_summary(ctx: typer.Context) -> None:
+    """Cron job: refresh manireports_scorm_summary from the scorm_summary report (hourly).
+
+    Example: manireports jobs scorm-summary
+    """
+    from manireports.reports.scorm_store import refresh_scorm_summary
+
+    env = env_of(ctx)
+    application = env.app()
+    lock = _locked_job(env, application, "scorm-summary")
+    if lock is None:
+        return
+    with lock:
+        count = refresh_scorm_summary(application)
+    env.detail(f"manireports_scorm_summary now holds {count} rows.")
+
+
+@jobs_app.command("cleanup")
+def jobs_cleanup(ctx: typer.Context) -> None:
+    """Cron job: delete data older than [retention] allows (daily); -v prints the counts.
+
+    Example: manireports -v jobs cleanup
+    """
+    from manireports.cleanup import cleanup
+
+    env = env_of(ctx)
+    application = env.app()
+    lock = _locked_job(env, application, "cleanup")
+    if lock is None:
+        return
+    with lock:
+        result = cleanup(application)
+    for kind, count in result.deleted.items():
+        env.detail(f"Deleted {count} {kind.replace('_', ' ')} rows.")
+    env.detail(f"Removed {result.files_removed} run files from [storage] dir.")
+    if result.files_outside_storage:
+        env.detail(f"Kept {result.files_outside_storage} run files outside [storage] dir.")
+
+
+@cache_app.command("stats")
+def cache_stats(ctx: typer.Context, fmt: FormatOption = None) -> None:
+    """Entries per report type: how many, how many fresh, their ages and the hit rate.
+
+    Example: manireports cache stats
+    """
+    from manireports.cache import ResultCache
+    from manireports.export import Column
+
+    application = env_of(ctx).app()
+    stats = ResultCache(application.state, application.config).stats(now=application.now())
+    columns = [
+        Column("reporttype"), Column("entries", "int"), Column("fresh", "int"),
+        Column("newest_age_seconds", "int"), Column("oldest_age_seconds", "int"),
+        Column("hits", "int"), Column("misses", "int"), Column("hit_rate_percent", "float"),
+    ]  # fmt: skip
+    rows = [
+        (s.reporttype, s.entries, s.fresh, s.newest_age, s.oldest_age, s.hits, s.misses,
+         s.hit_rate)
+        for s in stats
+    ]  # fmt: skip
+    _export_small("Cache", columns, rows, fmt)
+
+
+@cache_app.command("clear")
+def cache_clear(
+    ctx: typer.Context,
+    kind: Annotated[
+        str | None, typer.Option("--type", help="Only this report type (see cache stats).")
+    ] = None,
+) -> None:
+    """Delete cached entries, all or one report type's; the next reads recompute them.
+
+    Example: manireports cache clear --type company_overview
+    """
+    from manireports.cache import ResultCache
+    from manireports.state import record_audit
+
+    env = env_of(ctx)
+    application = env.app()
+    deleted = ResultCache(application.state, application.config).clear(kind)
+    record_audit(
+        application.state,
+        userid=0,
+        action="cache_clear",
+        objecttype="cache",
+        details={"type": kind, "entries": deleted},
+    )
+    env.say(f"Deleted {deleted} cache entries.")
+
+
+@privacy_app.command("export")
+def privacy_export(ctx: typer.Context, user: UserIdOption) -> None:
+    """Print everything manireports holds about a Moodle user, as JSON.
+
+    Example: manireports privacy export --user 42 > user42.json
+    """
+    from manireports.privacy import export_user
+
+    found = export_user(env_of(ctx).app(), user)
+    _write_text(json.dumps(found, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+@privacy_app.command("delete")
+def privacy_delete(ctx: typer.Context, user: UserIdOption) -> None:
+    """Delete what manireports holds about a Moodle user; the audit trail is pseudonymised.
+
+    Example: manireports privacy delete --user 42
+    """
+    from manireports.privacy import delete_user
+
+    env = env_of(ctx)
+    counts = delete_user(env.app(), user)
+    env.say(
+        "Removed the user's data: "
+        + ", ".join(f"{name.replace('_', ' ')} {count}" for name, count in counts.items())
+        + "."
+    )
 
 
 def _progress_printer(env: Environment) -> _Progress | None:

@@ -68,7 +68,7 @@ def main() -> None:
         print(f"== {name}")
         try:
             print(explain(args.url, name, args.analyze))
-        except Exception as exc:  # noqa: BLE001 - a report the site cannot run is reported, not fatal
+        except Exception as exc:
             print(f"(not explained: {exc})")
         print()
 

@@ -20,6 +20,7 @@ from manireports.app import App
 from manireports.errors import InputError, ManiReportsError, PermissionDeniedError, RunError
 from manireports.export import Column, ColumnKind, ExportOptions, ReportTable, export
 from manireports.reports.builtin import BUILTIN_REPORTS
+from manireports.reports.caching import ReportCache, report_cache
 from manireports.reports.custom import (
     fill_tokens,
     get_custom_report,
@@ -46,6 +47,8 @@ class ReportRequest:
     company: int | None = None
     # The reporting period of a scheduled run, for %%STARTTIME%% and %%ENDTIME%%.
     period: tuple[int, int] | None = None
+    # False (--no-cache) recomputes a cached report and refreshes its entry.
+    use_cache: bool = True
 
 
 SCOPE_MARKER = "%%SCOPE%%"
@@ -167,6 +170,8 @@ def run_report(
         )
         raise
     report = prepared.report
+    cache = report_cache(app, prepared, request)
+    details["cache"] = None if cache is None else cache.outcome
     runid = start_run(
         state,
         report=report.name,
@@ -179,7 +184,7 @@ def run_report(
     cap = app.config.get_int("reports.max_rows")
     capped = False
     try:
-        with _report_rows(app, prepared) as (columns, source):
+        with _report_rows(app, prepared, cache) as (columns, source):
             take = cap if request.limit is None else min(cap, request.limit)
             rows = itertools.islice(source, take)
 
@@ -233,10 +238,14 @@ def run_report(
 
 @contextmanager
 def _report_rows(
-    app: App, prepared: PreparedReport
+    app: App, prepared: PreparedReport, cache: ReportCache | None
 ) -> Iterator[tuple[tuple[Column, ...], Iterator[tuple[Any, ...]]]]:
-    """The report's columns and its rows, streamed from Moodle or produced in Python."""
+    """The report's columns and rows: from a fresh cache entry, produced in Python, or streamed
+    from Moodle (and kept for the cache when the report is cached)."""
     report = prepared.report
+    if cache is not None and cache.rows is not None:
+        yield report.columns, iter(cache.rows)
+        return
     if report.produce is not None:
         yield report.columns, report.produce(app, prepared.context, prepared.scope)
         return
@@ -252,6 +261,8 @@ def _report_rows(
                 f"The SQL of {report.name} returns {stream.columns}, not the documented "
                 f"columns {[column.name for column in columns]}; the installation is damaged."
             )
+        if cache is not None:
+            source = cache.keep(source, app.now())
         yield columns, source
 
 

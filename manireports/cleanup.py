@@ -1,0 +1,119 @@
+"""`jobs cleanup`: forget what `[retention]` says is old enough (SPEC section 10).
+
+Each kind of data has its own retention in days; 0 keeps it for ever (the audit log's default,
+so an audit trail is only ever shortened on purpose). Files of deleted runs are removed only when
+they lie inside `[storage] dir`: a run's output path may be a file the operator wrote with
+`run-report -o`, which is theirs, not manireports'.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from manireports.app import App
+from manireports.state import record_audit
+from manireports.state.tables import (
+    audit_logs,
+    cache_summary,
+    cloud_jobs,
+    report_runs,
+    usertime_daily,
+    usertime_sessions,
+)
+from manireports.timetrack.store import locked
+
+DAY = 86_400
+
+
+@dataclass
+class CleanupResult:
+    """Rows deleted per kind, and run files removed or kept because they lie elsewhere."""
+
+    deleted: dict[str, int] = field(default_factory=dict)
+    files_removed: int = 0
+    files_outside_storage: int = 0
+
+
+def inside(path: Path, directory: Path) -> bool:
+    """Whether `path`, with every symbolic link resolved, is a file under `directory`."""
+    real = Path(os.path.realpath(path))
+    return real.is_file() and real.is_relative_to(Path(os.path.realpath(directory)))
+
+
+def cutoff(app: App, key: str, now: int) -> int | None:
+    days = app.config.get_int(f"retention.{key}")
+    return None if days <= 0 else now - days * DAY
+
+
+def cleanup(app: App, *, now: int | None = None) -> CleanupResult:
+    """Delete old sessions, daily rows, runs and their files, cache entries, audit entries and
+    cloud jobs, each by its `[retention]` setting; the counts are also written to the audit log."""
+    now = app.now() if now is None else int(now)
+    state = app.state
+    result = CleanupResult()
+    sessions_before = cutoff(app, "sessions_days", now)
+    daily_before = cutoff(app, "daily_days", now)
+    with locked(state, now) as connection:
+        if sessions_before is not None:
+            # Open sessions (no duration yet) belong to the sync in progress, whatever their age.
+            result.deleted["sessions"] = connection.execute(
+                sa.delete(usertime_sessions).where(
+                    usertime_sessions.c.duration.is_not(None),
+                    usertime_sessions.c.lastupdated < sessions_before,
+                )
+            ).rowcount
+        if daily_before is not None:
+            # Daily rows are dated in the site timezone; without [site] timezone UTC is used,
+            # as `audit list` does, so cleanup never needs the Moodle database.
+            zone = ZoneInfo(app.config.get_opt_str("site.timezone") or "UTC")
+            first_kept = datetime.fromtimestamp(daily_before, zone).date().isoformat()
+            result.deleted["daily"] = connection.execute(
+                sa.delete(usertime_daily).where(usertime_daily.c.date < first_kept)
+            ).rowcount
+    runs_before = cutoff(app, "runs_days", now)
+    if runs_before is not None:
+        storage = app.config.storage_dir()
+        with state.begin() as connection:
+            # A run still 'running' after the retention period crashed long ago.
+            old = report_runs.c.timestarted < runs_before
+            paths = (
+                connection.execute(
+                    sa.select(report_runs.c.outputpath).where(
+                        old, report_runs.c.outputpath.is_not(None)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for text in paths:
+                if inside(Path(text), storage):
+                    Path(os.path.realpath(text)).unlink()
+                    result.files_removed += 1
+                elif Path(text).exists():
+                    result.files_outside_storage += 1
+            result.deleted["runs"] = connection.execute(sa.delete(report_runs).where(old)).rowcount
+    for key, table, column in (
+        ("cache_days", cache_summary, cache_summary.c.lastgenerated),
+        ("audit_days", audit_logs, audit_logs.c.timecreated),
+        ("cloud_jobs_days", cloud_jobs, cloud_jobs.c.timecreated),
+    ):
+        before = cutoff(app, key, now)
+        if before is not None:
+            with state.begin() as connection:
+                deleted = connection.execute(sa.delete(table).where(column < before)).rowcount
+            result.deleted[key.removesuffix("_days")] = deleted
+    record_audit(
+        state,
+        userid=0,
+        action="data_cleanup",
+        objecttype="retention",
+        details={**result.deleted, "files_removed": result.files_removed},
+        now=now,
+    )
+    return result

@@ -1,0 +1,182 @@
+"""The report cache (SPEC section 11) on every engine: keys, TTL, counters, and run-report.
+
+Times are fixed Unix seconds so freshness is worked out by hand: an entry written at T with a TTL
+of S seconds is served while now < T + S and never from T + S on.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from manireports.app import App
+from manireports.cache import ResultCache, cache_key
+from manireports.config import load_config
+from manireports.export import ExportOptions
+from manireports.reports.run import ReportRequest, run_report
+from manireports.state import StateDB, list_audit, list_runs
+from tests.moodle_site import MoodleSite
+
+T = 1_760_000_000
+
+
+class ClockApp(App):
+    """An App whose "now" the test sets, so TTLs can run out without waiting."""
+
+    clock = T
+
+    def now(self) -> int:
+        return self.clock
+
+
+def make_app(moodle_url: str, state_url: str, **settings: str) -> ClockApp:
+    environ = {"MANIREPORTS_MOODLE_URL": moodle_url, "MANIREPORTS_STATE_URL": state_url}
+    environ.update({f"MANIREPORTS_{key.upper()}": value for key, value in settings.items()})
+    return ClockApp(load_config(environ=environ))
+
+
+@pytest.fixture
+def state_url(db_url: str, tmp_path: Path) -> str:
+    """The state database: the test's server database, or its own file on SQLite (a Moodle
+    SQLite file is opened read-only)."""
+    url = f"sqlite:///{tmp_path / 'state.sqlite'}" if db_url.startswith("sqlite") else db_url
+    StateDB(url).upgrade()
+    return url
+
+
+def test_keys_cover_every_filter() -> None:
+    base = {"params": {"courseid": 3}, "grants": None, "company": None, "as_of": None}
+    key = cache_key("enrolment_trends", None, base)
+    assert key.startswith("enrolment_trends_0_") and len(key) == len("enrolment_trends_0_") + 64
+    # The order of the filters does not matter; every value does.
+    assert cache_key("enrolment_trends", None, dict(reversed(base.items()))) == key
+    for change in ({"params": {"courseid": 4}}, {"company": 2}, {"as_of": T}, {"grants": []}):
+        assert cache_key("enrolment_trends", None, base | change) != key
+    assert cache_key("enrolment_trends", 7, base).startswith("enrolment_trends_7_")
+
+
+def test_ttl_hits_misses_stats_and_clear(state_url: str) -> None:
+    app = make_app("sqlite://", state_url, cache_ttl_trends_seconds="100")
+    cache = ResultCache(app.state, app.config)
+    computed: list[int] = []
+
+    def compute() -> list[list[Any]]:
+        computed.append(1)
+        return [["2026-01", len(computed)]]
+
+    def read(now: int) -> tuple[Any, bool]:
+        return cache.get_or_compute("trends", "enrolment_trends", None, {}, compute, now=now)
+
+    # T: miss (computed, stored with TTL 100). T+99: hit. T+100: stale, so a miss that computes
+    # again. T+150: hit on the new entry (written at T+100, fresh until T+200).
+    assert read(T) == ([["2026-01", 1]], False)
+    assert read(T + 99) == ([["2026-01", 1]], True)
+    assert read(T + 100) == ([["2026-01", 2]], False)
+    assert read(T + 150) == ([["2026-01", 2]], True)
+    assert len(computed) == 2
+    # Another type, with the dashboard TTL (default 3600): one miss.
+    cache.get_or_compute("dashboard", "kpi", 5, {"x": 1}, lambda: {"v": 1}, now=T)
+    stats = {s.reporttype: s for s in cache.stats(now=T + 160)}
+    trends = stats["enrolment_trends"]
+    # One entry, generated at T+100: 60 s old, fresh; 2 hits, 2 misses -> 50.0 %.
+    assert (trends.entries, trends.fresh, trends.newest_age, trends.hits, trends.misses) == (
+        1, 1, 60, 2, 2,
+    )  # fmt: skip
+    assert trends.hit_rate == 50.0
+    # kpi: written at T, 160 s old; 0 hits of 1 read.
+    assert (stats["kpi"].oldest_age, stats["kpi"].hit_rate) == (160, 0.0)
+    assert cache.clear("kpi") == 1
+    assert [s.reporttype for s in cache.stats(now=T)] == ["enrolment_trends"]
+    assert cache.clear() == 1
+    assert cache.stats(now=T) == []
+
+
+def test_disabled_cache_neither_reads_nor_writes(state_url: str) -> None:
+    app = make_app("sqlite://", state_url, cache_enabled="false")
+    cache = ResultCache(app.state, app.config)
+    for expected in (1, 2):
+        data, hit = cache.get_or_compute("trends", "t", None, {}, lambda e=expected: e, now=T)
+        assert (data, hit) == (expected, False)
+    assert cache.stats(now=T) == []
+
+
+# --------------------------------------------------------------------------------------------
+# run-report through the cache.
+
+# T is 2025-10-09 08:53:20 UTC (20 370 days of 86 400 s = 1 759 968 000 is 2025-10-09 00:00,
+# plus 32 000 s); its 12-month window is 2024-11 .. 2025-10.
+ENROLLED = T - 86_400  # 2025-10-08 08:53:20, in the current month
+
+
+@pytest.fixture
+def site(db_url: str) -> Iterator[MoodleSite]:
+    s = MoodleSite(db_url)
+    course = s.course("A")
+    for name in ("a", "b"):
+        s.enrol(s.user(name), course, timecreated=ENROLLED, role=None)
+    s.course_a = course  # type: ignore[attr-defined]
+    yield s
+    s.dispose()
+
+
+def trend_run(app: App, **request: Any) -> tuple[int, str | None]:
+    """The count of the last month of enrolment_trends, and the run's cache outcome."""
+    out = io.BytesIO()
+    outcome = run_report(
+        app,
+        ReportRequest("enrolment_trends", **request),
+        fmt="json",
+        destination=out,
+        options=ExportOptions(),
+    )
+    rows = json.loads(out.getvalue())
+    assert len(rows) == 12 and outcome.rows == 12
+    audit = list_audit(app.state, action="report_run", limit=1)[0]
+    run = list_runs(app.state, limit=1)[0]
+    assert run["id"] == outcome.runid and run["paramsjson"]["cache"] == audit["details"]["cache"]
+    return rows[-1]["count"], audit["details"]["cache"]
+
+
+def test_run_report_reads_fresh_entries(site: MoodleSite, state_url: str) -> None:
+    app = make_app(site.url, state_url, site_timezone="UTC")
+    # Two enrolments this month: the first run computes, the second reads the entry.
+    assert trend_run(app) == (2, "miss")
+    assert trend_run(app) == (2, "hit")
+    # A third enrolment is not seen while the entry is fresh ...
+    site.enrol(site.user("c"), site.course_a, timecreated=ENROLLED, role=None)  # type: ignore[attr-defined]
+    assert trend_run(app) == (2, "hit")
+    # ... unless --no-cache, which recomputes and refreshes the entry for later readers.
+    assert trend_run(app, use_cache=False) == (3, "refresh")
+    assert trend_run(app) == (3, "hit")
+    # Six hours later (trends TTL 21600 s) the entry is stale and never served.
+    app.clock = T + 21_600
+    assert trend_run(app) == (3, "miss")
+    # A parameter changes the key; a --limit run computes but stores nothing.
+    course = str(site.course_a)  # type: ignore[attr-defined]
+    assert trend_run(app, params={"courseid": course}) == (3, "miss")
+    out = io.BytesIO()
+    run_report(
+        app, ReportRequest("enrolment_trends", limit=5), fmt="json", destination=out,
+        options=ExportOptions(),
+    )  # fmt: skip
+    assert [s.entries for s in ResultCache(app.state, app.config).stats(now=app.clock)] == [2]
+
+
+def test_as_of_past_is_historical_and_future_bypasses(site: MoodleSite, state_url: str) -> None:
+    app = make_app(site.url, state_url, site_timezone="UTC")
+    # 2025-10-09 08:00 UTC is before "now" (T, 08:53:20): cached under that moment with the
+    # 24 h historical TTL. Both enrolments (2025-10-08 08:53:20) are before it.
+    past = "2025-10-09 08:00"
+    assert trend_run(app, as_of=past) == (2, "miss")
+    assert trend_run(app, as_of=past) == (2, "hit")
+    app.clock = T + 86_399
+    assert trend_run(app, as_of=past) == (2, "hit")
+    app.clock = T + 86_400
+    assert trend_run(app, as_of=past) == (2, "miss")
+    # A moment after "now" is still changing: no cache at all.
+    assert trend_run(app, as_of="2030-01-01 00:00") == (0, None)
