@@ -763,7 +763,8 @@ def time_sync(ctx: typer.Context) -> None:
     env = env_of(ctx)
     result = sync_log(env.app())
     env.detail(
-        f"Read {result.events_read} events: {result.sessions_closed} sessions closed, "
+        f"Read {result.events_read} events ({result.late_events} late, "
+        f"{result.skipped_events} not counted): {result.sessions_closed} sessions closed, "
         f"{result.sessions_open} open, log watermark {result.watermark}."
     )
 
@@ -778,7 +779,10 @@ def time_heartbeat(ctx: typer.Context) -> None:
 
     env = env_of(ctx)
     result = apply_heartbeats(env.app(), sys.stdin.buffer)
-    env.detail(f"Applied {result.applied} of {result.lines} heartbeats.")
+    env.detail(
+        f"Applied {result.applied} of {result.lines} heartbeats ({result.ignored} ignored: "
+        f"guest, not logged in or site-level); {result.sessions_open} heartbeat sessions open."
+    )
 
 
 @time_app.command("aggregate")
@@ -795,7 +799,13 @@ def time_aggregate(
 
     env = env_of(ctx)
     result = aggregate_daily(env.app(), date_from=date_from, date_to=date_to)
-    env.detail(f"Recomputed {result.days} days: {result.rows} daily rows.")
+    if result.date_from is None:
+        env.detail("No closed session had changed since the last aggregation: nothing to do.")
+    else:
+        env.detail(
+            f"Recomputed {result.days} days ({result.date_from} to {result.date_to}): "
+            f"{result.rows} daily rows from {result.sessions} sessions."
+        )
 
 
 @time_app.command("rebuild")
@@ -811,7 +821,11 @@ def time_rebuild(
 
     env = env_of(ctx)
     result = rebuild(env.app(), date_from=date_from)
-    env.detail(f"Deleted {result.sessions_deleted} sessions and rebuilt them from the log.")
+    since = "the start of the log" if result.date_from is None else str(result.date_from)
+    env.detail(
+        f"Deleted {result.sessions_deleted} sessions from {since} and rebuilt them from the log: "
+        f"{result.sync.events_read} events read, {result.aggregate.rows} daily rows."
+    )
 
 
 @jobs_app.command("aggregate-time")

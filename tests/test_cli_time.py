@@ -45,6 +45,17 @@ def test_sync_aggregate_and_the_job_lock(tmp_path: Path) -> None:
             == daily
         )
     engine.dispose()
+    idle = run_cli("-v", "time", "aggregate", env=env)
+    assert idle.returncode == 0, idle.stderr
+    assert "nothing to do" in idle.stderr.decode()
+    # One guest heartbeat (ignored, not an error) and one of a real user, both a minute old.
+    beats = (
+        '{"userid": 1, "courseid": 2, "timestamp": 1780000000}\n'
+        '{"userid": 5, "courseid": 2, "timestamp": 1780000000}\n'
+    )
+    beat = run_cli("-v", "time", "heartbeat", env=env, stdin=beats)
+    assert beat.returncode == 0, beat.stderr
+    assert "Applied 1 of 2 heartbeats (1 ignored" in beat.stderr.decode()
     with job_lock(locks, "aggregate-time"):
         busy = run_cli("jobs", "aggregate-time", env=env)
     assert busy.returncode == 0
