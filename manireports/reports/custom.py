@@ -43,7 +43,7 @@ from manireports.reports.builtin import BUILTIN_REPORTS
 from manireports.reports.configured import (
     SCOPE_MARKER,
     ConfiguredQuery,
-    build_configured_sql,
+    check_configured,
     configured_report_spec,
 )
 from manireports.reports.params import Param, ParamKind
@@ -171,10 +171,9 @@ def make_validator(config: Config, db: MoodleDB) -> SqlValidator:
 
 
 def check_report_config(config: Mapping[str, Any], validator: SqlValidator) -> ConfiguredQuery:
-    """Build a report configuration and check the SQL it makes, as `reports validate` shows."""
-    query = build_configured_sql(config, engine=validator.engine)
-    validator(query.sql)
-    return query
+    """Build a report configuration and hold it to the [reports] lists, as `reports validate`
+    shows."""
+    return check_configured(config, validator)
 
 
 # -- records ----------------------------------------------------------------------------------
