@@ -152,8 +152,10 @@ def test_sorting_by_an_aggregate_and_limit(demo: MoodleDB) -> None:
         """
         SELECT c.shortname, q.name,
                -- SQLite stores whole grades as integers and would divide them as integers.
-               AVG(CASE WHEN q.sumgrades > 0 THEN qa.sumgrades * q.grade / q.sumgrades END) AS a,  -- if !sqlite
-               AVG(CASE WHEN q.sumgrades > 0 THEN CAST(qa.sumgrades AS REAL) * q.grade / q.sumgrades END) AS a,  -- if sqlite
+               AVG(CASE WHEN q.sumgrades > 0 THEN  -- if !sqlite
+                   qa.sumgrades * q.grade / q.sumgrades END) AS a,  -- if !sqlite
+               AVG(CASE WHEN q.sumgrades > 0 THEN  -- if sqlite
+                   CAST(qa.sumgrades AS REAL) * q.grade / q.sumgrades END) AS a,  -- if sqlite
                MAX(CASE WHEN qa.timefinish > 0 AND qa.timestart > 0
                         THEN qa.timefinish - qa.timestart END)
           FROM {quiz_attempts} qa
