@@ -21,7 +21,16 @@ from manireports.config import load_config
 from manireports.demo import build_demo
 from manireports.export import ExportOptions
 from manireports.moodle.connection import MoodleDB
-from manireports.reports.configured import build_configured_sql, load_report_config
+from manireports.reports.configured import (
+    AGGREGATES,
+    CONFIG_KEYS,
+    FORMATS,
+    OPS,
+    SOURCE_ALIASES,
+    SOURCES,
+    build_configured_sql,
+    load_report_config,
+)
 from manireports.reports.custom import make_validator, save_custom_report
 from manireports.reports.run import ReportRequest, prepare_report, run_report
 from manireports.state import list_audit
@@ -278,3 +287,11 @@ def test_every_step_is_audited(demo: dict[str, str], tmp_path: Path) -> None:
     refusals = [e for e in entries if e["action"] == "report_refused"]
     reasons = " ".join(json.dumps(e) for e in refusals)
     assert "Unknown field 'secret' in columns[0]" in reasons and "denied table" in reasons
+
+
+def test_the_reference_names_every_key_source_field_op_aggregate_and_format() -> None:
+    reference = (REPO / "docs" / "config-reports.md").read_text(encoding="utf-8")
+    names = [*CONFIG_KEYS, *OPS, *AGGREGATES, *FORMATS, *SOURCES, *SOURCE_ALIASES]
+    names += [name for source in SOURCES.values() for name in source.fields]
+    missing = sorted({name for name in names if f"`{name}`" not in reference})
+    assert missing == []
