@@ -33,7 +33,7 @@ from manireports.reports.configured import (
 )
 from manireports.reports.custom import make_validator, save_custom_report
 from manireports.reports.run import ReportRequest, prepare_report, run_report
-from manireports.state import list_audit
+from manireports.state import StateDB, list_audit
 from tests.cli_runner import REPO, run_cli
 from tests.conftest import ENGINES, fresh_database
 
@@ -66,11 +66,20 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def app(demo: dict[str, str]) -> Iterator[App]:
-    application = App(load_config(environ=demo))
-    yield application
-    application.moodle.dispose()
+@pytest.fixture(scope="module", params=ENGINES)
+def demo_app(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[App]:
+    """The small demo on each engine, with a state database of its own."""
+    tmp_path = tmp_path_factory.mktemp("demo")
+    for url in fresh_database(request.param, tmp_path):
+        build_demo(url, size="small", seed=7, anchor=date(2026, 6, 1))
+        state_url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+        StateDB(state_url).upgrade()
+        environ = {"MANIREPORTS_MOODLE_URL": url, "MANIREPORTS_STATE_URL": state_url}
+        application = App(load_config(environ=environ))
+        yield application
+        application.moodle.dispose()
 
 
 def _run_json(app: App, request: ReportRequest) -> list[dict[str, Any]]:
@@ -86,7 +95,8 @@ def test_there_are_toml_and_json_examples() -> None:
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.name)
-def test_every_example_creates_and_runs_on_the_demo(app: App, path: Path) -> None:
+def test_every_example_creates_and_runs_on_the_demo(demo_app: App, path: Path) -> None:
+    app = demo_app
     config = load_report_config(path)
     name = f"example {path.stem}"
     report_id = save_custom_report(
