@@ -134,3 +134,13 @@ def test_exactly_the_limit_is_fine() -> None:
 def test_no_font_on_the_machine_names_the_packages(tmp_path: Path) -> None:
     with pytest.raises(RunError, match="fonts-noto-core and fonts-noto-cjk"):
         find_fonts((tmp_path,))
+
+
+def test_the_widest_value_of_a_column_is_not_cut(tmp_path: Path) -> None:
+    # The column is as wide as its widest value plus padding; "abcdefghij" and a date once came
+    # out a hair too wide for it after the padding was taken off again, and lost their ends.
+    columns = [Column("D"), Column("Day", "date")]
+    target = tmp_path / "narrow.pdf"
+    export(make_table([("abcdefghij", "2026-04-01")], columns), "pdf", target)
+    text = pdftotext(target)
+    assert "abcdefghij" in text and "2026-04-01" in text and "…" not in text

@@ -45,6 +45,9 @@ BODY_SIZE = 8.0
 TITLE_SIZE = 14.0
 ROW_HEIGHT = 5.0
 PADDING = 1.2
+# Column widths are a value's width plus padding; taking the padding off again may come out a
+# hair short in floating point, which must not cut the widest value of a column.
+_SLACK = 1e-6
 MAX_COLUMN = 70.0
 """No column may claim more than this before shrinking; a long comment column would starve all."""
 
@@ -84,7 +87,7 @@ class _Face:
     def clip(self, text: str, room: float) -> tuple[str, float]:
         """The text, cut with an ellipsis to fit `room`, and its width."""
         total = self.width(text)
-        if total <= room:
+        if total <= room + _SLACK:
             return text, total
         if text.isascii():
             advances = list(map(self._ascii.__getitem__, text.encode("ascii")))
@@ -258,7 +261,7 @@ class _ReportPDF(FPDF):
     def _fit(self, text: str, room: float) -> str:
         # Cells that need fallback fonts are rare, so a binary search over get_string_width is
         # affordable here where it would not be for every cell.
-        if self.get_string_width(text) <= room:
+        if self.get_string_width(text) <= room + _SLACK:
             return text
         low, high = 0, len(text)
         while low < high:

@@ -29,7 +29,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -43,7 +44,7 @@ from manireports.reports.builtin import BUILTIN_REPORTS
 from manireports.reports.configured import (
     SCOPE_MARKER,
     ConfiguredQuery,
-    build_configured_sql,
+    check_configured,
     configured_report_spec,
 )
 from manireports.reports.params import Param, ParamKind
@@ -171,10 +172,9 @@ def make_validator(config: Config, db: MoodleDB) -> SqlValidator:
 
 
 def check_report_config(config: Mapping[str, Any], validator: SqlValidator) -> ConfiguredQuery:
-    """Build a report configuration and check the SQL it makes, as `reports validate` shows."""
-    query = build_configured_sql(config, engine=validator.engine)
-    validator(query.sql)
-    return query
+    """Build a report configuration and hold it to the [reports] lists, as `reports validate`
+    shows."""
+    return check_configured(config, validator)
 
 
 # -- records ----------------------------------------------------------------------------------
@@ -317,7 +317,23 @@ def save_custom_report(
     validator: SqlValidator,
     now: int | None = None,
 ) -> int:
-    """Validate and store a new custom report, audited as report_created; returns its id."""
+    """Validate and store a new custom report, audited as report_created (or report_refused);
+    returns its id."""
+    attempt = {"name": name, **_attempted(sql, config)}
+    with _refusals_audited(state, "create", createdby, None, attempt):
+        return _save(state, name, sql, config, description, createdby, validator, now)
+
+
+def _save(
+    state: StateDB | sa.Connection,
+    name: str,
+    sql: str | None,
+    config: Mapping[str, Any] | None,
+    description: str | None,
+    createdby: int,
+    validator: SqlValidator,
+    now: int | None,
+) -> int:
     name = _check_name(name)
     kind, sqlquery, configjson, details = _definition(sql, config, validator)
     description = _description(description)
@@ -371,6 +387,22 @@ def update_custom_report(
     """
     if name is None and sql is None and config is None and description is None:
         raise InputError("Nothing to update: give a new name, SQL, configuration or description.")
+    attempt = {"name": name, **_attempted(sql, config)}
+    with _refusals_audited(state, "update", userid, report_id, attempt):
+        return _update(state, report_id, name, sql, config, description, validator, userid, now)
+
+
+def _update(
+    state: StateDB | sa.Connection,
+    report_id: int,
+    name: str | None,
+    sql: str | None,
+    config: Mapping[str, Any] | None,
+    description: str | None,
+    validator: SqlValidator,
+    userid: int,
+    now: int | None,
+) -> CustomReportRecord:
     changes: dict[str, Any] = {}
     details: dict[str, Any] = {}
     given = {"name": name, "sql": sql, "config": config, "description": description}
@@ -426,7 +458,15 @@ def delete_custom_report(
     now: int | None = None,
 ) -> CustomReportRecord:
     """Delete a custom report that no schedule uses, audited as report_deleted; returns what was
-    deleted. Its past runs stay in the run history, without the link."""
+    deleted. Its past runs stay in the run history, without the link. A refusal is audited as
+    report_refused."""
+    with _refusals_audited(state, "delete", userid, report_id, {}):
+        return _delete(state, report_id, userid, now)
+
+
+def _delete(
+    state: StateDB | sa.Connection, report_id: int, userid: int, now: int | None
+) -> CustomReportRecord:
     with transaction(state) as connection:
         current = _fetch(connection, report_id)
         if current is None:
@@ -469,6 +509,36 @@ def delete_custom_report(
             now=now,
         )
     return current
+
+
+def _attempted(sql: str | None, config: Mapping[str, Any] | None) -> dict[str, Any]:
+    if config is not None:
+        return {"type": "config", "config": config}
+    return {} if sql is None else {"type": "sql", "sql": sql}
+
+
+@contextmanager
+def _refusals_audited(
+    state: StateDB | sa.Connection,
+    operation: str,
+    userid: int,
+    report_id: int | None,
+    attempt: Mapping[str, Any],
+) -> Iterator[None]:
+    """Record a refused create, update or delete (SPEC section 13: every refused attempt) with
+    what was tried and why, then let the refusal go on to the caller."""
+    try:
+        yield
+    except InputError as refusal:
+        record_audit(
+            state,
+            userid=userid,
+            action="report_refused",
+            objecttype=OBJECT_TYPE,
+            objectid=report_id,
+            details={**attempt, "operation": operation, "reason": str(refusal)},
+        )
+        raise
 
 
 def _missing(report_id: int | str) -> InputError:

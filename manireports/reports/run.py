@@ -30,6 +30,7 @@ from manireports.reports.custom import (
 from manireports.reports.params import bind_params, parse_moment
 from manireports.reports.spec import BuiltinReport, ReportContext
 from manireports.scope import Scope, ScopeColumn, resolve_scope, scope_condition, wrap_query
+from manireports.sqlcheck import SQLRejectedError
 from manireports.sqltext import expand_tables, render_sql
 from manireports.state import finish_run, record_audit, start_run
 
@@ -160,7 +161,7 @@ def run_report(
     details["company"] = request.company
     try:
         prepared = prepare_report(app, request)
-    except PermissionDeniedError as refusal:
+    except (PermissionDeniedError, SQLRejectedError) as refusal:
         record_audit(
             state,
             userid=OPERATOR,
