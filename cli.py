@@ -830,6 +830,78 @@ def jobs_aggregate_time(ctx: typer.Context) -> None:
     env.detail(f"Read {synced.events_read} events; recomputed {aggregated.days} days.")
 
 
+# --------------------------------------------------------------------------------------------
+# analytics: the user_engagement and at_risk reports under their own commands (SPEC section 9).
+
+analytics_app = typer.Typer(
+    help="Engagement scores and learners at risk (see docs/analytics.md).", no_args_is_help=True
+)
+app.add_typer(analytics_app, name="analytics")
+CourseOption = Annotated[int | None, typer.Option("--course", help="Only this course (id).")]
+ExplainOption = Annotated[
+    bool,
+    typer.Option(
+        "--explain",
+        help="Add each input, its course reference, normalised value and weight, and each "
+        "rule's threshold.",
+    ),
+]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option("--as-of", help='Answer as of "YYYY-MM-DD HH:MM[:SS]" in the site timezone.'),
+]
+
+
+def _analytics(
+    ctx: typer.Context, report: str, course: int | None, explain: bool, **run: Any
+) -> None:
+    """Both commands are their report run through run-report, so runs are recorded alike."""
+    param = ([f"courseid={course}"] if course is not None else []) + [f"explain={explain}"]
+    run_report_command(ctx, report, param=param, limit=None, bom=False, show_sql=False, **run)
+
+
+@analytics_app.command("engagement")
+def analytics_engagement(
+    ctx: typer.Context,
+    course: CourseOption = None,
+    explain: ExplainOption = False,
+    as_user: AsUserOption = None,
+    company: CompanyOption = None,
+    as_of: AsOfOption = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Engagement score 0-100 per learner and course over the window (the user_engagement report).
+
+    Example: manireports analytics engagement --course 3 --explain -o engagement.csv
+    """
+    _analytics(
+        ctx, "user_engagement", course, explain,
+        as_user=as_user, company=company, as_of=as_of, fmt=fmt, output=output,
+    )  # fmt: skip
+
+
+@analytics_app.command("at-risk")
+def analytics_at_risk(
+    ctx: typer.Context,
+    course: CourseOption = None,
+    explain: ExplainOption = False,
+    as_user: AsUserOption = None,
+    company: CompanyOption = None,
+    as_of: AsOfOption = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Learners at risk: four rules of 25 points each, one column per rule (the at_risk report).
+
+    Example: manireports analytics at-risk --course 3 --as-user teacher1
+    """
+    _analytics(
+        ctx, "at_risk", course, explain,
+        as_user=as_user, company=company, as_of=as_of, fmt=fmt, output=output,
+    )  # fmt: skip
+
+
 def _progress_printer(env: Environment) -> _Progress | None:
     if env.quiet or not env.stderr_is_terminal():
         return None

@@ -238,7 +238,8 @@ def _report_rows(
     """The report's columns and its rows, streamed from Moodle or produced in Python."""
     report = prepared.report
     if report.produce is not None:
-        yield report.columns, report.produce(app, prepared.context, prepared.scope)
+        columns = report.run_columns(prepared.context)
+        yield columns, report.produce(app, prepared.context, prepared.scope)
         return
     with app.moodle.stream(prepared.sql, prepared.params) as stream:
         source: Iterator[tuple[Any, ...]] = stream.rows
