@@ -843,7 +843,7 @@ ExplainOption = Annotated[
     typer.Option(
         "--explain",
         help="Add each input, its course reference, normalised value and weight, and each "
-        "rule's threshold.",
+        "rule's threshold (on a terminal: one block per learner).",
     ),
 ]
 AsOfOption = Annotated[
@@ -855,9 +855,41 @@ AsOfOption = Annotated[
 def _analytics(
     ctx: typer.Context, report: str, course: int | None, explain: bool, **run: Any
 ) -> None:
-    """Both commands are their report run through run-report, so runs are recorded alike."""
+    """Both commands are their report run through run-report, so runs are recorded alike.
+
+    --explain adds some twenty columns; on a terminal they are shown as one block per learner
+    (the `records` format) instead of a table too wide to read.
+    """
     param = ([f"courseid={course}"] if course is not None else []) + [f"explain={explain}"]
+    if explain and run["fmt"] is None and run["output"] is None:
+        run["fmt"] = "records" if env_of(ctx).stdout_is_terminal() else None
     run_report_command(ctx, report, param=param, limit=None, bom=False, show_sql=False, **run)
+
+
+def _write_records(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> int:
+    """The `records` format: each row as a block of `column  value` lines, like psql's \\x."""
+    from manireports.export.values import SiteClock, converters, row_converter
+
+    text = io.TextIOWrapper(stream, encoding="utf-8", write_through=True)
+    convert = row_converter(converters(table.columns, "human", SiteClock(table.timezone)))
+    width = max((len(column.name) for column in table.columns), default=0)
+    count = 0
+    for row in table.rows:
+        count += 1
+        shown = convert(row) if convert else row
+        text.write(f"-[ {table.title}: {count} ]-\n")
+        for column, value in zip(table.columns, shown, strict=True):
+            text.write(f"{column.name:<{width}}  {'' if value is None else value}\n")
+        text.write("\n")
+    if count == 0:
+        text.write(f"{table.title}: no rows.\n")
+    text.detach()
+    if options.progress:
+        options.progress(count)
+    return count
+
+
+register_writer("records", _write_records)
 
 
 @analytics_app.command("engagement")
