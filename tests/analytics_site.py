@@ -6,7 +6,8 @@ interactions 2 x 10 = 20. References are max(90th percentile of the course, floo
 percentile of sorted values v0..v(n-1) is v[k] + f (v[k+1] - v[k]) with k + f = 0.9 (n - 1).
 Weights are the defaults: time 0.3, login 0.2, completion 0.3, interaction 0.2.
 
-Course A, four activities with completion, three learners and a teacher:
+Course A, four activities with completion, three learners and a teacher (tina); mona manages
+the IOMAD company of bob and dave:
   alice: daily totals 7200 (01-12) + 3600 (01-15) = 10800 s, and 5000 s on 01-10 (outside);
          log: 2 events on each of 01-12..01-17, 5 minutes apart -> 12 interactions, 6 days;
          plus events that do not count (before the window, after NOW, 'logged in as',
@@ -110,12 +111,15 @@ class AnalyticsSite:
         *,
         params: dict[str, str] | None = None,
         as_user: str | None = None,
+        company: int | None = None,
         **settings: Any,
     ) -> list[dict[str, Any]]:
         """The report's rows through the library, as run-report would produce them."""
         app = App(load_config(environ=self.environ(**settings)))
         try:
-            request = ReportRequest(report, params=params or {}, as_of=AS_OF, as_user=as_user)
+            request = ReportRequest(
+                report, params=params or {}, as_of=AS_OF, as_user=as_user, company=company
+            )
             prepared = prepare_report(app, request)
             assert prepared.report.produce is not None
             names = [c.name for c in prepared.report.run_columns(prepared.context)]
@@ -137,8 +141,17 @@ def build(moodle_url: str, state_url: str, *, daily: bool = True) -> AnalyticsSi
     s = AnalyticsSite(m, state_url)
     for name, extra in (("A", {}), ("B", {}), ("C", {"enablecompletion": 0}), ("D", {})):
         s.courses[name] = m.course(name, **extra)
-    for name in ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "hugo", "tina"):
+    for name in ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "hugo", "tina", "mona"):
         s.users[name] = m.user(name)
+    # IOMAD company 1: mona manages it, bob and dave belong to it.
+    for name, managertype in (("mona", 1), ("bob", 0), ("dave", 0)):
+        m.insert(
+            "company_users",
+            companyid=1,
+            userid=s.users[name],
+            departmentid=1,
+            managertype=managertype,
+        )
     start = at("2025-12-01 00:00")
     for name in ("alice", "bob", "carol"):
         m.enrol(s.users[name], s.courses["A"], timestart=start)

@@ -144,6 +144,10 @@ def test_scope_teacher_and_learner(site: AnalyticsSite) -> None:
     assert teacher == {name: everyone[name] for name in ("alice", "bob", "carol")}
     assert scores(site, as_user="alice") == {"alice": everyone["alice"]}
     assert scores(site, as_user="erin") == {}
+    # A company manager, and the operator narrowing to that company: bob and dave only.
+    company = {name: everyone[name] for name in ("bob", "dave")}
+    assert scores(site, as_user="mona") == company
+    assert scores(site, company=1) == company
     risky = site.by_name(site.rows("at_risk", as_user="bob"))
     assert list(risky) == ["bob"] and risky["bob"]["risk_score"] == 50
 

@@ -8,7 +8,7 @@ scoring needs every learner of a course at once anyway (the course references).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from manireports.analytics import (
@@ -59,7 +59,9 @@ def _produce_at_risk(app: App, context: ReportContext, scope: Scope) -> Iterator
     return at_risk_rows(analysis, explain=context.params["explain"])
 
 
-def _columns(plain: tuple[Column, ...], explained: tuple[Column, ...]) -> Any:
+def _columns(
+    plain: tuple[Column, ...], explained: tuple[Column, ...]
+) -> Callable[[ReportContext], tuple[Column, ...]]:
     def choose(context: ReportContext) -> tuple[Column, ...]:
         return explained if context.params["explain"] else plain
 
