@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from manireports.export import Column
+from manireports.reports.analytics import AT_RISK, USER_ENGAGEMENT
 from manireports.reports.company import COMPANY_OVERVIEW, refuse_company_filter_without_iomad
 from manireports.reports.params import Param
 from manireports.reports.progress import COURSE_PROGRESS
@@ -65,5 +66,7 @@ BUILTIN_REPORTS: dict[str, BuiltinReport] = {
         COMPLETION_TRENDS,
         COMPANY_OVERVIEW,
         TIME_SPENT,
+        USER_ENGAGEMENT,
+        AT_RISK,
     )
 }

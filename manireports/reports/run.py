@@ -248,7 +248,8 @@ def _report_rows(
         yield report.columns, iter(cache.rows)
         return
     if report.produce is not None:
-        yield report.columns, report.produce(app, prepared.context, prepared.scope)
+        columns = report.run_columns(prepared.context)
+        yield columns, report.produce(app, prepared.context, prepared.scope)
         return
     with app.moodle.stream(prepared.sql, prepared.params) as stream:
         source: Iterator[tuple[Any, ...]] = stream.rows

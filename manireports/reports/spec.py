@@ -72,6 +72,11 @@ class BuiltinReport:
     sql_text: str | None = None
     custom_id: int | None = None
     produce: Producer | None = None
+    # Reports whose columns depend on a parameter (analytics' --explain) choose them per run.
+    columns_for: Callable[[ReportContext], tuple[Column, ...]] | None = None
+
+    def run_columns(self, context: ReportContext) -> tuple[Column, ...]:
+        return self.columns_for(context) if self.columns_for is not None else self.columns
 
     def sql(self) -> str:
         return self.sql_text if self.sql_text is not None else read_sql_file(self.name)
