@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -266,3 +267,42 @@ def test_templates_can_be_overridden(world: World) -> None:
     assert message["Subject"].endswith("] course_completion 3")
     # The body is still the packaged one.
     assert ".csv, 3 rows)" in body(message)
+
+
+def test_custom_report_gets_the_schedule_period(world: World) -> None:
+    sql = world.tmp / "period.sql"
+    sql.write_text(
+        "SELECT u.id AS userid, u.username, %%STARTTIME%% AS periodstart, "
+        "%%ENDTIME%% AS periodend FROM {user} u WHERE u.username = 'olaf'"
+    )
+    code, out, err = world.cli("reports", "create", "--name", "Period", "--sql-file", str(sql))
+    assert code == 0, err
+    world.add(
+        "--report", "Period", "--name", "P", "--frequency", "daily", "--at", "02:30",
+        "--start", "2026-03-09 02:30", "--format", "csv", "--recipient", "boss@school.example",
+    )  # fmt: skip
+    code, _, err = world.cli("jobs", "run-due")
+    assert code == 0, err
+    (row,) = _csv_rows(attachment(world.inbox.to("boss@school.example")[0])[1])
+    # The run on 9 March covers 8 March in New York: 00:00 EST (05:00 UTC) to 00:00 EDT
+    # (04:00 UTC on the 9th), a 23-hour day of 82,800 seconds.
+    start = int(datetime(2026, 3, 8, 5, 0, tzinfo=UTC).timestamp())
+    assert (int(row["periodstart"]), int(row["periodend"])) == (start, start + 82_800)
+
+
+def test_schedule_run_now_and_the_report_in_use_cannot_be_deleted(world: World) -> None:
+    sql = world.tmp / "olaf.sql"
+    sql.write_text("SELECT u.id AS userid, u.username FROM {user} u WHERE u.username = 'olaf'")
+    assert world.cli("reports", "create", "--name", "Olaf", "--sql-file", str(sql))[0] == 0
+    sid = world.add(
+        "--report", "Olaf", "--name", "Now", "--frequency", "cron", "--cron", "0 7 * * 1",
+        "--format", "csv", "--recipient", "boss@school.example",
+    )  # fmt: skip
+    code, _, err = world.cli("schedule", "run", str(sid))
+    assert code == 0, err
+    assert world.inbox.count() == {"boss@school.example": 1}
+    code, _, err = world.cli("reports", "delete", "Olaf")
+    assert code == 2 and "Now" in err
+    world.server.stop()
+    code, _, err = world.cli("schedule", "run", str(sid))
+    assert code == 1 and "could not be reached" in err and "Traceback" not in err

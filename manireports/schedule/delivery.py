@@ -127,6 +127,7 @@ def _existing(app: App, schedule: Schedule, occurrence: int) -> dict[str, dict[s
         )
         .join(report_runs, report_runs.c.id == deliveries.c.runid)
         .where(report_runs.c.scheduleid == schedule.id, deliveries.c.occurrence == occurrence)
+        .order_by(deliveries.c.id)
     )
     with app.state.begin() as connection:
         rows = connection.execute(query).mappings().all()
