@@ -68,7 +68,9 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
-        parsed = email.message_from_bytes(envelope.original_content or b"", policy=email.policy.default)
+        parsed = email.message_from_bytes(
+            envelope.original_content or b"", policy=email.policy.default
+        )
         assert isinstance(parsed, EmailMessage)
         with self._lock:
             for address in envelope.rcpt_tos:

@@ -104,16 +104,20 @@ def test_three_run_due_processes_deliver_each_schedule_once_per_recipient(
         # 6 schedules x 2 recipients = 12 mails, 6 to each address.
         assert inbox.count() == {"tina@school.example": 6, "boss@school.example": 6}
         assert _sent_per_schedule_and_recipient(state) == Counter(
-            {(sid, address): 1 for sid in ids for address in ("tina@school.example", "boss@school.example")}
+            {
+                (sid, address): 1
+                for sid in ids
+                for address in ("tina@school.example", "boss@school.example")
+            }
         )
         with state.begin() as connection:
             # Two views per schedule (tina's and the operator's): 12 files made, none twice.
             runs = connection.execute(sa.select(sa.func.count()).select_from(t.report_runs))
             assert runs.scalar() == 12
             claims = connection.execute(
-                sa.select(sa.func.count()).select_from(t.schedules).where(
-                    t.schedules.c.claimed_by.is_not(None)
-                )
+                sa.select(sa.func.count())
+                .select_from(t.schedules)
+                .where(t.schedules.c.claimed_by.is_not(None))
             )
             assert claims.scalar() == 0
     finally:

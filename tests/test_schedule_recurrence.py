@@ -6,7 +6,7 @@ Europe/London springs forward on Sunday 29 March 2026 (01:00 GMT becomes 02:00 B
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,7 +17,7 @@ from manireports.schedule.recurrence import make_recurrence, next_fire, period
 NEW_YORK = ZoneInfo("America/New_York")
 LONDON = ZoneInfo("Europe/London")
 EST, EDT = timezone(timedelta(hours=-5)), timezone(timedelta(hours=-4))
-GMT, BST = timezone.utc, timezone(timedelta(hours=1))
+GMT, BST = UTC, timezone(timedelta(hours=1))
 
 
 def at(year: int, month: int, day: int, hour: int, minute: int, offset: timezone) -> int:
@@ -56,9 +56,9 @@ def test_daily_in_the_repeated_autumn_hour_runs_once() -> None:
     ]
     # Asked for the next run from inside the repeat (01:45 EST, after the run at 01:30 EDT):
     # tomorrow, not the second 01:30.
-    assert fires({"frequency": "daily", "at": "01:30"}, at(2026, 11, 1, 1, 45, EST), 1, NEW_YORK) == [
-        at(2026, 11, 2, 1, 30, EST)
-    ]
+    assert fires(
+        {"frequency": "daily", "at": "01:30"}, at(2026, 11, 1, 1, 45, EST), 1, NEW_YORK
+    ) == [at(2026, 11, 2, 1, 30, EST)]
 
 
 def test_daily_in_london_on_the_day_the_clocks_go_forward() -> None:
@@ -101,7 +101,11 @@ def test_cron_hourly_through_the_gap_fires_once_per_instant() -> None:
     # the same instant, so one run; then 04:30 EDT.
     rule = {"frequency": "cron", "cron": "30 * * * *"}
     got = fires(rule, at(2026, 3, 8, 1, 0, EST), 3, NEW_YORK)
-    assert got == [at(2026, 3, 8, 1, 30, EST), at(2026, 3, 8, 3, 30, EDT), at(2026, 3, 8, 4, 30, EDT)]
+    assert got == [
+        at(2026, 3, 8, 1, 30, EST),
+        at(2026, 3, 8, 3, 30, EDT),
+        at(2026, 3, 8, 4, 30, EDT),
+    ]
     # Its period runs from the previous distinct fire time: 01:30 EST to 03:30 EDT, one hour.
     start, end = period(make_recurrence("cron", cron="30 * * * *"), got[1], NEW_YORK)
     assert (start, end) == (got[0], got[1]) and end - start == 3600

@@ -6,9 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -103,7 +103,7 @@ def test_add_list_show_and_run_due_mails_each_recipient_their_view(world: World)
     assert world.inbox.count() == {"tina@school.example": 1, "boss@school.example": 1}
     # tina teaches course A: its two learners. The operator's view (for the plain address): 3.
     name, data = attachment(world.inbox.to("tina@school.example")[0])
-    assert name.endswith("-user%d.csv" % world.ids["tina"]) and name.startswith("daily-completion")
+    assert name.endswith(f"-user{world.ids['tina']}.csv") and name.startswith("daily-completion")
     assert sorted(r["username"] for r in _csv_rows(data)) == ["sam", "sue"]
     boss = world.inbox.to("boss@school.example")[0]
     assert sorted(r["username"] for r in _csv_rows(attachment(boss)[1])) == ["bob", "sam", "sue"]
@@ -154,9 +154,7 @@ def test_pause_resume_delete_are_audited(world: World) -> None:
         (["--format", "table"], "--format must be one of"),
     ],
 )
-def test_bad_schedules_are_refused_with_exit_2(
-    world: World, args: list[str], message: str
-) -> None:
+def test_bad_schedules_are_refused_with_exit_2(world: World, args: list[str], message: str) -> None:
     base = {
         "--report": "course_completion", "--name": "x", "--frequency": "daily",
         "--format": "csv", "--recipient": "olaf",
@@ -195,7 +193,9 @@ def test_mail_server_down_then_up_every_mail_arrives_once(world: World) -> None:
         ("olaf@school.example", "sent"), ("tina@school.example", "sent")
     ]  # fmt: skip
     with world.state.begin() as connection:
-        assert connection.execute(sa.select(sa.func.count()).select_from(t.report_runs)).scalar() == 2
+        assert (
+            connection.execute(sa.select(sa.func.count()).select_from(t.report_runs)).scalar() == 2
+        )
     actions = [e["action"] for e in list_audit(world.state) if e["action"].startswith("schedule")]
     assert actions == ["schedule_run", "schedule_retry", "schedule_retry", "schedule_created"]
 
@@ -217,7 +217,9 @@ def test_owner_is_told_after_the_last_retry_and_run_due_exits_1(world: World) ->
     assert world.inbox.count() == {"olaf@school.example": 1}
     notice = world.inbox.to("olaf@school.example")[0]
     # The 2026-01-05 occurrence of a monthly schedule covers December 2025.
-    assert notice["Subject"] == "Schedule failed: Doomed (course_completion, 2025-12-01 to 2025-12-31)"
+    assert (
+        notice["Subject"] == "Schedule failed: Doomed (course_completion, 2025-12-01 to 2025-12-31)"
+    )
     assert "Not delivered to: tina@school.example\n" in body(notice).replace("\r", "")
     assert "refused the recipient(s) tina@school.example (451 try again later)" in body(notice)
     assert _deliveries(world.state) == [("tina@school.example", "failed")]
@@ -275,7 +277,7 @@ def test_custom_report_gets_the_schedule_period(world: World) -> None:
         "SELECT u.id AS userid, u.username, %%STARTTIME%% AS periodstart, "
         "%%ENDTIME%% AS periodend FROM {user} u WHERE u.username = 'olaf'"
     )
-    code, out, err = world.cli("reports", "create", "--name", "Period", "--sql-file", str(sql))
+    code, _out, err = world.cli("reports", "create", "--name", "Period", "--sql-file", str(sql))
     assert code == 0, err
     world.add(
         "--report", "Period", "--name", "P", "--frequency", "daily", "--at", "02:30",
