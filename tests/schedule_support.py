@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import os
 import socket
 import threading
 from collections import Counter
@@ -128,10 +127,6 @@ def environment(
     }
     env.update(extra)
     return env
-
-
-def set_environment(env: dict[str, str]) -> None:
-    os.environ.update(env)
 
 
 def attachment(message: EmailMessage) -> tuple[str, bytes]:
