@@ -86,11 +86,16 @@ def send(config: Config, message: EmailMessage) -> None:
             f"{where} does not offer {security.upper()} or login; check [email.smtp] security."
         ) from exc
     except smtplib.SMTPRecipientsRefused as exc:
-        refused = ", ".join(sorted(exc.recipients))
+        refused = ", ".join(
+            f"{address} ({code} {_text(answer)})"
+            for address, (code, answer) in sorted(exc.recipients.items())
+        )
         raise DeliveryError(f"{where} refused the recipient(s) {refused}.") from exc
     except smtplib.SMTPResponseException as exc:
-        answer = exc.smtp_error
-        text = answer.decode(errors="replace") if isinstance(answer, bytes) else answer
-        raise DeliveryError(f"{where} answered {exc.smtp_code}: {text}.") from exc
+        raise DeliveryError(f"{where} answered {exc.smtp_code}: {_text(exc.smtp_error)}.") from exc
     except (TimeoutError, smtplib.SMTPException, ssl.SSLError, OSError) as exc:
         raise DeliveryError(f"{where} could not be reached or failed: {exc}.") from exc
+
+
+def _text(answer: bytes | str) -> str:
+    return answer.decode(errors="replace") if isinstance(answer, bytes) else answer

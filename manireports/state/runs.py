@@ -79,6 +79,13 @@ def finish_run(
         raise LookupError(f"There is no report run {runid} to finish.")
 
 
+def attach_schedule(connection: sa.Connection, runid: int, scheduleid: int) -> None:
+    """Mark a finished run as made for a schedule, so its deliveries can find it."""
+    connection.execute(
+        sa.update(report_runs).where(report_runs.c.id == runid).values(scheduleid=scheduleid)
+    )
+
+
 def _decoded(row: sa.RowMapping) -> dict[str, Any]:
     return {**row, "paramsjson": from_json(row["paramsjson"])}
 

@@ -104,6 +104,10 @@ schedules = sa.Table(
     sa.Column("last_run", TIME),
     sa.Column("timecreated", TIME, nullable=False),
     sa.Column("timemodified", TIME, nullable=False),
+    # A run whose report has no rows mails nobody.
+    sa.Column("skip_empty", sa.SmallInteger, nullable=False, server_default=sa.text("0")),
+    # When a failed occurrence is tried again; next_run stays the occurrence being delivered.
+    sa.Column("retry_at", TIME),
     sa.Index(None, "next_run", "active"),
     sa.Index(None, "reportid"),
     **_MYSQL,
@@ -187,7 +191,10 @@ deliveries = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.Column("lasterror", TEXT),
     sa.Column("timesent", TIME),
+    # The schedule occurrence (its next_run) delivered, so a retry skips who already got it.
+    sa.Column("occurrence", TIME),
     sa.Index(None, "runid", "recipient", unique=True),
+    sa.Index(None, "occurrence"),
     sa.Index(None, "status"),
     sa.Index(None, "userid"),
     **_MYSQL,

@@ -1,0 +1,310 @@
+"""Schedules end to end (SPEC sections 10 and 13): the real command line, a real SMTP server
+(aiosmtpd) receiving the mails, a hand-made Moodle site and the state database on SQLite."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from manireports.state import StateDB, list_audit
+from manireports.state import tables as t
+from tests.cli_runner import run_cli
+from tests.schedule_support import (
+    Inbox,
+    SmtpServer,
+    attachment,
+    body,
+    build_site,
+    environment,
+    free_port,
+)
+
+PAST = "2026-01-05 06:00"
+
+
+@dataclass
+class World:
+    env: dict[str, str]
+    ids: dict[str, int]
+    inbox: Inbox
+    server: SmtpServer
+    state: StateDB
+    tmp: Path
+
+    def cli(self, *args: str, **extra: str) -> tuple[int, str, str]:
+        result = run_cli(*args, env={**self.env, **extra})
+        return result.returncode, result.stdout.decode(), result.stderr.decode()
+
+    def add(self, *args: str, **extra: str) -> int:
+        code, out, err = self.cli("schedule", "add", *args, **extra)
+        assert code == 0, err
+        return int(out.strip())
+
+
+@pytest.fixture
+def world(tmp_path: Path, sqlite_url: str) -> Iterator[World]:
+    ids = build_site(tmp_path / "moodle.sqlite")
+    inbox = Inbox()
+    server = SmtpServer(inbox, free_port())
+    server.start()
+    env = environment(tmp_path, tmp_path / "moodle.sqlite", sqlite_url, server.port)
+    state = StateDB(sqlite_url)
+    state.upgrade()
+    try:
+        yield World(env, ids, inbox, server, state, tmp_path)
+    finally:
+        server.stop()
+        state.close()
+
+
+def _csv_rows(data: bytes) -> list[dict[str, str]]:
+    # Scheduled CSV carries a BOM for Excel (SPEC section 6).
+    assert data.startswith(b"\xef\xbb\xbf")
+    return list(csv.DictReader(io.StringIO(data[3:].decode())))
+
+
+def _deliveries(state: StateDB) -> list[tuple[str, str]]:
+    with state.begin() as connection:
+        rows = connection.execute(
+            sa.select(t.deliveries.c.recipient, t.deliveries.c.status).order_by(
+                t.deliveries.c.recipient
+            )
+        ).all()
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
+def test_add_list_show_and_run_due_mails_each_recipient_their_view(world: World) -> None:
+    sid = world.add(
+        "--report", "course_completion", "--name", "Daily completion", "--frequency", "daily",
+        "--at", "02:30", "--start", PAST, "--format", "csv",
+        "--recipient", "tina", "--recipient", "boss@school.example",
+    )  # fmt: skip
+    code, out, _ = world.cli("schedule", "list", "--format", "csv")
+    assert code == 0
+    listed = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["id"], r["recurrence"], r["recipients"]) for r in listed] == [
+        (str(sid), "daily at 02:30", "2")
+    ]
+    code, out, _ = world.cli("schedule", "show", str(sid))
+    shown = json.loads(out)
+    assert shown["recipients"] == [f"user {world.ids['tina']}", "boss@school.example"]
+    assert shown["next_run"] == "2026-01-05 06:00 EST"
+
+    code, _, err = world.cli("jobs", "run-due")
+    assert code == 0, err
+    assert world.inbox.count() == {"tina@school.example": 1, "boss@school.example": 1}
+    # tina teaches course A: its two learners. The operator's view (for the plain address): 3.
+    name, data = attachment(world.inbox.to("tina@school.example")[0])
+    assert name.endswith(f"-user{world.ids['tina']}.csv") and name.startswith("daily-completion")
+    assert sorted(r["username"] for r in _csv_rows(data)) == ["sam", "sue"]
+    boss = world.inbox.to("boss@school.example")[0]
+    assert sorted(r["username"] for r in _csv_rows(attachment(boss)[1])) == ["bob", "sam", "sue"]
+    # Period of the 2026-01-05 occurrence: the previous day.
+    assert boss["Subject"] == "Daily completion: course_completion for 2026-01-04"
+    assert "3 rows" in body(boss)
+
+    # Next run: the first 02:30 after now, whatever today is; a second run-due sends nothing.
+    code, _, err = world.cli("jobs", "run-due")
+    assert code == 0, err
+    assert sum(world.inbox.count().values()) == 2
+    actions = [e["action"] for e in list_audit(world.state) if e["objecttype"] == "schedule"]
+    assert actions == ["schedule_run", "schedule_created"]
+    files = sorted(p.name for p in (world.tmp / "files" / "schedules" / str(sid)).iterdir())
+    assert len(files) == 2
+
+
+def test_pause_resume_delete_are_audited(world: World) -> None:
+    sid = world.add(
+        "--report", "course_completion", "--name", "Weekly", "--frequency", "weekly",
+        "--weekday", "friday", "--start", PAST, "--format", "xlsx", "--recipient", "olaf",
+    )  # fmt: skip
+    assert world.cli("schedule", "pause", str(sid))[0] == 0
+    assert world.cli("jobs", "run-due")[0] == 0
+    assert world.inbox.messages == []  # paused: nothing runs
+    code, _, err = world.cli("schedule", "resume", str(sid))
+    assert code == 0 and "next run" in err
+    # Resumed after its start went by: the missed run is not caught up.
+    assert world.cli("jobs", "run-due")[0] == 0
+    assert world.inbox.messages == []
+    assert world.cli("schedule", "delete", str(sid))[0] == 0
+    code, _, err = world.cli("schedule", "show", str(sid))
+    assert code == 2 and "no schedule" in err
+    actions = [e["action"] for e in list_audit(world.state)]
+    assert actions == [
+        "schedule_deleted", "schedule_resumed", "schedule_paused", "schedule_created"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--report", "nope"], "no report called 'nope'"),
+        (["--at", "25:00"], "not a time of day"),
+        (["--weekday", "monday"], "--weekday goes only with --frequency weekly"),
+        (["--recipient", "nobody"], "no Moodle user 'nobody'"),
+        (["--param", "colour=red"], "colour"),
+        (["--format", "table"], "--format must be one of"),
+    ],
+)
+def test_bad_schedules_are_refused_with_exit_2(world: World, args: list[str], message: str) -> None:
+    base = {
+        "--report": "course_completion", "--name": "x", "--frequency": "daily",
+        "--format": "csv", "--recipient": "olaf",
+    }  # fmt: skip
+    given = dict(zip(args[::2], args[1::2], strict=True))
+    merged = [item for key, value in {**base, **given}.items() for item in (key, value)]
+    code, _, err = world.cli("schedule", "add", *merged)
+    assert code == 2, err
+    assert message in err and "Traceback" not in err
+
+
+def test_mail_server_down_then_up_every_mail_arrives_once(world: World) -> None:
+    world.add(
+        "--report", "course_completion", "--name", "Daily", "--frequency", "daily",
+        "--start", PAST, "--format", "csv", "--recipient", "tina", "--recipient", "olaf",
+    )  # fmt: skip
+    world.server.stop()
+    code, _, err = world.cli("jobs", "run-due")
+    assert code == 0, err  # not failed for good: retry 1 of 3 is queued
+    assert "retry 1 of 3" in err
+    assert _deliveries(world.state) == [
+        ("olaf@school.example", "pending"), ("tina@school.example", "pending")
+    ]  # fmt: skip
+    world.server.start()
+    # The server is up but refuses olaf for now: tina gets hers, olaf stays pending.
+    world.inbox.refuse.add("olaf@school.example")
+    code, _, err = world.cli("jobs", "run-due")
+    assert code == 0 and "retry 2 of 3" in err
+    assert world.inbox.count() == {"tina@school.example": 1}
+    world.inbox.refuse.clear()
+    code, _, err = world.cli("jobs", "run-due")
+    assert code == 0, err
+    # Every mail once; the retries re-used the files made by the first attempt.
+    assert world.inbox.count() == {"tina@school.example": 1, "olaf@school.example": 1}
+    assert _deliveries(world.state) == [
+        ("olaf@school.example", "sent"), ("tina@school.example", "sent")
+    ]  # fmt: skip
+    with world.state.begin() as connection:
+        assert (
+            connection.execute(sa.select(sa.func.count()).select_from(t.report_runs)).scalar() == 2
+        )
+    actions = [e["action"] for e in list_audit(world.state) if e["action"].startswith("schedule")]
+    assert actions == ["schedule_run", "schedule_retry", "schedule_retry", "schedule_created"]
+
+
+def test_owner_is_told_after_the_last_retry_and_run_due_exits_1(world: World) -> None:
+    world.add(
+        "--report", "course_completion", "--name", "Doomed", "--frequency", "monthly",
+        "--day", "31", "--start", PAST, "--format", "csv", "--recipient", "tina",
+        "--owner", "olaf", MANIREPORTS_SCHEDULE_RETRIES="1",
+    )  # fmt: skip
+    world.inbox.refuse.add("tina@school.example")
+    extra = {"MANIREPORTS_SCHEDULE_RETRIES": "1"}
+    code, _, err = world.cli("jobs", "run-due", **extra)
+    assert code == 0 and "retry 1 of 1" in err
+    assert world.inbox.messages == []
+    code, _, err = world.cli("jobs", "run-due", **extra)
+    assert code == 1
+    assert "failed after 2 attempts" in err and "Traceback" not in err
+    assert world.inbox.count() == {"olaf@school.example": 1}
+    notice = world.inbox.to("olaf@school.example")[0]
+    # The 2026-01-05 occurrence of a monthly schedule covers December 2025.
+    assert (
+        notice["Subject"] == "Schedule failed: Doomed (course_completion, 2025-12-01 to 2025-12-31)"
+    )
+    assert "Not delivered to: tina@school.example\n" in body(notice).replace("\r", "")
+    assert "refused the recipient(s) tina@school.example (451 try again later)" in body(notice)
+    assert _deliveries(world.state) == [("tina@school.example", "failed")]
+    code, _, _ = world.cli("jobs", "run-due", **extra)
+    assert code == 0  # moved on to its next run, which is not due yet
+
+
+def test_too_large_to_attach_names_the_file_on_disk(world: World) -> None:
+    world.add(
+        "--report", "course_completion", "--name", "Big", "--frequency", "daily",
+        "--start", PAST, "--format", "csv", "--recipient", "olaf",
+    )  # fmt: skip
+    code, _, err = world.cli("jobs", "run-due", MANIREPORTS_EMAIL_MAX_ATTACHMENT_MB="0.0001")
+    assert code == 0, err
+    (message,) = world.inbox.to("olaf@school.example")
+    assert list(message.iter_attachments()) == []
+    text = body(message)
+    stored = [p for p in (world.tmp / "files").rglob("*.csv")]
+    assert len(stored) == 1 and str(stored[0]) in text and "too large to attach" in text
+
+
+def test_skip_empty_mails_nobody_and_moves_on(world: World) -> None:
+    world.add(
+        "--report", "course_completion", "--name", "Empty", "--frequency", "daily",
+        "--start", PAST, "--format", "csv", "--recipient", "olaf", "--skip-empty",
+        "--param", "courseid=999",
+    )  # fmt: skip
+    code, _, err = world.cli("jobs", "run-due")
+    assert code == 0, err
+    assert world.inbox.messages == []
+    assert _deliveries(world.state) == [("olaf@school.example", "skipped")]
+    (run,) = [e for e in list_audit(world.state) if e["action"] == "schedule_run"]
+    assert run["details"]["skipped"] == ["olaf@school.example"]
+
+
+def test_templates_can_be_overridden(world: World) -> None:
+    folder = world.tmp / "templates"
+    folder.mkdir()
+    (folder / "report_subject.txt.j2").write_text("[{{ host }}] {{ report }} {{ rows }}\n")
+    world.add(
+        "--report", "course_completion", "--name", "T", "--frequency", "daily",
+        "--start", PAST, "--format", "csv", "--recipient", "boss@school.example",
+    )  # fmt: skip
+    code, _, err = world.cli("jobs", "run-due", MANIREPORTS_EMAIL_TEMPLATES_DIR=str(folder))
+    assert code == 0, err
+    (message,) = world.inbox.to("boss@school.example")
+    assert message["Subject"].endswith("] course_completion 3")
+    # The body is still the packaged one.
+    assert ".csv, 3 rows)" in body(message)
+
+
+def test_custom_report_gets_the_schedule_period(world: World) -> None:
+    sql = world.tmp / "period.sql"
+    sql.write_text(
+        "SELECT u.id AS userid, u.username, %%STARTTIME%% AS periodstart, "
+        "%%ENDTIME%% AS periodend FROM {user} u WHERE u.username = 'olaf'"
+    )
+    code, _out, err = world.cli("reports", "create", "--name", "Period", "--sql-file", str(sql))
+    assert code == 0, err
+    world.add(
+        "--report", "Period", "--name", "P", "--frequency", "daily", "--at", "02:30",
+        "--start", "2026-03-09 02:30", "--format", "csv", "--recipient", "boss@school.example",
+    )  # fmt: skip
+    code, _, err = world.cli("jobs", "run-due")
+    assert code == 0, err
+    (row,) = _csv_rows(attachment(world.inbox.to("boss@school.example")[0])[1])
+    # The run on 9 March covers 8 March in New York: 00:00 EST (05:00 UTC) to 00:00 EDT
+    # (04:00 UTC on the 9th), a 23-hour day of 82,800 seconds.
+    start = int(datetime(2026, 3, 8, 5, 0, tzinfo=UTC).timestamp())
+    assert (int(row["periodstart"]), int(row["periodend"])) == (start, start + 82_800)
+
+
+def test_schedule_run_now_and_the_report_in_use_cannot_be_deleted(world: World) -> None:
+    sql = world.tmp / "olaf.sql"
+    sql.write_text("SELECT u.id AS userid, u.username FROM {user} u WHERE u.username = 'olaf'")
+    assert world.cli("reports", "create", "--name", "Olaf", "--sql-file", str(sql))[0] == 0
+    sid = world.add(
+        "--report", "Olaf", "--name", "Now", "--frequency", "cron", "--cron", "0 7 * * 1",
+        "--format", "csv", "--recipient", "boss@school.example",
+    )  # fmt: skip
+    code, _, err = world.cli("schedule", "run", str(sid))
+    assert code == 0, err
+    assert world.inbox.count() == {"boss@school.example": 1}
+    code, _, err = world.cli("reports", "delete", "Olaf")
+    assert code == 2 and "Now" in err
+    world.server.stop()
+    code, _, err = world.cli("schedule", "run", str(sid))
+    assert code == 1 and "could not be reached" in err and "Traceback" not in err
