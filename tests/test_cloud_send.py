@@ -109,7 +109,7 @@ def test_endpoint_down_falls_back_to_smtp_once_per_recipient(
     tmp_path: Path, ingest: Ingest
 ) -> None:
     moodle, state = _urls(tmp_path)
-    course, users = course_with_learners(moodle, 5)
+    course, _users = course_with_learners(moodle, 5)
     ingest.status = 503
     with smtp_server() as (inbox, port):
         env = cloud_env(
