@@ -847,13 +847,15 @@ def _say_dispatch(env: Environment, outcome: Any) -> None:
     )
     if outcome.fallback_reason and outcome.fallback_jobs:
         env.say(f"SMTP fallback because {outcome.fallback_reason.rstrip('.')}.")
+    for jobid in outcome.jobs:
+        _write_text(jobid + "\n")
     if outcome.mail_failed:
-        raise ManiReportsError(
+        from manireports.errors import RunError
+
+        raise RunError(
             f"{outcome.mail_failed} of the SMTP fallback mails could not be sent; "
             "`manireports cloud show JOBID` lists them and `cloud retry JOBID` sends them again."
         )
-    for jobid in outcome.jobs:
-        _write_text(jobid + "\n")
 
 
 @cloud_app.command("send-reminders")

@@ -67,8 +67,19 @@ class Ingest:
 
 
 class Inbox:
+    """Keeps every accepted message; answers 550 to the addresses in `refuse`."""
+
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], EmailMessage]] = []
+        self.refuse: set[str] = set()
+
+    async def handle_RCPT(
+        self, server: Any, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if address in self.refuse:
+            return "550 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
         parsed = email.message_from_bytes(

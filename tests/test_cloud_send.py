@@ -221,3 +221,30 @@ def test_unknown_template_and_missing_settings_are_refused(tmp_path: Path, inges
     assert refused.returncode == 2
     assert "callback_secret" in refused.stderr.decode()
     assert ingest.requests == [] and _jobs(state) == []
+
+
+def test_a_refused_fallback_mail_fails_the_run_and_retry_sends_it(tmp_path: Path) -> None:
+    moodle, state = _urls(tmp_path)
+    course, users = course_with_learners(moodle, 3)
+    with smtp_server() as (inbox, port):
+        env = cloud_env(moodle, state, cloud_enabled="false", email_smtp_port=str(port))
+        inbox.refuse = {"learner1@example.org"}
+        result = run_cli("cloud", "send-reminders", "--course", str(course), env=env)
+        assert result.returncode == 1
+        assert "1 of the SMTP fallback mails could not be sent" in result.stderr.decode()
+        [jobid] = result.stdout.decode().split()
+        [job] = _jobs(state)
+        assert (job["status"], job["completed_recipients"], job["failed_recipients"]) == (
+            "fallback", 2, 1,
+        )  # fmt: skip
+        shown = run_cli("cloud", "show", jobid, "--json", env=env)
+        failed = json.loads(shown.stdout)["failed_recipients"]
+        assert [(f["userid"], f["attempts"]) for f in failed] == [(users[1], 1)]
+        assert "learner1@example.org" in failed[0]["error"]
+
+        inbox.refuse = set()
+        retried = run_cli("cloud", "retry", jobid, env=env)
+        assert retried.returncode == 0, retried.stderr
+    delivered = [to[0] for to, _ in inbox.messages]
+    # 2 mails on the first run, then only the refused one again.
+    assert delivered.count("learner1@example.org") == 1 and len(delivered) == 3
