@@ -123,6 +123,8 @@ SCHEMA: dict[str, dict[str, _Spec]] = {
         "email_provider": ("str", "ses", False),
         "queue_url": ("str?", None, False),
         "region": ("str?", None, False),
+        "submit_retries": ("int", 3, False),
+        "submit_retry_delay_seconds": ("float", 1.0, False),
     },
     "cache": {
         "enabled": ("bool", True, False),
