@@ -1018,6 +1018,8 @@ def privacy_delete(ctx: typer.Context, user: UserIdOption) -> None:
         + ", ".join(f"{name.replace('_', ' ')} {count}" for name, count in counts.items())
         + "."
     )
+
+
 # analytics: the user_engagement and at_risk reports under their own commands (SPEC section 9).
 
 analytics_app = typer.Typer(
@@ -1119,6 +1121,8 @@ def analytics_at_risk(
         ctx, "at_risk", course, explain,
         as_user=as_user, company=company, as_of=as_of, fmt=fmt, output=output,
     )  # fmt: skip
+
+
 # schedule and jobs run-due (SPEC section 10)
 
 schedule_app = typer.Typer(help="Scheduled reports mailed to people.", no_args_is_help=True)
