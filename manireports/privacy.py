@@ -166,6 +166,7 @@ def delete_user(app: App, userid: int) -> dict[str, int]:
         counts["dashboards_handed_over"] = run(
             sa.update(dashboards).where(dashboards.c.createdby == userid).values(createdby=OPERATOR)
         )
+        counts["cloud_job_payloads"] = _forget_in_payloads(connection, userid)
         counts["cloud_job_recipients"] = run(
             sa.delete(cloud_job_recipients).where(cloud_job_recipients.c.userid == userid)
         )
@@ -180,3 +181,25 @@ def delete_user(app: App, userid: int) -> dict[str, int]:
             connection, userid=OPERATOR, action="privacy_delete", objecttype="user", details=counts
         )
     return counts
+
+
+def _forget_in_payloads(connection: sa.Connection, userid: int) -> int:
+    """Take the user's entry (name, email, template data) out of the submitted job contracts
+    kept with their cloud jobs, so the deletion does not wait for `[retention] cloud_jobs_days`."""
+    jobids = sa.select(cloud_job_recipients.c.jobid).where(cloud_job_recipients.c.userid == userid)
+    found = connection.execute(
+        sa.select(cloud_jobs.c.id, cloud_jobs.c.payload_json).where(cloud_jobs.c.jobid.in_(jobids))
+    ).all()
+    for rowid, text in found:
+        payload = json.loads(text)
+        payload["recipients"] = [
+            entry
+            for entry in payload.get("recipients", [])
+            if int(entry.get("userid", 0)) != userid
+        ]
+        connection.execute(
+            sa.update(cloud_jobs)
+            .where(cloud_jobs.c.id == rowid)
+            .values(payload_json=json.dumps(payload, ensure_ascii=False, sort_keys=True))
+        )
+    return len(found)

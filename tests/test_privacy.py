@@ -64,7 +64,12 @@ def fill(state_url: str, storage: Path) -> None:
         board = {"layoutjson": "{}", "createdby": 42, "timecreated": T, "timemodified": T}
         c.execute(sa.insert(t.dashboards).values(name="personal", scope="personal", **board))
         c.execute(sa.insert(t.dashboards).values(name="shared", scope="company", **board))
-        job = {"type": "email", "total_recipients": 2, "payload_json": "{}", "timecreated": T}
+        contract = {"recipients": [
+            {"userid": 42, "email": "a@x.org", "fullname": "Ann"},
+            {"userid": 43, "email": "b@x.org", "fullname": "Bob"},
+        ]}  # fmt: skip
+        job = {"type": "email", "total_recipients": 2, "payload_json": json.dumps(contract),
+               "timecreated": T}  # fmt: skip
         c.execute(sa.insert(t.cloud_jobs).values(jobid="j1", createdby=42, **job))
         c.execute(sa.insert(t.cloud_job_recipients).values(jobid="j1", userid=42, email="a@x.org"))
         c.execute(sa.insert(t.cloud_job_recipients).values(jobid="j1", userid=43, email="b@x.org"))
@@ -111,8 +116,8 @@ def test_export_then_delete(state_url: str, tmp_path: Path) -> None:
         "time_tracking": 2, "run_files": 1, "audit_logs": 4, "report_runs": 1, "deliveries": 1,
         "schedule_recipients": 1, "schedules": 1, "schedules_handed_over": 1,
         "custom_reports_handed_over": 1, "dashboards": 1, "dashboards_handed_over": 1,
-        "cloud_job_recipients": 1, "cloud_jobs_handed_over": 1, "scorm_summary": 1,
-        "cache_entries": 1,
+        "cloud_job_payloads": 1, "cloud_job_recipients": 1, "cloud_jobs_handed_over": 1,
+        "scorm_summary": 1, "cache_entries": 1,
     }  # fmt: skip
     # audit_logs 4: the three above plus the privacy_export entry (objecttype user, objectid 42).
     assert not (storage / "as42.csv").exists()
@@ -125,6 +130,14 @@ def test_export_then_delete(state_url: str, tmp_path: Path) -> None:
     assert len(other["time_tracking"]["sessions"]) == 1 and len(other["scorm_summary"]) == 1
     assert [s["name"] for s in other["schedules"]] == ["theirs"]
     assert [r["email"] for r in other["cloud_job_recipients"]] == ["b@x.org"]
+    # The job contract kept with the job no longer names user 42; user 43's entry stays.
+    engine = sa.create_engine(state_url)
+    with engine.connect() as connection:
+        kept = connection.execute(sa.text("SELECT payload_json FROM manireports_cloud_jobs")).all()
+    engine.dispose()
+    assert [json.loads(text)["recipients"] for (text,) in kept] == [
+        [{"userid": 43, "email": "b@x.org", "fullname": "Bob"}]
+    ]
     # The trail stays, pseudonymised, and the deletion is recorded with counts only.
     entries = {e["action"]: e for e in reversed(list_audit(app.state))}
     assert entries["report_created"]["userid"] == ERASED_USER
