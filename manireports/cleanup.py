@@ -21,6 +21,7 @@ from manireports.state import record_audit
 from manireports.state.tables import (
     audit_logs,
     cache_summary,
+    callback_replay,
     cloud_jobs,
     report_runs,
     usertime_daily,
@@ -29,6 +30,10 @@ from manireports.state.tables import (
 from manireports.timetrack.store import locked
 
 DAY = 86_400
+REPLAY_KEEP_SECONDS = DAY
+"""A callback is refused as stale 300 s after its own timestamp, and its timestamp may be at most
+300 s ahead of its arrival, so a replay record older than 600 s can never refuse anything again;
+a day leaves room for clocks that were wrong."""
 
 
 @dataclass
@@ -108,6 +113,12 @@ def cleanup(app: App, *, now: int | None = None) -> CleanupResult:
             with state.begin() as connection:
                 deleted = connection.execute(sa.delete(table).where(column < before)).rowcount
             result.deleted[key.removesuffix("_days")] = deleted
+    with state.begin() as connection:
+        result.deleted["callback_replay"] = connection.execute(
+            sa.delete(callback_replay).where(
+                callback_replay.c.timereceived < now - REPLAY_KEEP_SECONDS
+            )
+        ).rowcount
     record_audit(
         state,
         userid=0,

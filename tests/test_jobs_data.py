@@ -138,9 +138,17 @@ def test_cleanup_by_retention(state_url: str, tmp_path: Path) -> None:
             sa.insert(t.cloud_job_recipients),
             [{"jobid": "old", "userid": 5, "email": "a@example.org"}],
         )
+        # Replay records: kept a day (a callback 300 s past its timestamp is stale anyway).
+        connection.execute(
+            sa.insert(t.callback_replay),
+            [
+                {"bodyhash": "a" * 64, "timereceived": T - DAY - 1},  # deleted
+                {"bodyhash": "b" * 64, "timereceived": T - DAY + 1},
+            ],
+        )
     result = cleanup(app)
     assert result.deleted == {
-        "sessions": 1, "daily": 1, "runs": 3, "cache": 1, "cloud_jobs": 1,
+        "sessions": 1, "daily": 1, "runs": 3, "cache": 1, "cloud_jobs": 1, "callback_replay": 1,
     }  # fmt: skip
     assert (result.files_removed, result.files_outside_storage) == (1, 1)
     assert not old_file.exists() and kept_file.exists() and outside.exists()
@@ -153,6 +161,9 @@ def test_cleanup_by_retention(state_url: str, tmp_path: Path) -> None:
         assert count(t.report_runs) == 1 and count(t.cache_summary) == 1
         # The old job's recipients went with it.
         assert count(t.cloud_jobs) == 1 and count(t.cloud_job_recipients) == 0
+        assert connection.execute(sa.select(t.callback_replay.c.bodyhash)).scalars().all() == [
+            "b" * 64
+        ]
     # The audit log is kept (audit_days 0) and records the cleanup.
     entries = list_audit(app.state)
     assert [e["action"] for e in entries] == ["data_cleanup", "report_run"]
