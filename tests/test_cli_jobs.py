@@ -43,10 +43,12 @@ def test_build_cache_stats_and_clear(env: dict[str, str]) -> None:
     built = run_cli("jobs", "build-cache", env=env)
     assert built.returncode == 0 and built.stdout == b"" and built.stderr == b""
     stats = json.loads(ok("cache", "stats", "--format", "json", env=env))
-    # Four entries, one per report, each written once by the job (no read: no hit, no miss).
+    # One entry per report, each written once by the job (no miss); the site dashboard, built
+    # last, read the trends and company entries once each (one hit) and wrote its own entry.
     assert [(s["reporttype"], s["entries"], s["fresh"], s["hits"], s["misses"]) for s in stats] == [
-        ("company_overview", 1, 1, 0, 0), ("completion_trends", 1, 1, 0, 0),
-        ("enrolment_trends", 1, 1, 0, 0), ("scorm_summary", 1, 1, 0, 0),
+        ("company_overview", 1, 1, 1, 0), ("completion_trends", 1, 1, 1, 0),
+        ("dashboard_admin", 1, 1, 0, 0), ("enrolment_trends", 1, 1, 1, 0),
+        ("scorm_summary", 1, 1, 0, 0),
     ]  # fmt: skip
     # run-report reads the entry the job built; --no-cache recomputes.
     first = ok("run-report", "company_overview", "--format", "json", env=env)
@@ -56,10 +58,10 @@ def test_build_cache_stats_and_clear(env: dict[str, str]) -> None:
     outcomes = [
         json.loads(e["details"])["cache"] for e in audit if "company_overview" in e["details"]
     ]
-    assert outcomes == ["refresh", "hit", "refresh"]  # newest first
+    assert outcomes == ["refresh", "hit", "hit", "refresh"]  # newest first; the dashboard's hit
     stats = {s["reporttype"]: s for s in json.loads(ok("cache", "stats", "-f", "json", env=env))}
     assert (stats["company_overview"]["hits"], stats["company_overview"]["hit_rate_percent"]) == (
-        1, 100.0,
+        2, 100.0,
     )  # fmt: skip
     cleared = run_cli("cache", "clear", "--type", "scorm_summary", env=env)
     assert cleared.returncode == 0 and b"Deleted 1 cache entries" in cleared.stderr

@@ -1,0 +1,26 @@
+"""A report's rows in memory, for the callers that combine reports (dashboards).
+
+The rows come from `run_report` itself, written as JSON Lines into memory: the run is scoped,
+cached and recorded exactly as `run-report` would, so a dashboard can never show what the acting
+user's scope hides or count anything differently from the report a reader can run to check it.
+JSON Lines is the machine form scripts read; timestamps arrive as site-time text, as there.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from manireports.app import App
+from manireports.export import ExportOptions
+from manireports.reports.run import ReportRequest, run_report
+
+Record = dict[str, Any]
+
+
+def collect_report(app: App, request: ReportRequest) -> list[Record]:
+    """Every row of one report run, as column name -> value."""
+    buffer = io.BytesIO()
+    run_report(app, request, fmt="jsonl", destination=buffer, options=ExportOptions())
+    return [json.loads(line) for line in buffer.getvalue().splitlines() if line]

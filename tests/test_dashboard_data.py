@@ -1,0 +1,229 @@
+"""Dashboard figures on a hand-made site, on every engine, with the values worked out by hand;
+and custom dashboards: create, list, show, render, and refusals.
+
+The site's "now" is --as-of 2026-03-15 12:00 UTC, so the compared months are 2026-02 (current)
+and 2026-01 (previous).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from manireports.app import App
+from manireports.config import load_config
+from manireports.dashboard import DashboardRequest, build_dashboard
+from manireports.dashboard.model import Chart, Kpi, Table
+from manireports.state import StateDB
+from manireports.state.tables import usertime_daily
+from tests.cli_runner import run_cli
+from tests.moodle_site import MoodleSite
+
+AS_OF = "2026-03-15 12:00"
+
+
+def at(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp())
+
+
+@pytest.fixture
+def env(db_url: str, tmp_path: Path) -> Iterator[dict[str, str]]:
+    site = MoodleSite(db_url)
+    site.insert("config", name="enablecompletion", value="1")
+    course_a, course_b = site.course("A"), site.course("B")
+    company = site.insert("company", name="Acme", shortname="acme", city="", country="")
+    users = {name: site.user(name) for name in ("ann", "bob", "cat", "dan")}
+    # Enrolments: ann in 2026-01; bob and cat in 2026-02; dan in course B in 2026-02.
+    site.enrol(users["ann"], course_a, timecreated=at("2026-01-10 09:00"))
+    site.enrol(users["bob"], course_a, timecreated=at("2026-02-05 09:00"))
+    site.enrol(users["cat"], course_a, timecreated=at("2026-02-20 09:00"))
+    site.enrol(users["dan"], course_b, timecreated=at("2026-02-21 09:00"))
+    # ann completes A in 2026-02; bob completes A in 2026-03 (after the compared months).
+    site.complete(users["ann"], course_a, at("2026-02-10 10:00"))
+    site.complete(users["bob"], course_a, at("2026-03-02 10:00"))
+    for name in ("ann", "bob", "cat"):
+        site.insert("company_users", companyid=company, userid=users[name], departmentid=0)
+    boss = site.user("boss")
+    site.insert("company_users", companyid=company, userid=boss, departmentid=0, managertype=1)
+    site.dispose()
+    state_url = db_url if not db_url.startswith("sqlite") else f"sqlite:///{tmp_path / 's.db'}"
+    state = StateDB(state_url)
+    state.upgrade()
+    # Time tracked: 2026-01 ann 600 s; 2026-02 ann 3600 s and bob 1800 s, in course A.
+    with state.begin() as connection:
+        connection.execute(
+            sa.insert(usertime_daily),
+            [
+                {
+                    "userid": users["ann"],
+                    "courseid": course_a,
+                    "date": day,
+                    "duration": seconds,
+                    "sessioncount": 1,
+                    "lastupdated": 0,
+                }
+                for day, seconds in (("2026-01-20", 600), ("2026-02-03", 3600))
+            ]
+            + [
+                {
+                    "userid": users["bob"],
+                    "courseid": course_a,
+                    "date": "2026-02-04",
+                    "duration": 1800,
+                    "sessioncount": 1,
+                    "lastupdated": 0,
+                }
+            ],
+        )
+    state.close()
+    yield {
+        "MANIREPORTS_MOODLE_URL": db_url,
+        "MANIREPORTS_STATE_URL": state_url,
+        "MANIREPORTS_SITE_TIMEZONE": "UTC",
+    }
+
+
+def dashboard(env: dict[str, str], **request: object) -> dict[str, object]:
+    app = App(load_config(environ=env))
+    try:
+        built, hit = build_dashboard(app, DashboardRequest(as_of=AS_OF, **request))  # type: ignore[arg-type]
+    finally:
+        app.moodle.dispose()
+    assert not hit
+    return {w.title + ("" if w.kind == "kpi" else f" {w.kind}"): w for w in built.widgets}
+
+
+def test_kpis_and_deltas_worked_out_by_hand(env: dict[str, str]) -> None:
+    widgets = dashboard(env)
+    figures = {
+        title: (w.value, w.previous)
+        for title, w in widgets.items()
+        if isinstance(w, Kpi) and not w.unavailable
+    }
+    # Active users: 2026-02 ann and bob = 2; 2026-01 ann = 1.
+    # Enrolments: 2026-02 bob, cat, dan = 3; 2026-01 ann = 1.
+    # Completions: 2026-02 ann = 1; 2026-01 none = 0.
+    # Time spent: 2026-02 3600 + 1800 = 5400 s; 2026-01 600 s.
+    # Average progress: no activity counts, so only completed courses have a value, 100:
+    # now ann and bob -> 100; at the end of 2026-02 bob had not completed -> ann alone -> 100.
+    assert figures == {
+        "Active users": (2, 1),
+        "Enrolments": (3.0, 1.0),
+        "Completions": (1.0, 0.0),
+        "Time spent": (5400.0, 600.0),
+        "Average progress": (100.0, 100.0),
+    }
+    assert widgets["Enrolments"].delta == 2.0  # type: ignore[union-attr]
+    assert widgets["Learners at risk"].unavailable == "not available"  # type: ignore[union-attr]
+    # Completion by course: A 2 of 3 tracked learners = 66.7 %; B 0 of 1 = 0 %.
+    bars = widgets["Completion by course chart"]
+    assert isinstance(bars, Chart)
+    assert (bars.labels, bars.series[0].values) == (["A", "B"], [66.7, 0.0])
+    courses = widgets["Courses table"]
+    assert isinstance(courses, Table)
+    assert courses.rows == [["A", 3, 2, 66.7, 100.0], ["B", 1, 0, 0.0, None]]
+
+
+def test_a_manager_sees_their_company_only(env: dict[str, str]) -> None:
+    widgets = dashboard(env, as_user="boss")
+    # dan (course B, not of Acme) is out: enrolments 2026-02 bob, cat = 2; 2026-01 ann = 1.
+    assert (widgets["Enrolments"].value, widgets["Enrolments"].previous) == (2.0, 1.0)  # type: ignore[union-attr]
+    courses = widgets["Courses table"]
+    assert isinstance(courses, Table) and [row[0] for row in courses.rows] == ["A"]
+    companies = widgets["Companies table"]
+    assert isinstance(companies, Table) and [row[0] for row in companies.rows] == ["Acme"]
+
+
+CUSTOM = """
+title = "Course A at a glance"
+
+[[widgets]]
+type = "kpi"
+title = "Enrolments, latest month"
+report = "enrolment_trends"
+column = "count"
+aggregate = "last"
+
+[[widgets]]
+type = "bar"
+title = "Learners per course"
+report = "course_completion"
+x = "course_shortname"
+
+[[widgets]]
+type = "table"
+title = "Who completed"
+report = "course_completion"
+columns = ["username", "course_shortname", "completed"]
+sort = "username"
+"""
+
+
+def test_custom_dashboards(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "glance.toml"
+    path.write_text(CUSTOM, encoding="utf-8")
+    created = run_cli("dashboard", "create", "--file", str(path), env=env)
+    assert created.returncode == 0, created.stderr
+    dashboard_id = created.stdout.decode().strip()
+    listed = json.loads(run_cli("dashboard", "list", "-f", "json", env=env).stdout)
+    assert [(d["id"], d["title"], d["widgets"]) for d in listed] == [
+        (int(dashboard_id), "Course A at a glance", 3)
+    ]
+    shown = json.loads(run_cli("dashboard", "show", dashboard_id, env=env).stdout)
+    assert [w["type"] for w in shown["widgets"]] == ["kpi", "bar", "table"]
+    assert shown["widgets"][2]["limit"] == 50  # the default, filled in
+    done = run_cli("dashboard", "--id", dashboard_id, "--as-of", AS_OF, "-f", "terminal", env=env)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.decode()
+    # Latest month 2026-03 has no enrolment (0), the month before 3: a change of -3.
+    assert "Course A at a glance" in text and "-3 (the last row" in text
+    # Learners per course: A 3, B 1; the table lists ann, bob, cat, dan in order.
+    assert "A" in text and "█" in text
+    assert text.index("ann") < text.index("bob") < text.index("cat") < text.index("dan")
+    # As cat (a learner), the same dashboard shows cat's own row only.
+    mine = run_cli(
+        "dashboard",
+        "--id",
+        dashboard_id,
+        "--as-of",
+        AS_OF,
+        "--as-user",
+        "cat",
+        "-f",
+        "terminal",
+        env=env,
+    ).stdout.decode()
+    assert "cat" in mine and "ann" not in mine and "dan" not in mine
+
+
+@pytest.mark.parametrize(
+    ("content", "suffix", "message"),
+    [
+        ("title = 'x'\nwidgets = []\n", ".toml", "non-empty list of widgets"),
+        ('{"title": "x", "widgets": [{"type": "gauge", "report": "a"}]}', ".json", "`type`"),
+        ("title = 'x'\n[[widgets]]\ntype = 'kpi'\nreport = 'nope'\n", ".toml", "no report called"),
+        (
+            "title = 'x'\n[[widgets]]\ntype = 'table'\nreport = 'course_completion'\n"
+            "columns = ['grade']\nwidht = 6\n",
+            ".toml",
+            "no column 'grade'",
+        ),
+        ("title = [\n", ".toml", "not valid TOML"),
+    ],
+)
+def test_bad_definitions_are_refused(
+    env: dict[str, str], tmp_path: Path, content: str, suffix: str, message: str
+) -> None:
+    if not env["MANIREPORTS_MOODLE_URL"].startswith("sqlite"):
+        pytest.skip("file checks do not depend on the engine")
+    path = tmp_path / f"bad{suffix}"
+    path.write_text(content, encoding="utf-8")
+    done = run_cli("dashboard", "create", "--file", str(path), env=env)
+    assert done.returncode == 2
+    assert message in done.stderr.decode() and b"Traceback" not in done.stderr
+    assert json.loads(run_cli("dashboard", "list", "-f", "json", env=env).stdout) == []
