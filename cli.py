@@ -828,24 +828,34 @@ def time_rebuild(
     )
 
 
+def _locked_job(env: Environment, application: App, job: str) -> ExitStack | None:
+    """The job's lock, held until the stack closes; None (said on stderr) when already held."""
+    from manireports.jobs.lock import JobAlreadyRunning, job_lock
+
+    stack = ExitStack()
+    try:
+        stack.enter_context(job_lock(application.config.lock_dir(), job))
+    except JobAlreadyRunning:
+        env.say(f"{job} is already running on this host; this run stops here.")
+        return None
+    return stack
+
+
 @jobs_app.command("aggregate-time")
 def jobs_aggregate_time(ctx: typer.Context) -> None:
     """Cron job: time sync, then aggregate (hourly). Exits at once if a run is still going.
 
     Example: manireports jobs aggregate-time
     """
-    from manireports.jobs.lock import JobAlreadyRunning, job_lock
-
     from manireports.timetrack import aggregate_time
 
     env = env_of(ctx)
     application = env.app()
-    try:
-        with job_lock(application.config.lock_dir(), "aggregate-time"):
-            synced, aggregated = aggregate_time(application)
-    except JobAlreadyRunning:
-        env.say("aggregate-time is already running; this run stops here.")
+    lock = _locked_job(env, application, "aggregate-time")
+    if lock is None:
         return
+    with lock:
+        synced, aggregated = aggregate_time(application)
     env.detail(f"Read {synced.events_read} events; recomputed {aggregated.days} days.")
 
 
@@ -860,19 +870,6 @@ privacy_app = typer.Typer(
 )
 app.add_typer(privacy_app, name="privacy")
 UserIdOption = Annotated[int, typer.Option("--user", help="The Moodle user id.")]
-
-
-def _locked_job(env: Environment, application: App, job: str) -> ExitStack | None:
-    """The job's lock, held until the stack closes; None (said on stderr) when already held."""
-    from manireports.jobs.lock import JobAlreadyRunning, job_lock
-
-    stack = ExitStack()
-    try:
-        stack.enter_context(job_lock(application.config.lock_dir(), job))
-    except JobAlreadyRunning:
-        env.say(f"{job} is already running; this run stops here.")
-        return None
-    return stack
 
 
 @jobs_app.command("build-cache")
@@ -1311,18 +1308,15 @@ def jobs_run_due(ctx: typer.Context) -> None:
 
     Example: manireports jobs run-due
     """
-    from manireports.jobs.lock import JobAlreadyRunning, job_lock
-
     from manireports.schedule.due import run_due
 
     env = env_of(ctx)
     application = env.app()
-    try:
-        with job_lock(application.config.lock_dir(), "run-due"):
-            done = run_due(application)
-    except JobAlreadyRunning:
-        env.say("run-due is already running on this host; this run stops here.")
+    lock = _locked_job(env, application, "run-due")
+    if lock is None:
         return
+    with lock:
+        done = run_due(application)
     for line in done.delivered:
         env.detail(line)
     for line in done.retrying + done.lost:

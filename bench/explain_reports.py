@@ -20,20 +20,13 @@ import sqlalchemy as sa
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from manireports.app import App  # noqa: E402
-from manireports.config import load_config  # noqa: E402
+from bench.report_bench import literal_sql  # noqa: E402
 from manireports.reports.builtin import BUILTIN_REPORTS  # noqa: E402
-from manireports.reports.run import ReportRequest, prepare_report  # noqa: E402
 
 
 def explain(url: str, report: str, analyze: bool) -> str:
-    app = App(load_config(environ={"MANIREPORTS_MOODLE_URL": url}))
-    prepared = prepare_report(app, ReportRequest(report))
+    sql = literal_sql(url, report)
     engine = sa.create_engine(url)
-    statement = sa.text(prepared.sql)
-    used = {name: value for name, value in prepared.params.items() if name in statement._bindparams}
-    statement = statement.bindparams(**used)
-    sql = str(statement.compile(engine, compile_kwargs={"literal_binds": True}))
     backend = engine.dialect.name
     if backend == "postgresql":
         prefix = "EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN "

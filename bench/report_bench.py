@@ -43,19 +43,24 @@ while True:
 """
 
 
-def literal_sql(url: str, report: str) -> tuple[str, int]:
-    """The report's SQL as the database sees it, parameters inlined, and its row count."""
+def literal_sql(url: str, report: str) -> str:
+    """The report's SQL as the database sees it, with its parameters written in as literals."""
     app = App(load_config(environ={"MANIREPORTS_MOODLE_URL": url}))
     prepared = prepare_report(app, ReportRequest(report))
     engine = sa.create_engine(url)
     statement = sa.text(prepared.sql)
     used = {name: value for name, value in prepared.params.items() if name in statement._bindparams}
-    statement = statement.bindparams(**used)
-    sql = str(statement.compile(engine, compile_kwargs={"literal_binds": True}))
+    sql = str(statement.bindparams(**used).compile(engine, compile_kwargs={"literal_binds": True}))
+    engine.dispose()
+    return sql
+
+
+def count_rows(url: str, sql: str) -> int:
+    engine = sa.create_engine(url)
     with engine.connect() as connection:
         count = connection.execute(sa.text(f"SELECT COUNT(*) FROM ({sql}) q")).scalar_one()
     engine.dispose()
-    return sql, int(count)
+    return int(count)
 
 
 def main() -> None:
@@ -74,7 +79,8 @@ def main() -> None:
         print(f"built {args.build} demo: {total:,} rows in {summary.seconds:.1f} s")
 
     url = sa.make_url(args.url)
-    sql, count = literal_sql(args.url, args.report)
+    sql = literal_sql(args.url, args.report)
+    count = count_rows(args.url, sql)
     print(f"{args.report}: {count:,} rows")
     client = shutil.which("mariadb") or shutil.which("mysql")
     if client is None:
