@@ -56,6 +56,7 @@ SELECT co.id AS companyid,
           LEFT JOIN {course_completions} cc ON cc.userid = ae.userid
                                            AND cc.course = ae.courseid
                                            AND cc.timecompleted > 0
+                                           AND cc.timecompleted <= :now
          GROUP BY cu.companyid
        ) s ON s.companyid = co.id
  WHERE %%SCOPE%%

@@ -35,7 +35,9 @@ SELECT                -- if !mysql
   JOIN {course} c ON c.id = e.courseid AND c.enablecompletion = 1
   JOIN {context} ctx ON ctx.contextlevel = 50 AND ctx.instanceid = c.id
   JOIN {user} u ON u.id = ue.userid AND u.deleted = 0
+  -- A completion after the moment of the report (--as-of) had not happened yet.
   LEFT JOIN {course_completions} cc ON cc.userid = ue.userid AND cc.course = c.id
+                                  AND cc.timecompleted <= :now
   -- Each user's companies, aggregated once for all rows (company_users has no index on userid
   -- alone, so a per-row subquery would scan every company for every row).
   LEFT JOIN (SELECT cn.userid,                                                     -- if iomad !:companyid

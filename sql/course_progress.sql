@@ -77,7 +77,9 @@ SELECT u.id AS userid,
   JOIN {context} ctx ON ctx.contextlevel = 50 AND ctx.instanceid = c.id
   JOIN {user} u ON u.id = ue.userid AND u.deleted = 0
   LEFT JOIN {config} sitecompletion ON sitecompletion.name = 'enablecompletion'
+  -- A completion after the moment of the report (--as-of) had not happened yet.
   LEFT JOIN {course_completions} cc ON cc.userid = ue.userid AND cc.course = c.id
+                                  AND cc.timecompleted <= :now
   LEFT JOIN {user_lastaccess} ula ON ula.userid = ue.userid AND ula.courseid = c.id
   -- The denominator: activities that count, per course.
   LEFT JOIN (SELECT cm.course + 0 AS course, COUNT(*) AS total
@@ -94,6 +96,7 @@ SELECT u.id AS userid,
                JOIN {course_modules} cm ON cm.id = cmc.coursemoduleid
                JOIN {modules} m ON m.id = cm.module AND m.visible = 1
               WHERE cmc.completionstate IN (1, 2)
+                AND cmc.timemodified <= :now
                 AND cm.completion > 0
                 AND cm.deletioninprogress = 0
                 AND cm.visible = 1 AND cm.visibleoncoursepage = 1                 -- if moodle5

@@ -74,7 +74,7 @@ def test_jobs_report_and_respect_locks(env: dict[str, str], tmp_path: Path) -> N
     assert done.returncode == 0
     assert b"Deleted 0 runs rows." in done.stderr
     assert ok("jobs", "scorm-summary", env=env) == ""
-    for job in ("build-cache", "scorm-summary", "cleanup"):
+    for job in ("build-cache", "scorm-summary", "cleanup", "run-due", "aggregate-time"):
         with job_lock(tmp_path / "locks", job):
             busy = run_cli("jobs", job, env=env)
         assert busy.returncode == 0, busy.stderr

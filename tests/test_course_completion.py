@@ -100,6 +100,19 @@ def test_as_of_moves_now(site: MoodleSite) -> None:
     assert names == ["active", "done", "future", "startsnow", "suspendeduser", "sysrole", "two"]
 
 
+def test_completion_after_the_moment_had_not_happened(site: MoodleSite) -> None:
+    # --as-of re-runs a past moment with the answer it had then. "active" completes an hour
+    # after NOW: as of NOW not completed, an hour later completed.
+    site.complete(site.users["active"], site.course_a, NOW + 3600)  # type: ignore[attr-defined]
+    now_rows = {row["username"]: row for row in run(site)}
+    assert int(now_rows["active"]["completed"]) == 0
+    assert now_rows["active"]["timecompleted"] is None
+    later = datetime.fromtimestamp(NOW + 3600, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    later_rows = {row["username"]: row for row in run(site, as_of=later)}
+    assert int(later_rows["active"]["completed"]) == 1
+    assert int(later_rows["active"]["timecompleted"]) == NOW + 3600
+
+
 def test_course_company_and_period_filters(site: MoodleSite) -> None:
     assert run(site, courseid="999999") == []
     alpha_rows = run(site, companyid="1")

@@ -263,3 +263,23 @@ def test_company_filter_refused_without_iomad(sqlite_url: str) -> None:
         assert report_rows(sqlite_url, "course_progress", as_of=AS_OF) == []
     finally:
         m.dispose()
+
+
+def test_as_of_counts_only_completions_made_by_then(site: Site) -> None:
+    """Re-run at an earlier moment: completions made after it had not happened yet."""
+    release = site.release  # type: ignore[attr-defined]
+
+    def at(moment: int) -> dict[tuple[str, str], dict[str, Any]]:
+        text = datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        rows = report_rows(site.moodle.url, "course_progress", as_of=text)
+        names = {v: k for k, v in site.users.items()}
+        courses = {v: k for k, v in site.courses.items()}
+        return {(names[int(r["userid"])], courses[int(r["courseid"])]): r for r in rows}
+
+    # NOW - 200: dave's course completion (NOW - 100) is still ahead, his quiz (NOW - 1000) done:
+    # 4.5: 1 of 5 -> 20.00; 5.0: 1 of 3 -> 33.33, exactly erin's figures.
+    dave = at(NOW - 200)[("dave", "P")]
+    assert int(dave["course_completed"]) == 0
+    assert float(dave["progress_percent"]) == (20.0 if release == "4.5" else 33.33)
+    # NOW - 2000: no activity completion (all made at NOW - 1000) had happened: alice 0.00.
+    assert float(at(NOW - 2000)[("alice", "P")]["progress_percent"]) == 0.0
