@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, NoReturn
 
@@ -41,6 +42,8 @@ class Environment:
     quiet: bool = False
     verbose: bool = False
     debug: bool = False
+    # Set while a cron job runs with `[jobs] log_file`: (file, job name).
+    job_log: tuple[Path, str] | None = None
 
     @staticmethod
     def stdout_is_terminal() -> bool:
@@ -60,12 +63,29 @@ class Environment:
 
     def say(self, message: str) -> None:
         """Informational line on stderr, silenced by --quiet."""
+        self.log(message)
         if not self.quiet:
             typer.echo(message, err=True)
 
     def detail(self, message: str) -> None:
+        self.log(message)
         if self.verbose and not self.quiet:
             typer.echo(message, err=True)
+
+    def log(self, message: str) -> None:
+        """Append a line to the job log: every message of a job, -v or not, so cron can stay
+        silent while the log says what each run did. Opened per line for logrotate's
+        copytruncate; a log that cannot be written is said once on stderr, not fatal."""
+        if self.job_log is None:
+            return
+        path, job = self.job_log
+        stamp = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+        try:
+            with path.open("a", encoding="utf-8") as out:
+                out.write(f"{stamp} {job}[{os.getpid()}]: {message}\n")
+        except OSError as exc:
+            self.job_log = None
+            typer.echo(f"Cannot write the job log {path}: {exc.strerror}.", err=True)
 
     def config(self) -> Config:
         return load_config(self.config_path)
@@ -832,12 +852,20 @@ def _locked_job(env: Environment, application: App, job: str) -> ExitStack | Non
     """The job's lock, held until the stack closes; None (said on stderr) when already held."""
     from manireports.jobs.lock import JobAlreadyRunning, job_lock
 
+    log_file = application.config.get_opt_str("jobs.log_file")
+    if log_file:
+        env.job_log = (Path(log_file), job)
     stack = ExitStack()
     try:
         stack.enter_context(job_lock(application.config.lock_dir(), job))
     except JobAlreadyRunning:
         env.say(f"{job} is already running on this host; this run stops here.")
         return None
+
+    def finished(kind: type[BaseException] | None, error: BaseException | None, _tb: Any) -> None:
+        env.log("finished" if kind is None else f"failed: {error or kind.__name__}")
+
+    stack.push(finished)
     return stack
 
 

@@ -129,6 +129,7 @@ def cloud_env(moodle: str, state: str, **settings: str) -> dict[str, str]:
         "MANIREPORTS_MOODLE_URL": moodle,
         "MANIREPORTS_STATE_URL": state,
         "MANIREPORTS_CLOUD_ENABLED": "true",
+        "MANIREPORTS_EMAIL_TRANSPORT": "cloud",
         "MANIREPORTS_CLOUD_AUTH_TOKEN": TOKEN,
         "MANIREPORTS_CLOUD_CALLBACK_SECRET": SECRET,
         "MANIREPORTS_CLOUD_CALLBACK_URL": "https://reports.example.org/callback",

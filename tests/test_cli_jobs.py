@@ -90,3 +90,25 @@ def test_privacy_commands(env: dict[str, str]) -> None:
     assert json.loads(ok("privacy", "export", "--user", "3", env=env))["report_runs"] == []
     bad = run_cli("privacy", "export", "--user", "x", env=env)
     assert bad.returncode == 2
+
+
+def test_job_log_file_records_every_run(env: dict[str, str], tmp_path: Path) -> None:
+    log = tmp_path / "jobs.log"
+    logged = {**env, "MANIREPORTS_JOBS_LOG_FILE": str(log)}
+    quiet = run_cli("jobs", "cleanup", env=logged)
+    # Silent for cron without -v, while the log holds the detail and the end of the run.
+    assert quiet.returncode == 0 and quiet.stderr == b""
+    with job_lock(tmp_path / "locks", "cleanup"):
+        assert run_cli("jobs", "cleanup", env=logged).returncode == 0
+    # A failing run is logged as failed with its message (the Moodle database is unreachable).
+    broken = {**logged, "MANIREPORTS_MOODLE_URL": "sqlite:////nonexistent/dir/moodle.sqlite"}
+    failed = run_cli("jobs", "scorm-summary", env=broken)
+    assert failed.returncode != 0
+    lines = log.read_text(encoding="utf-8").splitlines()
+    messages = [line.split(": ", 1)[1] for line in lines]
+    jobs = [line.split(" ")[3].split("[")[0] for line in lines]
+    assert "Deleted 0 runs rows." in messages
+    assert messages.count("finished") == 1  # the busy run never started; the failed one failed
+    assert "cleanup is already running on this host; this run stops here." in messages
+    assert messages[-1].startswith("failed: ") and jobs[-1] == "scorm-summary"
+    assert set(jobs) == {"cleanup", "scorm-summary"}

@@ -149,6 +149,24 @@ def test_cloud_disabled_mails_every_recipient_over_smtp(tmp_path: Path) -> None:
     assert "disabled" in str(job["error_message"])
 
 
+def test_smtp_transport_mails_directly_with_the_cloud_on(tmp_path: Path, ingest: Ingest) -> None:
+    moodle, state = _urls(tmp_path)
+    course, _users = course_with_learners(moodle, 2)
+    with smtp_server() as (inbox, port):
+        env = cloud_env(
+            moodle, state, cloud_endpoint=ingest.url, email_transport="smtp",
+            email_smtp_port=str(port),
+        )  # fmt: skip
+        result = run_cli("cloud", "send-reminders", "--course", str(course), env=env)
+    assert result.returncode == 0, result.stderr
+    assert ingest.requests == [], "transport smtp never hands mail to the cloud"
+    assert sorted(to[0] for to, _ in inbox.messages) == [
+        "learner0@example.org", "learner1@example.org",
+    ]  # fmt: skip
+    [job] = _jobs(state)
+    assert job["status"] == "fallback" and 'transport = "smtp"' in str(job["error_message"])
+
+
 def test_refused_job_fails_whole_and_retry_sends_it_again(tmp_path: Path, ingest: Ingest) -> None:
     moodle, state = _urls(tmp_path)
     course, users = course_with_learners(moodle, 3)

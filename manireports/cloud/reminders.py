@@ -5,7 +5,9 @@ the report layer so they are scoped exactly as the report would be for `--as-use
 `--company`. Every batch becomes a job recorded before it is handed over, so a crash between the
 two leaves a `pending` job to see rather than mail nobody knows about.
 
-When the cloud is disabled, each job is mailed over SMTP at once. When the cloud is enabled but
+Reminders go to the cloud when `[email] transport = "cloud"` and `[cloud] enabled` is on; with
+transport "smtp" they are mailed directly (the cloud may still be enabled for certificates and
+callbacks). When the cloud is disabled, each job is mailed over SMTP at once. When it is enabled but
 unreachable (see submit.py), that job and every later job of the same run are mailed over SMTP:
 after N failed attempts the next batch would only wait as long to fail the same way.
 """
@@ -150,8 +152,9 @@ def dispatch(
     templates = MailTemplates(config)
     templates.require(spec.template_id)
     enabled = config.get_bool("cloud.enabled")
+    by_cloud = enabled and config.get_str("email.transport") == "cloud"
     submitter: Submitter | None = None
-    if enabled:
+    if by_cloud:
         _check_cloud_settings(config)
         submitter = make_submitter(config)
     outcome = DispatchOutcome(recipients=len(recipients))
@@ -161,7 +164,12 @@ def dispatch(
         for job in jobs:
             record_job(connection, job, now)
     outcome.jobs = [job["job_id"] for job in jobs]
-    reason = None if enabled else "the cloud is disabled ([cloud] enabled = false)"
+    reason = None
+    if not enabled:
+        reason = "the cloud is disabled ([cloud] enabled = false)"
+    elif not by_cloud:
+        reason = 'mail goes over SMTP ([email] transport = "smtp")'
+
     for index, job in enumerate(jobs):
         jobid = job["job_id"]
         if submitter is not None and reason is None:
