@@ -5,7 +5,8 @@
 
 Measured in one run on the same database: the `mariadb -B` client running the report's rendered
 SQL (the floor), a plain PyMySQL streaming cursor feeding csv.writer (what a hand-written script
-would do), and `manireports run-report REPORT --format csv` with PyMySQL and with mysqlclient.
+would do), `manireports run-report REPORT --format csv` with PyMySQL and with mysqlclient, and
+`manireports reports list`, the fixed start-up every run pays before its query.
 Each row gives seconds, the ratio to the floor and the process's peak memory.
 """
 
@@ -120,6 +121,12 @@ def main() -> None:
     for driver in ("pymysql", "mysqlclient"):
         env["MANIREPORTS_MOODLE_MYSQL_DRIVER"] = driver
         others.append(measure(f"manireports csv ({driver})", command, repeat=args.repeat, env=env))
+    # The fixed part of every run (interpreter, imports, configuration, site detection, state
+    # check) without the query: what stays when the report itself costs nothing.
+    startup = [sys.executable, "-m", "manireports", "reports", "list"]
+    others.append(
+        measure("start-up: manireports reports list", startup, repeat=args.repeat, env=env)
+    )
     print_table(floor, others)
 
 
