@@ -1679,12 +1679,9 @@ def _print_dashboard(dashboard: Any, stream: io.StringIO, *, colour: bool) -> No
         f"For {dashboard.viewer} ({dashboard.role}){company}. Generated {dashboard.generated} "
         f"({dashboard.timezone}).", title=dashboard.title, border_style="blue",
     ))  # fmt: skip
-    for notice in dashboard.notices:
-        console.print(f"[yellow]Note:[/] {notice}")
     cards = [
         Panel(
-            ("Not available" if w.unavailable else f"[bold]{figure_text(w.value, w.unit)}[/]")
-            + f"\n[dim]{delta_text(w)}[/]",
+            f"[bold]{figure_text(w.value, w.unit)}[/]\n[dim]{delta_text(w)}[/]",
             title=w.title, width=32,
         )
         for w in dashboard.widgets
@@ -1706,11 +1703,8 @@ def _print_dashboard(dashboard: Any, stream: io.StringIO, *, colour: bool) -> No
                     bar = "█" * round(value / top * 30)
                     lines.append(f"{label[:20]:<20} {bar} {figure_text(value, 'number')}")
             body = "\n".join(lines) or "No data"
-            console.print(Panel(widget.unavailable or body, title=widget.title))
+            console.print(Panel(body, title=widget.title))
         elif widget.kind == "table":
-            if widget.unavailable:
-                console.print(Panel(widget.unavailable, title=widget.title))
-                continue
             grid = Table(title=widget.title)
             for name, numeric in zip(widget.columns, widget.numeric, strict=True):
                 grid.add_column(name, justify="right" if numeric else "left")

@@ -118,7 +118,6 @@ def build_dashboard(app: App, request: DashboardRequest) -> tuple[Dashboard, boo
                 scope.grants is None or bool(scope.actor.companies)
             )
             widgets = staff_dashboard(sources, periods, companies=companies and role != "teacher")
-    notices = [w.unavailable for w in widgets if w.unavailable and w.kind != "kpi"]
     dashboard = Dashboard(
         title=title,
         role=role,
@@ -127,7 +126,6 @@ def build_dashboard(app: App, request: DashboardRequest) -> tuple[Dashboard, boo
         generated=datetime.fromtimestamp(moment, app.timezone).strftime("%Y-%m-%d %H:%M:%S"),
         timezone=app.timezone.key,
         widgets=widgets,
-        notices=notices,
     )
     if cacheable:
         cache.put(

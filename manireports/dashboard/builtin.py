@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from statistics import fmean
 from typing import Any, Literal
 
+from manireports.analytics import AT_RISK_COLUMNS
 from manireports.dashboard.model import Chart, Kpi, Series, Table, Widget
 from manireports.dashboard.periods import Periods
 from manireports.dashboard.sources import Sources
@@ -26,12 +27,10 @@ Role = Literal["admin", "manager", "teacher", "student"]
 ROLES: tuple[Role, ...] = ("admin", "manager", "teacher", "student")
 
 AT_RISK = "at_risk"
-AT_RISK_MISSING = (
-    "Learners at risk are not available: this installation has no at_risk report, so no "
-    "at-risk figures are shown."
+# The at_risk report's rule columns, in its order: true where the rule fired.
+AT_RISK_RULES = tuple(
+    column.name for column in AT_RISK_COLUMNS if column.kind == "bool" and column.name != "at_risk"
 )
-# The at_risk report's fixed columns; every other column is a rule that fired or not.
-AT_RISK_FIXED = ("userid", "username", "courseid", "risk_score", "at_risk")
 TABLE_ROWS = 50
 BAR_COURSES = 15
 
@@ -122,17 +121,6 @@ def _state_note(periods: Periods) -> str:
 
 
 def _at_risk_widgets(sources: Sources, periods: Periods, names: dict[int, str]) -> list[Widget]:
-    if not sources.installed(AT_RISK):
-        return [
-            Kpi("Learners at risk", None, unavailable="not available"),
-            Table(
-                "Learners at risk",
-                ["Learner", "Course", "Risk score", "Rules that fired"],
-                [],
-                [False, False, True, False],
-                unavailable=AT_RISK_MISSING,
-            ),
-        ]
     now = sources.rows(AT_RISK)
     before = sources.rows(AT_RISK, as_of=periods.end_moment(periods.current))
     flagged = sorted(
@@ -144,7 +132,7 @@ def _at_risk_widgets(sources: Sources, periods: Periods, names: dict[int, str]) 
             row["username"],
             names.get(int(row["courseid"]), str(row["courseid"])),
             row["risk_score"],
-            ", ".join(k for k, v in row.items() if k not in AT_RISK_FIXED and v is True),
+            ", ".join(rule for rule in AT_RISK_RULES if row[rule] is True),
         ]
         for row in flagged[:TABLE_ROWS]
     ]

@@ -31,7 +31,7 @@ def render_html(dashboard: Dashboard) -> str:
         # matplotlib writes the SVG; the only texts in it from data are escaped by chart_svg.
         index: Markup(chart_svg(widget, f"chart{index}"))  # noqa: S704
         for index, widget in enumerate(dashboard.widgets)
-        if isinstance(widget, Chart) and not widget.unavailable
+        if isinstance(widget, Chart)
     }
     template = _environment.get_template("dashboard.html.j2")
     return template.render(dashboard=dashboard, charts=charts)

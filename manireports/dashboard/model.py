@@ -7,7 +7,7 @@ dashboards are kept in the cache (SPEC section 11: dashboard widgets 1 h).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 Unit = Literal["count", "percent", "seconds", "number"]
@@ -24,8 +24,6 @@ class Kpi:
     previous: float | None = None
     # What is compared with what, e.g. "2026-05 against 2026-04".
     note: str = ""
-    # Why there is no value (a report this site or installation lacks); shown instead of it.
-    unavailable: str | None = None
     width: int = 3
     kind: Literal["kpi"] = "kpi"
 
@@ -53,7 +51,6 @@ class Chart:
     # One sentence saying what the chart shows, for screen readers and the PDF.
     description: str
     unit: Unit = "count"
-    unavailable: str | None = None
     width: int = 6
     kind: Literal["chart"] = "chart"
 
@@ -66,7 +63,6 @@ class Table:
     numeric: list[bool]
     # Said under the table: rows left out, or why it is empty.
     note: str | None = None
-    unavailable: str | None = None
     width: int = 12
     kind: Literal["table"] = "table"
 
@@ -84,8 +80,6 @@ class Dashboard:
     generated: str
     timezone: str
     widgets: list[Widget] = field(default_factory=list)
-    # Sentences shown at the top: what could not be shown and why.
-    notices: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,7 +87,13 @@ class Dashboard:
     @staticmethod
     def from_json(data: dict[str, Any]) -> Dashboard:
         widgets: list[Widget] = []
-        for item in data["widgets"]:
+        for stored in data["widgets"]:
+            # An entry cached by another version may carry fields this one no longer has.
+            shape: type[Kpi | Chart | Table] = {"kpi": Kpi, "chart": Chart}.get(
+                stored["kind"], Table
+            )
+            known = {f.name for f in fields(shape)}
+            item = {key: value for key, value in stored.items() if key in known}
             if item["kind"] == "kpi":
                 widgets.append(Kpi(**item))
             elif item["kind"] == "chart":
@@ -101,4 +101,5 @@ class Dashboard:
                 widgets.append(Chart(**{**item, "series": series}))
             else:
                 widgets.append(Table(**item))
-        return Dashboard(**{**data, "widgets": widgets})
+        top = {f.name for f in fields(Dashboard)} - {"widgets"}
+        return Dashboard(**{key: data[key] for key in top if key in data}, widgets=widgets)

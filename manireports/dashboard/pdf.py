@@ -38,7 +38,7 @@ class _DashboardPDF(FPDF):
 
 
 def _texts(dashboard: Dashboard) -> set[str]:
-    texts = {dashboard.title, dashboard.viewer, *dashboard.notices}
+    texts = {dashboard.title, dashboard.viewer}
     for widget in dashboard.widgets:
         texts.add(widget.title)
         if isinstance(widget, Table):
@@ -95,8 +95,6 @@ def render_pdf(dashboard: Dashboard) -> bytes:
         new_x="LMARGIN",
         new_y="NEXT",
     )
-    for notice in dashboard.notices:
-        pdf.multi_cell(0, 5, notice, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     kpis = [w for w in dashboard.widgets if isinstance(w, Kpi)]
     _kpi_cards(pdf, kpis)
@@ -110,7 +108,7 @@ def render_pdf(dashboard: Dashboard) -> bytes:
                 widget.columns,
                 widget.rows,
                 widget.numeric,
-                widget.unavailable or widget.note,
+                widget.note,
             )
     return bytes(pdf.output())
 
@@ -144,9 +142,7 @@ def _kpi_cards(pdf: FPDF, kpis: list[Kpi]) -> None:
         pdf.set_xy(x + 2, y + 8)
         pdf.set_font(FONT, "B", 15)
         pdf.set_text_color(0, 0, 0)
-        pdf.cell(
-            width - 4, 8, "Not available" if kpi.unavailable else figure_text(kpi.value, kpi.unit)
-        )
+        pdf.cell(width - 4, 8, figure_text(kpi.value, kpi.unit))
         pdf.set_xy(x + 2, y + 17)
         pdf.set_font(FONT, "", 7)
         pdf.set_text_color(*MUTED)
@@ -159,10 +155,6 @@ def _kpi_cards(pdf: FPDF, kpis: list[Kpi]) -> None:
 def _chart(pdf: FPDF, chart: Chart) -> None:
     height = CHART_WIDTH * 3.6 / 6.4
     _heading(pdf, chart.title, height + 20)
-    if chart.unavailable:
-        pdf.set_font(FONT, "", 9)
-        pdf.multi_cell(0, 5, chart.unavailable, new_x="LMARGIN", new_y="NEXT")
-        return
     pdf.image(
         io.BytesIO(chart_png(chart)),
         x=(pdf.w - CHART_WIDTH) / 2,

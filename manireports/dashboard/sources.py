@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from manireports.app import App
-from manireports.reports.builtin import BUILTIN_REPORTS
 from manireports.reports.collect import Record, collect_report
 from manireports.reports.run import ReportRequest
 
@@ -43,8 +42,3 @@ class Sources:
             )
             self._seen[key] = collect_report(self.app, request)
         return self._seen[key]
-
-    @staticmethod
-    def installed(report: str) -> bool:
-        """Whether the catalogue of built-in reports has this report."""
-        return report in BUILTIN_REPORTS

@@ -21,9 +21,7 @@ def figure_text(value: float | None, unit: Unit) -> str:
 
 
 def delta_text(kpi: Kpi) -> str:
-    """'+12 (2026-05 against 2026-04)', or what is missing."""
-    if kpi.unavailable:
-        return kpi.unavailable
+    """'+12 (2026-05 against 2026-04)', or that there is nothing to compare with."""
     delta = kpi.delta
     if delta is None:
         return f"no earlier value ({kpi.note})" if kpi.note else "no earlier value"
