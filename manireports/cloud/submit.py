@@ -130,7 +130,7 @@ class SqsSubmitter:
         sleep: Sleep = time.sleep,
     ) -> None:
         try:
-            import boto3  # type: ignore[import-not-found,unused-ignore]
+            import boto3
         except ImportError:
             raise ConfigError(
                 "[cloud] mode = 'sqs' needs boto3; install it with pip install 'manireports[sqs]'."
@@ -142,7 +142,7 @@ class SqsSubmitter:
         self._sleep = sleep
 
     def _attempt(self, body: str) -> None:
-        from botocore.exceptions import (  # type: ignore[import-not-found,unused-ignore]
+        from botocore.exceptions import (
             BotoCoreError,
             ClientError,
         )
