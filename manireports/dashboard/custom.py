@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import time
-import tomllib
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import sqlalchemy as sa
 
 from manireports.dashboard.model import Chart, Kpi, Series, Table, Widget
 from manireports.dashboard.sources import Sources
+from manireports.documents import read_document
 from manireports.errors import InputError
 from manireports.reports.builtin import BUILTIN_REPORTS
 from manireports.reports.collect import Record
@@ -64,26 +64,7 @@ class DashboardDefinition:
 
 def load_definition(path: Path) -> dict[str, Any]:
     """A definition file (.toml or .json) as a dict, not yet checked."""
-    suffix = path.suffix.lower()
-    if suffix not in (".toml", ".json"):
-        raise InputError(
-            f"{path} is not a dashboard definition: the file must end in .toml or .json."
-        )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"Cannot read the dashboard definition {path} ({exc.strerror}).") from None
-    except UnicodeDecodeError:
-        raise InputError(f"The dashboard definition {path} is not UTF-8 text.") from None
-    try:
-        document = json.loads(text) if suffix == ".json" else tomllib.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path} is not valid JSON: {exc.msg} (line {exc.lineno}).") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path} is not valid TOML: {exc}.") from None
-    if not isinstance(document, dict):
-        raise InputError(f"{path} must hold one object with a title and a list of widgets.")
-    return document
+    return read_document(path, "dashboard definition", "a title and a list of widgets")
 
 
 def check_definition(state: StateDB, document: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import tomllib
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from manireports.documents import read_document
 from manireports.errors import InputError
-from manireports.reports.configured.checks import CONFIG_KEYS, describe
+from manireports.reports.configured.checks import CONFIG_KEYS
 
 
 def load_report_config(path: str | Path) -> dict[str, Any]:
@@ -20,35 +19,7 @@ def load_report_config(path: str | Path) -> dict[str, Any]:
     configuration is JSON either way, so a report reads the same whichever file made it.
     """
     file = Path(path)
-    suffix = file.suffix.lower()
-    if suffix not in (".json", ".toml"):
-        raise InputError(
-            f"{file} is not a report configuration: the file must end in .json or .toml."
-        )
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"Cannot read the report configuration {file} ({exc.strerror}).") from None
-    except UnicodeDecodeError:
-        raise InputError(f"The report configuration {file} is not UTF-8 text.") from None
-    document: Any
-    if suffix == ".json":
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"{file} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
-            ) from None
-    else:
-        try:
-            document = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise InputError(f"{file} is not valid TOML: {exc}.") from None
-    if not isinstance(document, dict):
-        raise InputError(
-            f"{file} must hold one object with the keys {', '.join(CONFIG_KEYS)}, "
-            f"not {describe(document)}."
-        )
+    document = read_document(file, "report configuration", f"the keys {', '.join(CONFIG_KEYS)}")
     plain = _plain(document, str(file))
     assert isinstance(plain, dict)
     return plain
