@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Iterable
@@ -24,7 +25,7 @@ import typer
 
 import manireports
 from manireports.config import Config, load_config, mask
-from manireports.errors import DatabaseError, InputError, ManiReportsError, RunError
+from manireports.errors import DatabaseError, InputError, ManiReportsError, RunError, Terminated
 from manireports.export import ExportOptions, ReportTable, register_writer, resolve_format
 
 if TYPE_CHECKING:
@@ -1418,8 +1419,6 @@ def cloud_serve_callbacks(
 
     Example: manireports cloud serve-callbacks --port 8765
     """
-    import signal
-
     from manireports.cloud.callbacks import callback_secret
     from manireports.cloud.server import open_callback_server
 
@@ -1428,10 +1427,6 @@ def cloud_serve_callbacks(
     secret = callback_secret(application.config)
     server = open_callback_server(application.state, secret, host, port, env.detail)
 
-    def stop(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
     env.say(f"Listening for callbacks on http://{host}:{server.server_address[1]}/")
     try:
         server.serve_forever()
@@ -1857,16 +1852,22 @@ register_writer("table", _write_rich_table)
 # Entry point and the one error table.
 
 
+def _terminate(_signum: int, _frame: Any) -> None:
+    """SIGTERM unwinds like Ctrl-C: transactions roll back, claims, locks and temporary files go."""
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run the command line; every exit code comes from here (SPEC section 15)."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         code = app(args=argv, prog_name="manireports", standalone_mode=False)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
         typer.echo("Interrupted.", err=True)
-        sys.exit(1)
+        sys.exit(130)
     except typer.TyperException as exc:
         # Usage errors of the parser (unknown option, missing argument): exit 2 like click.
         exc.show()  # type: ignore[attr-defined]
@@ -1881,9 +1882,12 @@ def main(argv: list[str] | None = None) -> NoReturn:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(1)
+    except Terminated:
+        typer.echo("Stopped by SIGTERM.", err=True)
+        sys.exit(143)
     except KeyboardInterrupt:
         typer.echo("Interrupted.", err=True)
-        sys.exit(1)
+        sys.exit(130)
     except Exception as exc:
         if debug:
             traceback.print_exc()

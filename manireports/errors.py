@@ -44,3 +44,12 @@ class DatabaseError(ManiReportsError):
 
 class SchemaBehindError(DatabaseError):
     """The state database needs `manireports db upgrade` before this command can run."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (systemd stop, cron timeout) arrived: unwind exactly as an interrupt does.
+
+    Deriving from KeyboardInterrupt means every `except KeyboardInterrupt` and every `finally` that
+    rolls back a transaction, releases a claim or a lock, or removes a temporary file runs the same
+    way for both signals; only the exit code differs (130 for SIGINT, 143 for SIGTERM).
+    """
