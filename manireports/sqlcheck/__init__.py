@@ -34,10 +34,10 @@ Choices worth knowing:
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 
 from manireports.sqlcheck.policy import CheckedSQL, Dialect, SqlPolicy
-from manireports.sqlcheck.rejection import RULES, SQLRejectedError, unparseable
+from manireports.sqlcheck.rejection import RULES, SQLRejectedError, unparseable_text
 from manireports.sqltext import parameter_names
 
 __all__ = [
@@ -55,9 +55,12 @@ def check_custom_sql(
     dialect: Dialect,
     policy: SqlPolicy,
     known_tables: Collection[str] | None = None,
+    table_columns: Callable[[str], Sequence[str] | None] | None = None,
 ) -> CheckedSQL:
     """Accept `sql` as a custom report for a Moodle database of `dialect`, or raise
-    SQLRejectedError. `known_tables`, when given, are the unprefixed tables the database has."""
+    SQLRejectedError. `known_tables`, when given, are the unprefixed tables the database has;
+    `table_columns`, when given, lists a table's columns, so a star over a table with denied
+    columns can be listed out instead of refused."""
     # The parser is imported here, not with the package: every command imports the report
     # catalogue, and only custom reports need sqlglot (a tenth of a built-in report's start-up).
     import sqlglot
@@ -66,6 +69,7 @@ def check_custom_sql(
     from manireports.sqlcheck.lexical import (
         refuse_executable_comments,
         refuse_other_statements,
+        refuse_string_aliases,
         refuse_unfilled_tokens,
         single_statement,
     )
@@ -75,13 +79,18 @@ def check_custom_sql(
     try:
         tokens = sqlglot.tokenize(sql, read=dialect)
     except SqlglotError as error:
-        raise unparseable(str(error).splitlines()[0]) from error
+        raise unparseable_text(sql, str(error)) from error
     statement = single_statement(sql, tokens)
     if dialect == "mysql":
         refuse_executable_comments(tokens)
     refuse_other_statements(sql, statement[0])
-    checker = TreeChecker(sql, statement, dialect, policy, known_tables)
+    if dialect == "postgres":
+        refuse_string_aliases(sql, statement)
+    checker = TreeChecker(sql, statement, dialect, policy, known_tables, table_columns)
     tables = checker.check(checker.parse())
     return CheckedSQL(
-        sql=checker.text, tables=tables, parameters=tuple(parameter_names(checker.text))
+        sql=checker.checked_text,
+        tables=tables,
+        parameters=tuple(parameter_names(checker.text)),
+        left_out=tuple(sorted(checker.left_out)),
     )

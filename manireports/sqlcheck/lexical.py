@@ -15,13 +15,8 @@ from manireports.sqlcheck.rejection import SQLRejectedError, excerpt, line_from,
 
 _CUSTOMSQL_TOKEN = re.compile(r"%%([A-Z]+)%%")
 _FILLED_TOKENS = frozenset({"STARTTIME", "ENDTIME", "USERID"})
-_UNFILLED_TOKENS = {
-    "WWWROOT": "write the site URL out",
-    "Q": "it stands for '?'; write the character itself",
-    "C": "it stands for ':'; write the character itself",
-    "S": "it stands for ';'; write the character itself",
-    "FLAGS": "remove it",
-}
+# %%WWWROOT%%, %%Q%%, %%C%% and %%S%% are replaced in the result values, not in the SQL.
+_UNFILLED_TOKENS = {"FLAGS": "remove it"}
 _STATEMENT_RULES = {
     **dict.fromkeys(
         ("INSERT", "UPDATE", "DELETE", "MERGE", "REPLACE", "TRUNCATE", "UPSERT", "LOAD"),
@@ -44,6 +39,22 @@ def refuse_unfilled_tokens(sql: str) -> None:
                 match.group(0),
                 f"It is a report_customsql token that manireports does not fill in; {advice}",
                 sql.count("\n", 0, match.start()) + 1,
+            )
+
+
+def refuse_string_aliases(sql: str, statement: list[Token]) -> None:
+    """PostgreSQL takes no quoted string as a column alias (`AS 'name'`, a MySQL form) and fails
+    the whole query at run time; the parser reads it leniently, so it is refused here."""
+    for previous, token in zip(statement, statement[1:], strict=False):
+        if token.token_type != TokenType.STRING or sql[token.start] != "'":
+            continue
+        if previous.token_type == TokenType.ALIAS:
+            column = token.start - (sql.rfind("\n", 0, token.start) + 1) + 1
+            raise SQLRejectedError(
+                "unparseable",
+                f"{sql[token.start : token.end + 1]!r} at line {token.line}, column {column}",
+                "PostgreSQL takes no quoted string as a column alias; write "
+                f'AS "{token.text}" (double quotes) instead',
             )
 
 

@@ -45,8 +45,11 @@ class SqlPolicy:
 @dataclass(frozen=True)
 class CheckedSQL:
     """A custom query that passed: its text without surrounding comments or trailing ';', still in
-    Moodle's conventions, the unprefixed tables it reads, and its `:name` parameters in order."""
+    Moodle's conventions (with any star over a table with denied columns listed out), the
+    unprefixed tables it reads, its `:name` parameters in order, and the denied `table.column`s
+    such a star would have read and now leaves out."""
 
     sql: str
     tables: frozenset[str]
     parameters: tuple[str, ...]
+    left_out: tuple[str, ...] = ()

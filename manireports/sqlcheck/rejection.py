@@ -6,6 +6,7 @@ documentation, the tests and the operator all speak of the same checks.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from manireports.errors import InputError
@@ -30,8 +31,10 @@ RULES: Mapping[str, str] = {
     "unknown table": "a {table} the Moodle database does not have",
     "table not allowed": "a table outside a non-empty [reports] allowed_tables",
     "denied column": "a column in [reports] denied_columns, however it is reached",
-    "star over denied column": "SELECT * or t.* over a table that has a denied column",
+    "unresolved qualifier": "t.column where t is no table or alias of the query's FROM clauses",
+    "star over denied column": "t.* over a table with a denied column that cannot be listed out",
     "whole-row reference": "a PostgreSQL whole-row value of a table that has a denied column",
+    "duplicate column names": "two result columns of the same name",
 }
 
 _FRAGMENT_LENGTH = 80
@@ -67,3 +70,51 @@ def unparseable(detail: str, line: int | None = None) -> SQLRejectedError:
     return SQLRejectedError(
         "unparseable", detail, "Only SQL the site's database can parse is accepted", line
     )
+
+
+def syntax_error(token: str, line: int, column: int, problem: str) -> SQLRejectedError:
+    """A parse failure in the operator's terms: where, at which word, and what went wrong."""
+    shown = excerpt(token) or "the end of the query"
+    return SQLRejectedError(
+        "unparseable",
+        f"{shown!r} at line {line}, column {column}",
+        f"The SQL cannot be read there: {problem}",
+    )
+
+
+_OPENERS = {"'": "'", '"': '"', "`": "`", "/*": "*/", "--": "\n", "#": "\n"}
+
+
+def _unclosed(sql: str) -> int | None:
+    """Where a quote or comment opens that never closes, if one does (a doubled quote is
+    escaped); a line comment ends the text harmlessly."""
+    position = 0
+    while position < len(sql):
+        opener = next((o for o in ("/*", "--", "'", '"', "`") if sql.startswith(o, position)), None)
+        if opener is None:
+            position += 1
+            continue
+        closer = _OPENERS[opener]
+        end = position + len(opener)
+        while True:
+            found = sql.find(closer, end)
+            if found < 0:
+                return None if closer == "\n" else position
+            if len(closer) == 1 and closer != "\n" and sql.startswith(closer * 2, found):
+                end = found + 2
+                continue
+            break
+        position = found + len(closer)
+    return None
+
+
+def unparseable_text(sql: str, message: str) -> SQLRejectedError:
+    """A failure to split the text into words: mostly a quote or comment that never closes."""
+    position = _unclosed(sql)
+    if position is None:
+        return unparseable(excerpt(message.splitlines()[0]))
+    line = sql.count("\n", 0, position) + 1
+    column = position - (sql.rfind("\n", 0, position) + 1) + 1
+    end = sql.find("\n", position)
+    token = sql[position : end if end >= 0 else len(sql)]
+    return syntax_error(token, line, column, "this quote or comment is never closed")
