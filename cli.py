@@ -482,7 +482,7 @@ def reports_create(
         sql=sql,
         config=config,
         description=description,
-        validator=make_validator(application.config, application.moodle),
+        validator=make_validator(application.config, application.moodle, env.say),
     )
     env.say(f"Created the custom report {name!r} with id {report_id}.")
     _write_text(f"{report_id}\n")
@@ -503,7 +503,7 @@ def reports_validate(
     env = env_of(ctx)
     application = env.app()
     sql, config = _read_definition(sql_file, config_file)
-    validator = make_validator(application.config, application.moodle)
+    validator = make_validator(application.config, application.moodle, env.say)
     if sql is not None:
         checked = validator(sql)
         tables = ", ".join(sorted(checked.tables)) or "none"
@@ -575,7 +575,7 @@ def reports_update(
         sql=sql,
         config=config,
         description=description,
-        validator=make_validator(application.config, application.moodle),
+        validator=make_validator(application.config, application.moodle, env.say),
     )
     env.say(f"Updated the custom report {record.id}.")
 

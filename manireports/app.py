@@ -96,3 +96,7 @@ class App:
 
     def now(self) -> int:
         return int(time.time())
+
+    def notice(self, message: str) -> None:
+        """Tell the operator something worth knowing about the run (stderr on the CLI)."""
+        self._notice(message)

@@ -28,6 +28,7 @@ SCHEMA: dict[str, dict[str, _Spec]] = {
         "prefix": ("str", "mdl_", False),
         "config_php": ("str?", None, False),
         "mysql_driver": ("str", "auto", False),
+        "wwwroot": ("str?", None, False),
     },
     "state": {
         "url": ("str?", None, True),

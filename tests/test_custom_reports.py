@@ -271,7 +271,9 @@ def test_missing_reports_and_empty_updates_are_named(state: StateDB) -> None:
         ("SELECT u.password FROM {user} u", "denied column"),
         ("SELECT id, username FROM mdl_user", "hard-coded prefix"),
         ("SELECT id FROM {user}; DROP TABLE {user}", "multiple statements"),
-        ("SELECT '%%WWWROOT%%' AS site FROM {user}", "unsupported token"),
+        ("SELECT id FROM {user} WHERE %%FLAGS%%", "unsupported token"),
+        ("SELECT mdl_user.password FROM {user}", "denied column"),
+        ("SELECT mdl_sessions.sid FROM {user}", "unresolved qualifier"),
         # In a literal it would still be where the runner puts the scope condition.
         ("SELECT id FROM {user} WHERE '%%SCOPE%%' <> ''", "unsupported token"),
     ],
@@ -317,8 +319,13 @@ def test_the_policy_of_the_run_applies_to_saved_reports(state: StateDB) -> None:
         ("startdate", "date"),
         ("end_date", "date"),
         ("date", "date"),
-        ("startDate", "text"),  # report_customsql's rule is case-sensitive
-        ("dated", "text"),
+        ("date_from", "date"),
+        ("dateto", "date"),
+        ("dated", "date"),  # report_customsql's rule: /^date|date$/
+        ("startDate", "text"),  # and it is case-sensitive
+        ("Date_from", "text"),
+        ("updated", "text"),
+        ("mydates", "text"),
         ("courseid", "text"),
     ],
 )

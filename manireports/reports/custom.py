@@ -6,16 +6,21 @@ changing and deleting one writes an audit entry in the same transaction (SPEC se
 
 SQL follows report_customsql's conventions:
 - `{table}` for Moodle tables; a hard-coded prefix is refused with a hint (sqlcheck).
-- `:name` parameters, given as `--param name=value`. A name ending in `date` (report_customsql's
-  rule, case-sensitive: `:startdate`, `:end_date`) takes a date or "YYYY-MM-DD HH:MM[:SS]" in the
-  site timezone and binds its Unix time; a date alone is midnight at the start of that day. Every
-  other parameter is bound as text, as report_customsql does. Parameters have no defaults: a run
+- `:name` parameters, given as `--param name=value`. A name starting or ending with `date`
+  (report_customsql's rule, case-sensitive: `:date_from`, `:startdate`, `:end_date`) takes a date
+  or "YYYY-MM-DD HH:MM[:SS]" in the site timezone and binds its Unix time; a date alone is
+  midnight at the start of that day, and a value that is no date is refused. Every other
+  parameter is bound as text, as report_customsql does. Parameters have no defaults: a run
   without one is refused, naming it. `:now` is not a parameter: the run fills it with its moment
   (the --as-of time when given).
 - %%STARTTIME%% and %%ENDTIME%% are replaced everywhere, string literals included, by the start
   and end of the reporting period of a scheduled run; a run without a period gets 0 and the
   run's moment. %%USERID%% is the acting user (--as-user, or the schedule's recipient), 0 for the
-  shell operator. report_customsql's other tokens are refused (sqlcheck).
+  shell operator. %%WWWROOT%%, %%Q%%, %%C%% and %%S%% are replaced in the result values (the site
+  URL, '?', ':' and ';'), as report_customsql does to build links; the site URL comes from
+  [moodle] wwwroot or config.php's $CFG->wwwroot. %%FLAGS%% is refused (sqlcheck).
+- `SELECT *` or `t.*` over a table with denied columns is listed out as its allowed columns
+  (sqlcheck); the validator's notice says which columns were left out.
 
 Validation (sqlcheck, by the real parser) happens on create, on update and again before every run,
 because [reports] deny and allow lists may have changed since the report was saved.
@@ -29,7 +34,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -37,7 +42,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from manireports.config import Config
-from manireports.errors import InputError
+from manireports.errors import ConfigError, InputError
 from manireports.moodle.connection import Engine, MoodleDB
 from manireports.moodle.detect import IOMAD_51PLUS_TABLES
 from manireports.reports.builtin import BUILTIN_REPORTS
@@ -88,6 +93,8 @@ MAX_NAME_LENGTH = 255
 OBJECT_TYPE = "customreport"
 
 _TOKEN = re.compile(r"%%(STARTTIME|ENDTIME|USERID)%%")
+_OUTPUT_TOKEN = re.compile(r"%%(WWWROOT|Q|C|S)%%")
+_OUTPUT_CHARACTERS = {"Q": "?", "C": ":", "S": ";"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PARAM_HELP: Mapping[ParamKind, str] = {
     "date": 'a date or "YYYY-MM-DD HH:MM" (site timezone), bound as Unix time',
@@ -112,6 +119,10 @@ class SqlValidator:
         engine: Engine,
         policy: SqlPolicy,
         known_tables: Collection[str] | Callable[[], Collection[str]] | None = None,
+        *,
+        table_columns: Callable[[str], Sequence[str] | None] | None = None,
+        site_url: Callable[[], str | None] | None = None,
+        notice: Callable[[str], None] | None = None,
     ) -> None:
         if engine not in DIALECTS:
             raise InputError(f"Custom reports cannot be checked for the database engine {engine}.")
@@ -120,6 +131,9 @@ class SqlValidator:
         self.policy = policy
         self._tables = known_tables
         self._resolved: Collection[str] | None = None
+        self.table_columns = table_columns
+        self._site_url = site_url
+        self._notice = notice
 
     def known_tables(self) -> Collection[str] | None:
         if self._tables is None or not callable(self._tables):
@@ -140,10 +154,35 @@ class SqlValidator:
                 "a report; remove it",
                 sql.count("\n", 0, position) + 1,
             )
-        return check_custom_sql(sql, self.dialect, self.policy, self.known_tables())
+        checked = check_custom_sql(
+            sql, self.dialect, self.policy, self.known_tables(), self.table_columns
+        )
+        if "%%WWWROOT%%" in checked.sql and self._site_url is not None:
+            self.site_url()
+        if checked.left_out and self._notice is not None:
+            self._notice(
+                "Note: the star in this report leaves out "
+                f"{', '.join(checked.left_out)} ([reports] denied_columns)."
+            )
+        return checked
+
+    def site_url(self) -> str:
+        """The site URL %%WWWROOT%% stands for; without one a report using it is refused."""
+        found = self._site_url() if self._site_url is not None else None
+        if not found:
+            raise _no_site_url()
+        return found
 
 
 Validator = SqlValidator
+
+
+def _no_site_url() -> ConfigError:
+    return ConfigError(
+        "The report uses %%WWWROOT%%, but the site URL is not known: set [moodle] wwwroot in "
+        "manireports.toml (or MANIREPORTS_MOODLE_WWWROOT), or point [moodle] config_php at a "
+        "config.php that sets $CFG->wwwroot."
+    )
 
 
 def policy_from_config(config: Config, prefix: str) -> SqlPolicy:
@@ -164,10 +203,41 @@ def site_tables(db: MoodleDB) -> frozenset[str]:
     return frozenset(tables)
 
 
-def make_validator(config: Config, db: MoodleDB) -> SqlValidator:
-    """The validator for the configured Moodle database; it reads the table list on first use."""
+def table_columns(db: MoodleDB, table: str) -> list[str] | None:
+    """The columns of a Moodle table (unprefixed, or a classic IOMAD name) in the database's
+    order, as `SELECT *` returns them; None when the table is not there."""
+    names = [table, IOMAD_51PLUS_TABLES.get(table, table)]
+    with db.connect() as connection:
+        inspector = sa.inspect(connection)
+        for name in names:
+            if inspector.has_table(db.table(name)):
+                return [str(c["name"]) for c in inspector.get_columns(db.table(name))]
+    return None
+
+
+def site_url(config: Config) -> str | None:
+    """The site URL: [moodle] wwwroot, else $CFG->wwwroot of [moodle] config_php."""
+    url = config.get_opt_str("moodle.wwwroot")
+    path = config.get_opt_str("moodle.config_php")
+    if not url and path:
+        from manireports.moodle.config_php import read_config_php
+
+        url = read_config_php(path).wwwroot
+    return url.rstrip("/") if url else None
+
+
+def make_validator(
+    config: Config, db: MoodleDB, notice: Callable[[str], None] | None = None
+) -> SqlValidator:
+    """The validator for the configured Moodle database; it reads the table list on first use,
+    and a table's columns only when a star over it must be listed out."""
     return SqlValidator(
-        db.engine_name, policy_from_config(config, db.prefix), lambda: site_tables(db)
+        db.engine_name,
+        policy_from_config(config, db.prefix),
+        lambda: site_tables(db),
+        table_columns=lambda table: table_columns(db, table),
+        site_url=lambda: site_url(config),
+        notice=notice,
     )
 
 
@@ -599,8 +669,9 @@ def list_custom_reports(state: StateDB | sa.Connection) -> list[CustomReportReco
 
 
 def param_kind(name: str) -> ParamKind:
-    """report_customsql's rule: a parameter whose name ends in `date` is a date, else text."""
-    return "date" if name.endswith("date") else "text"
+    """report_customsql's rule: a parameter whose name starts or ends with `date` is a date,
+    anything else text."""
+    return "date" if name.startswith("date") or name.endswith("date") else "text"
 
 
 def fill_tokens(
@@ -629,15 +700,42 @@ def fill_tokens(
     return _TOKEN.sub(number, sql)
 
 
-def custom_report_spec(record: CustomReportRecord, checked: CheckedSQL) -> BuiltinReport:
+def fill_output_tokens(
+    rows: Iterator[tuple[Any, ...]], wwwroot: str | None
+) -> Iterator[tuple[Any, ...]]:
+    """Rows with %%WWWROOT%%, %%Q%%, %%C%% and %%S%% replaced in their text values, as
+    report_customsql does to build links (`%%WWWROOT%%/course/view.php%%Q%%id=2`)."""
+    values = {**_OUTPUT_CHARACTERS, "WWWROOT": wwwroot or ""}
+
+    def fill(value: Any) -> Any:
+        if isinstance(value, str) and "%%" in value:
+            return _OUTPUT_TOKEN.sub(lambda match: values[match.group(1)], value)
+        return value
+
+    for row in rows:
+        yield tuple(fill(value) for value in row)
+
+
+def custom_report_spec(
+    record: CustomReportRecord, checked: CheckedSQL, wwwroot: str | None = None
+) -> BuiltinReport:
     """An SQL custom report, checked, as the report runner runs it: the checked SQL with its
     tokens still in it (the runner fills them with fill_tokens), columns found at run time, and
-    one parameter per `:name`, without defaults."""
+    one parameter per `:name`, without defaults. Output tokens in the SQL fill the result values
+    (`wwwroot` is the site URL; a report that uses %%WWWROOT%% is refused without one)."""
     params = tuple(
         Param(name, param_kind(name), _PARAM_HELP[param_kind(name)])
         for name in checked.parameters
         if name not in RUN_PARAMETERS
     )
+    transform = None
+    if _OUTPUT_TOKEN.search(checked.sql):
+        if wwwroot is None and "%%WWWROOT%%" in checked.sql:
+            raise _no_site_url()
+
+        def transform(rows: Iterator[Any], _context: ReportContext) -> Iterator[Any]:
+            return fill_output_tokens(rows, wwwroot)
+
     return BuiltinReport(
         name=record.name,
         title=record.name,
@@ -647,6 +745,7 @@ def custom_report_spec(record: CustomReportRecord, checked: CheckedSQL) -> Built
         bind=_require_params(record.name, params),
         sql_text=checked.sql,
         custom_id=record.id,
+        transform=transform,
     )
 
 
@@ -679,4 +778,6 @@ def report_spec(record: CustomReportRecord, validator: SqlValidator) -> BuiltinR
             f"The custom report {record.name} has no SQL; replace it with "
             f"`manireports reports update {record.id} --sql-file FILE`."
         )
-    return custom_report_spec(record, validator(record.sql))
+    checked = validator(record.sql)
+    wwwroot = validator.site_url() if "%%WWWROOT%%" in checked.sql else None
+    return custom_report_spec(record, checked, wwwroot)

@@ -86,7 +86,7 @@ def find_report(app: App, name: str) -> BuiltinReport:
         raise InputError(
             f"There is no report called {name!r}; `manireports reports list` shows the reports."
         )
-    return report_spec(record, make_validator(app.config, app.moodle))
+    return report_spec(record, make_validator(app.config, app.moodle, app.notice))
 
 
 def prepare_report(app: App, request: ReportRequest) -> PreparedReport:
@@ -256,9 +256,9 @@ def _report_rows(
         columns = report.columns
         if report.transform is not None:
             source = report.transform(source, prepared.context)
-        elif not columns:
+        if not columns:
             columns, source = discover_columns(stream.columns, source)
-        elif stream.columns != [column.name for column in columns]:
+        elif report.transform is None and stream.columns != [column.name for column in columns]:
             raise RunError(
                 f"The SQL of {report.name} returns {stream.columns}, not the documented "
                 f"columns {[column.name for column in columns]}; the installation is damaged."

@@ -18,18 +18,26 @@ Choices worth knowing:
 - `{name}` is expanded with a marker prefix that does not occur in the text, not with the site's
   prefix, so a hard-coded `mdl_user` (refused: the prefix is configurable) stays distinguishable
   from `{user}`, even with an empty prefix.
-- %%STARTTIME%%, %%ENDTIME%% and %%USERID%% are read as numbers; report_customsql's other tokens
-  (%%WWWROOT%%, %%Q%%, %%C%%, %%S%%, %%FLAGS%%) are refused wherever they appear, strings included,
-  because nothing would fill them in.
+- %%STARTTIME%%, %%ENDTIME%% and %%USERID%% are read as numbers; %%WWWROOT%%, %%Q%%, %%C%% and
+  %%S%% are left for the result values (reports.custom fills them there); %%FLAGS%% is refused.
 - A CTE hides a table only where the database would let it, and its name is compared as the
   database compares it where that is certain; in doubt the name is taken for a real table, which
   is refused, never waved through.
-- A column is matched to tables by alias, across the query and every query around it; an
-  unqualified column is matched against all of those tables. On PostgreSQL a bare table alias
-  used as a value (`row_to_json(u)`) is the whole row and counts as `u.*`. USING, NATURAL JOIN, a
-  column list in a table alias and, on MySQL, a double-quoted name (a column under ANSI_QUOTES)
-  reach columns too and are judged the same way.
-- `SELECT *` directly under EXISTS reads no column and is allowed.
+- Every column qualifier is resolved to the FROM sources it can name, in the query and every
+  query around it: an alias, the name as written, and for `{name}` also the prefixed name,
+  quoted or not, under any schema or database qualifier. A qualifier that names none is refused.
+  An unqualified column is matched against all the tables. On PostgreSQL a bare table name or
+  alias used as a value (`row_to_json(u)`) is the whole row and is refused over a table with a
+  denied column. USING, NATURAL JOIN, a column list in a table alias, a field of a value
+  (`(u).password`) and, on MySQL, a double-quoted name (a column under ANSI_QUOTES) reach columns
+  too and are judged the same way.
+- `*` or `t.*` in a SELECT list over a table with denied columns is listed out as the allowed
+  columns when the caller can tell a table's columns, and refused otherwise; `SELECT *` directly
+  under EXISTS reads no column and is left alone.
+- Result columns that share a name are refused where the names are known (aliases, columns, stars
+  listed from known tables); names the database makes up for expressions are left to it.
+- On PostgreSQL a string used as a column alias (`AS 'name'`, a MySQL form the parser accepts) is
+  refused with its line and column, as the database would refuse it.
 """
 
 from __future__ import annotations

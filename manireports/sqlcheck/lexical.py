@@ -7,6 +7,7 @@ statement's first word.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from sqlglot import Token, TokenType
@@ -45,7 +46,7 @@ def refuse_unfilled_tokens(sql: str) -> None:
 def refuse_string_aliases(sql: str, statement: list[Token]) -> None:
     """PostgreSQL takes no quoted string as a column alias (`AS 'name'`, a MySQL form) and fails
     the whole query at run time; the parser reads it leniently, so it is refused here."""
-    for previous, token in zip(statement, statement[1:], strict=False):
+    for previous, token in itertools.pairwise(statement):
         if token.token_type != TokenType.STRING or sql[token.start] != "'":
             continue
         if previous.token_type == TokenType.ALIAS:

@@ -6,7 +6,6 @@ documentation, the tests and the operator all speak of the same checks.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from manireports.errors import InputError

@@ -221,7 +221,7 @@ class TreeChecker:
                 scopes = (*scopes, scope)
             if isinstance(node, exp.Table) and not self._is_cte(node, ctes):
                 tables.append(node)
-            elif isinstance(node, (exp.Column, exp.Star, exp.Join)):
+            elif isinstance(node, (exp.Column, exp.Star, exp.Join, exp.Dot)):
                 references.append((node, scopes))
             pending.extend((child, ctes, scopes) for child in children if child is not with_clause)
             stack.extend(reversed(pending))
@@ -357,6 +357,15 @@ class TreeChecker:
                     f"A NATURAL JOIN compares every shared column, {denied} included; join ON "
                     "named columns",
                 )
+        elif isinstance(node, exp.Dot):
+            # `(u).password` on PostgreSQL, `"u".password` read as a string on MySQL (a column
+            # under ANSI_QUOTES): the field is judged against every table the query can see.
+            field = node.expression
+            if isinstance(field, exp.Star):
+                visible = [source for scope in scopes for source in scope]
+                self._check_star(node, _tables(visible), "star over denied column")
+            elif isinstance(field, exp.Identifier):
+                self._check_column(node, field.name.lower(), None, scopes)
         elif isinstance(node, exp.Star):
             select = node.parent
             # SELECT * under EXISTS reads no column.
@@ -668,6 +677,7 @@ def _outside_subqueries(node: exp.Expr) -> Iterator[exp.Expr]:
             if not isinstance(child, (exp.Select, exp.SetOperation))
         ]
         stack.extend(reversed(children))
+
 
 def _tables(sources: Collection[_Source]) -> list[str]:
     return [source.table for source in sources if source.table is not None]
