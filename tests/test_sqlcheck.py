@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from manireports.config import SCHEMA
 from manireports.errors import ConfigError, InputError
@@ -1139,7 +1141,7 @@ def test_rejection_is_an_input_error() -> None:
     assert caught.value.exit_code == 2
 
 
-# -- stars over tables with denied columns are listed out ------------------------------------------
+# -- stars over tables with denied columns are listed out ---------------------------------------
 
 COLUMNS = {
     "user": ["id", "auth", "username", "password", "secret", "email"],
@@ -1260,3 +1262,43 @@ def test_config_plugins_refusal_says_how_to_allow_it() -> None:
     assert check_custom_sql("SELECT plugin FROM {config_plugins}", "mysql", allowed).tables == {
         "config_plugins"
     }
+
+
+# -- every spelling of a denied column is refused, wherever it stands ----------------------------
+
+_QUALIFIERS: dict[Dialect, list[str]] = {
+    "mysql": ["u", "U", "{user}", "mdl_user", "MDL_USER", "`mdl_user`", "moodle.mdl_user", "`u`"],
+    "postgres": ["u", "{user}", "mdl_user", "MDL_USER", '"mdl_user"', "public.mdl_user", '"u"'],
+    "sqlite": ["u", "{user}", "mdl_user", '"mdl_user"', "main.mdl_user", '"u"'],
+}
+_PLACES = [
+    "SELECT u.id, {ref} AS x FROM {{user}} u",
+    "SELECT u.id FROM {{user}} u WHERE {ref} LIKE '$2y$%'",
+    "SELECT u.id FROM {{user}} u ORDER BY {ref}",
+    "SELECT c.id, (SELECT MAX({ref}) FROM {{user}} u) AS x FROM {{course}} c",
+    "SELECT c.id FROM {{course}} c JOIN {{user}} u ON {ref} = c.fullname",
+    "SELECT u.id FROM {{user}} u GROUP BY u.id HAVING MAX({ref}) > ''",
+    "WITH t AS (SELECT {ref} AS x FROM {{user}} u) SELECT x FROM t",
+    "SELECT u.id FROM {{user}} u WHERE EXISTS (SELECT 1 FROM {{course}} c WHERE c.id = {ref})",
+]
+
+
+@given(
+    dialect=st.sampled_from(ALL),
+    place=st.sampled_from(_PLACES),
+    column=st.sampled_from(["password", "secret", "PASSWORD", "Password"]),
+    pick=st.integers(min_value=0, max_value=100),
+    unaliased=st.booleans(),
+)
+@settings(max_examples=150, deadline=None)
+def test_no_spelling_of_a_denied_column_passes(
+    dialect: Dialect, place: str, column: str, pick: int, unaliased: bool
+) -> None:
+    qualifiers = _QUALIFIERS[dialect]
+    qualifier = qualifiers[pick % len(qualifiers)]
+    sql = place.format(ref=f"{qualifier}.{column}")
+    if unaliased:
+        sql = sql.replace("{user} u", "{user}")
+    with pytest.raises(SQLRejectedError) as caught:
+        check_custom_sql(sql, dialect, POLICY)
+    assert caught.value.rule in {"denied column", "unresolved qualifier"}
