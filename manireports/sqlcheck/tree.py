@@ -547,16 +547,31 @@ class TreeChecker:
 
     def _check_output_names(self, tree: exp.Expr) -> None:
         """Two result columns of one name cannot both be exported; say so now, not at run time."""
+        root = tree
+        while isinstance(root, exp.Subquery):
+            root = root.this
+        if isinstance(root, exp.Select) and len(root.expressions) == 1:
+            # One column, or a star over one table (whose names are distinct): nothing to
+            # compare, and no need to ask the database for the table's columns.
+            only = root.expressions[0]
+            scope = self.select_scopes.get(id(root), ())
+            if isinstance(only, exp.Column) and isinstance(only.this, exp.Star):
+                scope = tuple(self._sources(only.table, (scope,)))
+            elif not isinstance(only, exp.Star):
+                return
+            if len(scope) == 1 and scope[0].table is not None:
+                return
         names, _complete = self._outputs(tree)
         known = [name for name in names if name is not None]
         twice = sorted({name for name in known if known.count(name) > 1})
         if twice:
             listed = ", ".join(twice)
+            which = f"named {listed}" if len(twice) == 1 else f"under each of the names {listed}"
             raise SQLRejectedError(
                 "duplicate column names",
                 listed,
-                f"The query returns more than one column named {listed}; give each column a "
-                "distinct name with AS (for t1.*, t2.*, list the columns you need)",
+                f"The query returns more than one column {which}; give each column a distinct "
+                "name with AS (for t1.*, t2.*, list the columns you need)",
             )
 
     def _rewritten(self) -> str:
