@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from manireports.config import load_config
-from manireports.errors import InputError
+from manireports.errors import ConfigError, InputError
 from manireports.moodle.connection import MoodleDB
 from manireports.moodle.detect import SiteInfo
 from manireports.reports.configured import SCOPE_MARKER
@@ -24,6 +24,7 @@ from manireports.reports.custom import (
     SqlValidator,
     custom_report_spec,
     delete_custom_report,
+    fill_output_tokens,
     fill_tokens,
     get_custom_report,
     list_custom_reports,
@@ -33,6 +34,7 @@ from manireports.reports.custom import (
     require_custom_report,
     save_custom_report,
     site_tables,
+    site_url,
     update_custom_report,
 )
 from manireports.reports.params import bind_params
@@ -506,3 +508,51 @@ def test_the_validator_reads_the_tables_once_and_knows_renamed_iomad_tables() ->
     validator("SELECT c.id FROM {company} c JOIN {company_users} cu ON cu.companyid = c.id")
     validator("SELECT id FROM {user}")
     assert db.asked == 2
+
+
+# -- output tokens ------------------------------------------------------------------------------
+
+
+def test_output_tokens_are_filled_in_text_values_only() -> None:
+    rows = iter(
+        [
+            ("%%WWWROOT%%/course/view.php%%Q%%id=2", 2, None, b"%%Q%%"),
+            ("a%%C%%b%%S%% %%FLAGS%% %%q%%", 3, 1.5, b""),
+        ]
+    )
+    assert list(fill_output_tokens(rows, "https://lms.test")) == [
+        ("https://lms.test/course/view.php?id=2", 2, None, b"%%Q%%"),
+        ("a:b; %%FLAGS%% %%q%%", 3, 1.5, b""),
+    ]
+
+
+def test_a_report_with_wwwroot_needs_the_site_url() -> None:
+    sql = "SELECT CONCAT('%%WWWROOT%%/user/profile.php%%Q%%id=', u.id) AS link FROM {user} u"
+    record = _record(sql=sql)
+    with pytest.raises(ConfigError, match=r"\[moodle\] wwwroot"):
+        report_spec(record, SqlValidator("sqlite", SqlPolicy()))
+    known = SqlValidator("sqlite", SqlPolicy(), site_url=lambda: "https://lms.test")
+    spec = report_spec(record, known)
+    assert spec.transform is not None
+    # Without %%WWWROOT%%, no site URL is needed; %%Q%% alone is still filled.
+    assert report_spec(_record(sql="SELECT 'a%%Q%%b' AS x FROM {user}"), VALIDATOR).transform
+
+
+def test_site_url_from_the_setting_or_config_php(tmp_path: Path) -> None:
+    php = tmp_path / "config.php"
+    php.write_text(
+        "<?php\n$CFG = new stdClass();\n$CFG->dbtype = 'pgsql';\n$CFG->dbhost = 'localhost';\n"
+        "$CFG->dbname = 'moodle';\n$CFG->dbuser = 'm';\n$CFG->dbpass = 'p';\n"
+        "$CFG->prefix = 'mdl_';\n$CFG->wwwroot = 'https://school.test/moodle/';\n",
+        encoding="utf-8",
+    )
+    assert site_url(load_config(environ={})) is None
+    from_php = load_config(environ={"MANIREPORTS_MOODLE_CONFIG_PHP": str(php)})
+    assert site_url(from_php) == "https://school.test/moodle"
+    both = load_config(
+        environ={
+            "MANIREPORTS_MOODLE_CONFIG_PHP": str(php),
+            "MANIREPORTS_MOODLE_WWWROOT": "https://reports.test",
+        }
+    )
+    assert site_url(both) == "https://reports.test"
