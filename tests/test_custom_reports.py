@@ -1,4 +1,4 @@
-"""Custom reports (SPEC sections 6 and 13): storage on every state database engine, validation on
+"""Custom reports: storage on every state database engine, validation on
 create, update and run, report_customsql's parameter and token conventions, and custom SQL run on a
 hand-made Moodle site on every engine."""
 

@@ -1,4 +1,4 @@
-"""The custom-SQL check (SPEC section 6): what it refuses, what it must not refuse, and what it
+"""The custom-SQL check: what it refuses, what it must not refuse, and what it
 returns. Cases run in every dialect they are valid in, so a rule that holds on one database and
 not on another shows up as a failing case, not as a surprise on a customer's site."""
 

@@ -1,8 +1,8 @@
-"""Custom reports (SPEC section 6): SQL written by the operator, or built from a configuration.
+"""Custom reports: SQL written by the operator, or built from a configuration.
 
 They are stored in manireports_customreports, type 'sql' (report_customsql style SQL in
 `sqlquery`) or 'config' (the builder's JSON in `configjson`, see reports.configured). Creating,
-changing and deleting one writes an audit entry in the same transaction (SPEC section 13).
+changing and deleting one writes an audit entry in the same transaction.
 
 SQL follows report_customsql's conventions:
 - `{table}` for Moodle tables; a hard-coded prefix is refused with a hint (sqlcheck).
@@ -73,7 +73,7 @@ DIALECTS: Mapping[Engine, Dialect] = {
     "postgresql": "postgres",
     "sqlite": "sqlite",
 }
-# Built-in report names of SPEC section 6, including those not written yet, so that a custom
+# Built-in report names, including those not written yet, so that a custom
 # report never shadows one later.
 RESERVED_NAMES = frozenset(BUILTIN_REPORTS) | {
     "course_completion",
@@ -595,7 +595,7 @@ def _refusals_audited(
     report_id: int | None,
     attempt: Mapping[str, Any],
 ) -> Iterator[None]:
-    """Record a refused create, update or delete (SPEC section 13: every refused attempt) with
+    """Record a refused create, update or delete (every refused attempt is audited) with
     what was tried and why, then let the refusal go on to the caller."""
     try:
         yield

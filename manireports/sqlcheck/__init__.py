@@ -1,4 +1,4 @@
-"""Checks custom SQL reports by parsing them (SPEC section 6).
+"""Checks custom SQL reports by parsing them.
 
 report_customsql and configurable_reports guard custom SQL with lists of banned words. That refuses
 `WHERE action = 'update'` and a column named `timeupdated`, and it misses what a word list cannot
