@@ -383,11 +383,11 @@ class TreeChecker:
                         "qualify columns with the alias or {name} of a table the query reads",
                     )
             if isinstance(node.this, exp.Star):
-                assert sources is not None
+                reach = sources if sources is not None else [s for sc in scopes for s in sc]
                 if isinstance(node.parent, exp.Select):
-                    self._star(node.this, sources)
+                    self._star(node.this, reach)
                 else:
-                    self._check_star(node, _tables(sources), "star over denied column")
+                    self._check_star(node, _tables(reach), "star over denied column")
             else:
                 self._check_column(node, node.name.lower(), sources, scopes)
 
