@@ -307,7 +307,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     env = env_of(ctx)
     from manireports.state import StateDB
 
-    state = StateDB(env.config().get_opt_str("state.url"))
+    state = StateDB(env.config().get_opt_str("state.url"), file_mode=env.config().file_mode())
     before, after = state.upgrade()
     if before == after:
         env.say(f"The state database is already at revision {after}.")
@@ -368,7 +368,7 @@ def demo_init(
         anchor=anchor_date,
         progress=env.detail,
     )
-    StateDB(env.config().get_opt_str("state.url")).upgrade()
+    StateDB(env.config().get_opt_str("state.url"), file_mode=env.config().file_mode()).upgrade()
     total = sum(summary.rows.values())
     env.say(
         f"Built the {size} demo ({total:,} rows, {summary.rows.get('user', 0):,} users, "
@@ -1348,7 +1348,7 @@ def jobs_run_due(ctx: typer.Context) -> None:
         done = run_due(application)
     for line in done.delivered:
         env.detail(line)
-    for line in done.retrying + done.lost:
+    for line in done.retrying + done.lost + done.unconfirmed:
         env.say(line)
     if done.failed:
         raise RunError(" ".join(done.failed) + " The owners were mailed.")
@@ -1864,6 +1864,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
     try:
         code = app(args=argv, prog_name="manireports", standalone_mode=False)
     except typer.Exit as exc:
+        if isinstance(exc.__cause__, Terminated):
+            # Typer turns every KeyboardInterrupt into Exit(130); SIGTERM has its own code.
+            typer.echo("Stopped by SIGTERM.", err=True)
+            sys.exit(143)
         sys.exit(exc.exit_code)
     except typer.Abort:
         typer.echo("Interrupted.", err=True)
