@@ -1425,13 +1425,20 @@ def cloud_serve_callbacks(
     env = env_of(ctx)
     application = env.app()
     secret = callback_secret(application.config)
-    server = open_callback_server(application.state, secret, host, port, env.detail)
+    server = open_callback_server(
+        application.state,
+        secret,
+        host,
+        port,
+        env.detail,
+        warn=env.say,
+        read_timeout=application.config.get_float("cloud.callback_read_timeout_seconds"),
+        max_connections=application.config.get_int("cloud.callback_max_connections"),
+    )
 
     env.say(f"Listening for callbacks on http://{host}:{server.server_address[1]}/")
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
-        env.say("Stopped.")
     finally:
         server.server_close()
 
@@ -1852,8 +1859,12 @@ register_writer("table", _write_rich_table)
 # Entry point and the one error table.
 
 
-def _terminate(_signum: int, _frame: Any) -> None:
+_SIGTERM_RECEIVED: list[int] = []
+
+
+def _terminate(signum: int, _frame: Any) -> None:
     """SIGTERM unwinds like Ctrl-C: transactions roll back, claims, locks and temporary files go."""
+    _SIGTERM_RECEIVED.append(signum)
     raise Terminated
 
 
@@ -1864,10 +1875,6 @@ def main(argv: list[str] | None = None) -> NoReturn:
     try:
         code = app(args=argv, prog_name="manireports", standalone_mode=False)
     except typer.Exit as exc:
-        if isinstance(exc.__cause__, Terminated):
-            # Typer turns every KeyboardInterrupt into Exit(130); SIGTERM has its own code.
-            typer.echo("Stopped by SIGTERM.", err=True)
-            sys.exit(143)
         sys.exit(exc.exit_code)
     except typer.Abort:
         typer.echo("Interrupted.", err=True)
@@ -1901,6 +1908,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
             err=True,
         )
         sys.exit(1)
+    if code == 130 and _SIGTERM_RECEIVED:
+        # Typer turns every KeyboardInterrupt, SIGTERM's included, into exit code 130.
+        typer.echo("Stopped by SIGTERM.", err=True)
+        sys.exit(143)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -126,6 +126,10 @@ SCHEMA: dict[str, dict[str, _Spec]] = {
         "region": ("str?", None, False),
         "submit_retries": ("int", 3, False),
         "submit_retry_delay_seconds": ("float", 1.0, False),
+        # `cloud serve-callbacks`: how long a client may take to send one request, and how many
+        # may be connected at once.
+        "callback_read_timeout_seconds": ("float", 10.0, False),
+        "callback_max_connections": ("int", 50, False),
     },
     "cache": {
         "enabled": ("bool", True, False),

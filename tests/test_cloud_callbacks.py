@@ -112,7 +112,7 @@ def service(db_url: str, tmp_path: Path) -> Iterator[tuple[StateDB, CallbackServ
     try:
         yield state, running
     finally:
-        assert running.stop() == 0
+        assert running.stop() == 143
         state.close()
 
 
