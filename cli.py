@@ -962,6 +962,7 @@ def jobs_cleanup(ctx: typer.Context) -> None:
     for kind, count in result.deleted.items():
         env.detail(f"Deleted {count} {kind.replace('_', ' ')} rows.")
     env.detail(f"Removed {result.files_removed} run files from [storage] dir.")
+    env.detail(f"Removed {result.part_files_removed} temporary files left by killed runs.")
     if result.files_outside_storage:
         env.detail(f"Kept {result.files_outside_storage} run files outside [storage] dir.")
 
