@@ -129,12 +129,13 @@ def atomic_output(path: Path, *, mode: int | None = None) -> Iterator[BinaryIO]:
     temporary, descriptor = _create_temporary(target)
     try:
         with os.fdopen(descriptor, "wb") as stream:
+            yield stream
+            # Only now, complete, may the file be what others can read.
             os.fchmod(stream.fileno(), permissions)
             if owner is not None and owner != (os.geteuid(), os.getegid()):
                 # Only root may give a file away; the mode is kept all the same.
                 with contextlib.suppress(PermissionError):
                     os.fchown(stream.fileno(), *owner)
-            yield stream
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
