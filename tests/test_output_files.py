@@ -200,7 +200,7 @@ def test_the_sqlite_state_database_is_created_private(
 
 @pytest.mark.parametrize("bad", ["0777", "0700", "0400", "644x", "rw-r--r--", "01000", ""])
 def test_a_bad_file_mode_is_refused_naming_the_key(bad: str) -> None:
-    with pytest.raises(ConfigError, match="storage.file_mode"):
+    with pytest.raises(ConfigError, match=r"storage\.file_mode"):
         load_config(environ={"MANIREPORTS_STORAGE_FILE_MODE": bad})
     done = run_cli("config", "show", env={"MANIREPORTS_STORAGE_FILE_MODE": bad})
     assert done.returncode == 2
