@@ -38,27 +38,27 @@ DATA_TABLES = ("course_completions", "user_enrolments", "logstore_standard_log",
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[dict[str, str]]:
-    with contextmanager(fresh_database)("mariadb", tmp_path) as moodle_url:
-        with contextmanager(fresh_database)("mariadb", tmp_path) as state_url:
-            moodle = MoodleSite(moodle_url, iomad=False)
-            course = moodle.course("A")
-            for name in ("sam", "sue"):
-                learner = moodle.user(name)
-                moodle.enrol(learner, course, timestart=1_700_000_000)
-                moodle.complete(learner, course, 1_700_100_000)
-            moodle.dispose()
-            state = StateDB(state_url)
-            state.upgrade()
-            state.close()
-            yield {
-                "MANIREPORTS_MOODLE_URL": moodle_url,
-                "MANIREPORTS_STATE_URL": state_url,
-                "MANIREPORTS_SITE_TIMEZONE": "UTC",
-                "MANIREPORTS_STORAGE_DIR": str(tmp_path / "files"),
-                "MANIREPORTS_JOBS_LOCK_DIR": str(tmp_path / "locks"),
-                "MANIREPORTS_EMAIL_SMTP_PORT": "9",
-                "MANIREPORTS_MOODLE_MYSQL_DRIVER": "pymysql",
-            }
+    database = contextmanager(fresh_database)
+    with database("mariadb", tmp_path) as moodle_url, database("mariadb", tmp_path) as state_url:
+        moodle = MoodleSite(moodle_url, iomad=False)
+        course = moodle.course("A")
+        for name in ("sam", "sue"):
+            learner = moodle.user(name)
+            moodle.enrol(learner, course, timestart=1_700_000_000)
+            moodle.complete(learner, course, 1_700_100_000)
+        moodle.dispose()
+        state = StateDB(state_url)
+        state.upgrade()
+        state.close()
+        yield {
+            "MANIREPORTS_MOODLE_URL": moodle_url,
+            "MANIREPORTS_STATE_URL": state_url,
+            "MANIREPORTS_SITE_TIMEZONE": "UTC",
+            "MANIREPORTS_STORAGE_DIR": str(tmp_path / "files"),
+            "MANIREPORTS_JOBS_LOCK_DIR": str(tmp_path / "locks"),
+            "MANIREPORTS_EMAIL_SMTP_PORT": "9",
+            "MANIREPORTS_MOODLE_MYSQL_DRIVER": "pymysql",
+        }
 
 
 def _start(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
