@@ -29,6 +29,7 @@ from manireports.timetrack.store import locked
 from tests.cli_runner import REPO
 from tests.conftest import fresh_database
 from tests.moodle_site import MoodleSite
+from tests.schedule_support import free_port
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.slow]
 
@@ -58,6 +59,7 @@ def site(tmp_path: Path) -> Iterator[dict[str, str]]:
             "MANIREPORTS_JOBS_LOCK_DIR": str(tmp_path / "locks"),
             "MANIREPORTS_EMAIL_SMTP_PORT": "9",
             "MANIREPORTS_MOODLE_MYSQL_DRIVER": "pymysql",
+            "TEST_COURSE": str(course),
         }
 
 
@@ -230,3 +232,27 @@ def test_cleanup_held_up_by_the_time_tracking_lock_stops_cleanly(
     again = _start(site, "jobs", "cleanup")
     _out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err.decode()
+
+
+def test_cloud_send_reminders_held_up_by_moodle_stops_cleanly(site: dict[str, str]) -> None:
+    from tests.cloud_support import cloud_env
+
+    env = {
+        **site,
+        **cloud_env(
+            site["MANIREPORTS_MOODLE_URL"],
+            site["MANIREPORTS_STATE_URL"],
+            cloud_endpoint=f"http://127.0.0.1:{free_port()}/jobs",
+        ),
+    }
+    with _moodle_data_locked(site["MANIREPORTS_MOODLE_URL"]):
+        process = _start(env, "cloud", "send-reminders", "--course", site["TEST_COURSE"])
+        _waiting_on(site["MANIREPORTS_MOODLE_URL"], process)
+        _stop(process)
+    state = StateDB(site["MANIREPORTS_STATE_URL"])
+    try:
+        with state.begin() as connection:
+            jobs = connection.execute(sa.select(sa.func.count()).select_from(t.cloud_jobs))
+            assert jobs.scalar() == 0  # stopped before any job was recorded: nothing to undo
+    finally:
+        state.close()
