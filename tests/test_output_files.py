@@ -211,3 +211,18 @@ def test_good_file_modes_are_read_as_octal() -> None:
     assert load_config(environ={}).file_mode() == 0o600
     assert load_config(environ={"MANIREPORTS_STORAGE_FILE_MODE": "640"}).file_mode() == 0o640
     assert load_config(environ={"MANIREPORTS_STORAGE_FILE_MODE": "0666"}).file_mode() == 0o666
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no /dev/shm on this host")
+def test_a_regular_file_on_a_tmpfs_under_dev_is_still_written_atomically() -> None:
+    target = Path("/dev/shm") / f"manireports-test-{os.getpid()}.csv"
+    try:
+        with atomic_output(target, mode=0o600) as stream:
+            stream.write(b"a,b\n")
+        assert target.read_bytes() == b"a,b\n" and _mode(target) == 0o600
+        with pytest.raises(RuntimeError), atomic_output(target) as stream:
+            stream.write(b"half")
+            raise RuntimeError("stop")
+        assert target.read_bytes() == b"a,b\n"
+    finally:
+        target.unlink(missing_ok=True)

@@ -12,6 +12,7 @@ import asyncio
 import fcntl
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -155,11 +156,19 @@ def test_sigterm_before_data_sends_nothing_and_the_next_run_completes(setup: Any
     assert again.returncode == 0, err.decode()
     assert inbox.count() == {FIRST: 1, SECOND: 1}
     assert {status for status, _ in _deliveries(state).values()} == {"sent"}
+    # The report file holds personal data: owner-only, in an owner-only folder.
+    [made] = (tmp_path / "files" / "schedules").rglob("*.csv")
+    assert stat.S_IMODE(made.stat().st_mode) == 0o600
+    assert stat.S_IMODE(made.parent.stat().st_mode) == 0o700
 
 
 @pytest.mark.slow
-def test_sigterm_during_data_waits_for_the_answer_and_records_it(setup: Any) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_during_data_waits_for_the_answer_and_records_it(setup: Any, workers: str) -> None:
+    # With 1 worker the signal is held back in the main thread; with 2 the worker threads are
+    # not interrupted at all and stop before their next step.
     inbox, env, state, sid, tmp_path = setup
+    env = {**env, "MANIREPORTS_SCHEDULE_MAX_CONCURRENT": workers}
     inbox.hold_data = FIRST
     process = _run_due(env)
     assert inbox.data_holding.wait(timeout=120)

@@ -8,9 +8,10 @@ removed later by `jobs cleanup`; `part_file_pattern` is how it recognises one.
 
 What is replaced is the file, never what names it: a symbolic link stays a link and the file it
 points to is replaced; an existing file keeps its permission bits (and its owner, when we may set
-it); and something that is not a regular file (a FIFO, a terminal, /dev/stdout, anything under
-/dev or /proc) is written to as a stream, since renaming over it would replace a device node or
-a pipe with a regular file.
+it); and something that is not a regular file (a FIFO, a terminal, a device) is written to as a
+stream, since renaming over it would replace a device node or a pipe with a regular file. So is
+/dev/stdout (or /dev/fd/N) whatever it leads to, so that `-o /dev/stdout > file` fills the file
+the shell opened.
 
 There is no fsync: the promise is about failed runs, not power cuts, and syncing a large export
 would cost more than the export's own writing on a slow disk.
@@ -39,8 +40,9 @@ _REASONS = {
     errno.EROFS: "is on a read-only filesystem",
     errno.ENOSPC: "has no space left",
 }
-# Special filesystems: their entries are devices or views of open files, never report files.
-_STREAM_ROOTS = (Path("/dev"), Path("/proc"))
+# Names of an open file descriptor: what they lead to is whatever the shell opened, even when
+# that is a regular file (`-o /dev/stdout > out.csv`), and a rename would bypass it.
+_DESCRIPTOR_NAME = re.compile(r"/dev/(stdout|stderr|fd/[0-9]+)|/proc/[^/]+/fd/[0-9]+")
 
 
 def part_file_pattern(name: str | None = None) -> re.Pattern[str]:
@@ -76,12 +78,11 @@ def _umask() -> int:
 
 
 def _is_stream(path: Path) -> bool:
-    """Whether `path` must be written in place: a FIFO, a device, or a special filesystem."""
-    absolute = Path(os.path.abspath(path))
-    if any(absolute.is_relative_to(root) for root in _STREAM_ROOTS):
+    """Whether `path` must be written in place: a FIFO, a device, an open descriptor's name."""
+    if _DESCRIPTOR_NAME.fullmatch(os.path.abspath(path)):
         return True
     try:
-        mode = os.stat(absolute).st_mode
+        mode = os.stat(path).st_mode
     except OSError:
         return False
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
