@@ -70,7 +70,7 @@ class Server:
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.terminate()
-        code = self.process.wait(timeout=30)
+        code = self.process.wait(timeout=90)
         self.log.close()
         return code
 
