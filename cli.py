@@ -307,7 +307,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     env = env_of(ctx)
     from manireports.state import StateDB
 
-    state = StateDB(env.config().get_opt_str("state.url"))
+    state = StateDB(env.config().get_opt_str("state.url"), file_mode=env.config().file_mode())
     before, after = state.upgrade()
     if before == after:
         env.say(f"The state database is already at revision {after}.")
@@ -368,7 +368,7 @@ def demo_init(
         anchor=anchor_date,
         progress=env.detail,
     )
-    StateDB(env.config().get_opt_str("state.url")).upgrade()
+    StateDB(env.config().get_opt_str("state.url"), file_mode=env.config().file_mode()).upgrade()
     total = sum(summary.rows.values())
     env.say(
         f"Built the {size} demo ({total:,} rows, {summary.rows.get('user', 0):,} users, "
@@ -962,6 +962,7 @@ def jobs_cleanup(ctx: typer.Context) -> None:
     for kind, count in result.deleted.items():
         env.detail(f"Deleted {count} {kind.replace('_', ' ')} rows.")
     env.detail(f"Removed {result.files_removed} run files from [storage] dir.")
+    env.detail(f"Removed {result.part_files_removed} temporary files left by killed runs.")
     if result.files_outside_storage:
         env.detail(f"Kept {result.files_outside_storage} run files outside [storage] dir.")
 
@@ -1348,7 +1349,7 @@ def jobs_run_due(ctx: typer.Context) -> None:
         done = run_due(application)
     for line in done.delivered:
         env.detail(line)
-    for line in done.retrying + done.lost:
+    for line in done.retrying + done.lost + done.unconfirmed:
         env.say(line)
     if done.failed:
         raise RunError(" ".join(done.failed) + " The owners were mailed.")
@@ -1425,13 +1426,20 @@ def cloud_serve_callbacks(
     env = env_of(ctx)
     application = env.app()
     secret = callback_secret(application.config)
-    server = open_callback_server(application.state, secret, host, port, env.detail)
+    server = open_callback_server(
+        application.state,
+        secret,
+        host,
+        port,
+        env.detail,
+        warn=env.say,
+        read_timeout=application.config.get_float("cloud.callback_read_timeout_seconds"),
+        max_connections=application.config.get_int("cloud.callback_max_connections"),
+    )
 
     env.say(f"Listening for callbacks on http://{host}:{server.server_address[1]}/")
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
-        env.say("Stopped.")
     finally:
         server.server_close()
 
@@ -1852,8 +1860,12 @@ register_writer("table", _write_rich_table)
 # Entry point and the one error table.
 
 
-def _terminate(_signum: int, _frame: Any) -> None:
+_SIGTERM_RECEIVED: list[int] = []
+
+
+def _terminate(signum: int, _frame: Any) -> None:
     """SIGTERM unwinds like Ctrl-C: transactions roll back, claims, locks and temporary files go."""
+    _SIGTERM_RECEIVED.append(signum)
     raise Terminated
 
 
@@ -1897,6 +1909,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
             err=True,
         )
         sys.exit(1)
+    if code == 130 and _SIGTERM_RECEIVED:
+        # Typer turns every KeyboardInterrupt, SIGTERM's included, into exit code 130.
+        typer.echo("Stopped by SIGTERM.", err=True)
+        sys.exit(143)
     sys.exit(code if isinstance(code, int) else 0)
 
 

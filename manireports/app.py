@@ -90,7 +90,7 @@ class App:
     def state(self) -> StateDB:
         from manireports.state.store import StateDB
 
-        state = StateDB(self.config.get_opt_str("state.url"))
+        state = StateDB(self.config.get_opt_str("state.url"), file_mode=self.config.file_mode())
         state.require_current()
         return state
 

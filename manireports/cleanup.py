@@ -4,11 +4,19 @@ Each kind of data has its own retention in days; 0 keeps it for ever (the audit 
 so an audit trail is only ever shortened on purpose). Files of deleted runs are removed only when
 they lie inside `[storage] dir`: a run's output path may be a file the operator wrote with
 `run-report -o`, which is theirs, not manireports'.
+
+A run killed outright (SIGKILL, a crash) leaves the hidden temporary file it was writing, full of
+personal data. Those are removed whatever the retention says, once a day old (a report still
+being computed has its temporary file open, untouched, for as long as its queries take): under
+`[storage] dir`, and next to every output path a run recorded, but there only the temporary files
+of that very name, so nothing else of the operator's is touched.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +25,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from manireports.app import App
+from manireports.export.atomic import part_file_pattern
 from manireports.state import record_audit
 from manireports.state.tables import (
     audit_logs,
@@ -30,6 +39,7 @@ from manireports.state.tables import (
 from manireports.timetrack.store import locked
 
 DAY = 86_400
+PART_FILE_AGE = DAY
 REPLAY_KEEP_SECONDS = DAY
 """A callback is refused as stale 300 s after its own timestamp, and its timestamp may be at most
 300 s ahead of its arrival, so a replay record older than 600 s can never refuse anything again;
@@ -43,6 +53,7 @@ class CleanupResult:
     deleted: dict[str, int] = field(default_factory=dict)
     files_removed: int = 0
     files_outside_storage: int = 0
+    part_files_removed: int = 0
 
 
 def inside(path: Path, directory: Path) -> bool:
@@ -119,12 +130,63 @@ def cleanup(app: App, *, now: int | None = None) -> CleanupResult:
                 callback_replay.c.timereceived < now - REPLAY_KEEP_SECONDS
             )
         ).rowcount
+    result.part_files_removed = remove_part_files(app, now)
     record_audit(
         state,
         userid=0,
         action="data_cleanup",
         objecttype="retention",
-        details={**result.deleted, "files_removed": result.files_removed},
+        details={
+            **result.deleted,
+            "files_removed": result.files_removed,
+            "part_files_removed": result.part_files_removed,
+        },
         now=now,
     )
     return result
+
+
+def remove_part_files(app: App, now: int) -> int:
+    """Remove the temporary files of killed runs that are over a day old; returns how many."""
+    before = now - PART_FILE_AGE
+    found: set[Path] = set()
+    storage = app.config.storage_dir()
+    if storage.is_dir():
+        anything = part_file_pattern()
+        found.update(p for p in storage.rglob(".*.part") if anything.fullmatch(p.name))
+    for target in _recorded_outputs(app):
+        pattern = part_file_pattern(target.name)
+        try:
+            entries = list(os.scandir(target.parent))
+        except OSError:
+            continue
+        found.update(Path(e.path) for e in entries if pattern.fullmatch(e.name))
+    removed = 0
+    for path in sorted(found):
+        try:
+            status = path.lstat()
+        except OSError:
+            continue
+        if stat.S_ISREG(status.st_mode) and status.st_mtime < before:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _recorded_outputs(app: App) -> set[Path]:
+    """Every output path the run log knows, finished or not, with its links resolved (the
+    temporary file lies beside the file a link names)."""
+    query = sa.select(report_runs.c.outputpath, report_runs.c.paramsjson)
+    with app.state.begin() as connection:
+        rows = connection.execute(query).all()
+    texts: set[str] = set()
+    for outputpath, paramsjson in rows:
+        if outputpath:
+            texts.add(str(outputpath))
+        try:
+            params = json.loads(paramsjson or "{}")
+        except ValueError:
+            continue
+        if isinstance(params, dict) and isinstance(params.get("output"), str):
+            texts.add(params["output"])
+    return {Path(os.path.realpath(text)) for text in texts}

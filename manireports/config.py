@@ -9,6 +9,7 @@ file named, because a typo in a cron host's config should fail loudly, not fall 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -126,6 +127,10 @@ SCHEMA: dict[str, dict[str, _Spec]] = {
         "region": ("str?", None, False),
         "submit_retries": ("int", 3, False),
         "submit_retry_delay_seconds": ("float", 1.0, False),
+        # `cloud serve-callbacks`: how long a client may take to send one request, and how many
+        # may be connected at once.
+        "callback_read_timeout_seconds": ("float", 10.0, False),
+        "callback_max_connections": ("int", 50, False),
     },
     "cache": {
         "enabled": ("bool", True, False),
@@ -143,6 +148,8 @@ SCHEMA: dict[str, dict[str, _Spec]] = {
     },
     "storage": {
         "dir": ("str?", None, False),
+        # Octal permission bits of the report files and the SQLite state database it creates.
+        "file_mode": ("str", "0600", False),
     },
 }
 
@@ -310,6 +317,18 @@ class Config:
         configured = self.get_opt_str("storage.dir")
         return Path(configured).expanduser() if configured else data_dir() / "files"
 
+    def file_mode(self) -> int:
+        """`[storage] file_mode` as permission bits: read and write bits only, owner included."""
+        text = self.get_str("storage.file_mode")
+        mode = int(text, 8) if re.fullmatch(r"0?[0-7]{3}", text) else -1
+        if mode < 0 or mode & 0o111 or (mode & 0o600) != 0o600:
+            raise ConfigError(
+                f"storage.file_mode must be octal permissions like 0600 or 0640 that let the "
+                f"owner read and write and nobody execute, not {text!r} "
+                f"(from {self.origin('storage.file_mode')})."
+            )
+        return mode
+
     def lock_dir(self) -> Path:
         configured = self.get_opt_str("jobs.lock_dir")
         return Path(configured).expanduser() if configured else data_dir() / "locks"
@@ -378,6 +397,7 @@ def load_config(
                 f"{key} must be one of {', '.join(choices)}, not {config.get(key)!r} "
                 f"(from {config.origin(key)})."
             )
+    config.file_mode()
     return config
 
 

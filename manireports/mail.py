@@ -12,7 +12,7 @@ from __future__ import annotations
 import mimetypes
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -50,8 +50,15 @@ def compose(
     return message
 
 
-def send(config: Config, message: EmailMessage) -> None:
-    """Hand the message to the configured SMTP server, or raise DeliveryError saying why not."""
+def send(
+    config: Config, message: EmailMessage, *, before_data: Callable[[], None] | None = None
+) -> None:
+    """Hand the message to the configured SMTP server, or raise DeliveryError saying why not.
+
+    `before_data` runs once the server took the sender and recipients, just before the DATA
+    command: the last moment at which stopping certainly sends nothing. What it raises aborts
+    the transaction unsent and reaches the caller unchanged.
+    """
     host = config.get_str("email.smtp.host")
     port = config.get_int("email.smtp.port")
     security = config.get_str("email.smtp.security")
@@ -75,6 +82,8 @@ def send(config: Config, message: EmailMessage) -> None:
                 client.starttls(context=context)
             if username:
                 client.login(username, password or "")
+            if before_data is not None:
+                setattr(client, "data", _hooked(client.data, before_data))  # noqa: B010
             client.send_message(message)
     except smtplib.SMTPAuthenticationError as exc:
         raise ConfigError(
@@ -95,6 +104,16 @@ def send(config: Config, message: EmailMessage) -> None:
         raise DeliveryError(f"{where} answered {exc.smtp_code}: {_text(exc.smtp_error)}.") from exc
     except (TimeoutError, smtplib.SMTPException, ssl.SSLError, OSError) as exc:
         raise DeliveryError(f"{where} could not be reached or failed: {exc}.") from exc
+
+
+def _hooked(
+    data: Callable[[bytes | str], tuple[int, bytes]], before: Callable[[], None]
+) -> Callable[[bytes | str], tuple[int, bytes]]:
+    def hooked(message: bytes | str) -> tuple[int, bytes]:
+        before()
+        return data(message)
+
+    return hooked
 
 
 def _text(answer: bytes | str) -> str:

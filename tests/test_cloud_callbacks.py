@@ -112,7 +112,7 @@ def service(db_url: str, tmp_path: Path) -> Iterator[tuple[StateDB, CallbackServ
     try:
         yield state, running
     finally:
-        assert running.stop() == 0
+        assert running.stop() == 143
         state.close()
 
 
@@ -208,7 +208,7 @@ def test_concurrent_callbacks_for_one_job_lose_no_update(db_url: str, tmp_path: 
         [r100] = [r for r in job_recipients(state, JOB) if r.userid == 100]
         assert r100.attempts == 2
     finally:
-        assert http.stop() == 0
+        assert http.stop() == 143
         state.close()
 
 

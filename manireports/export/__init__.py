@@ -161,7 +161,7 @@ def export(
         seen.add(column.name)
     if isinstance(destination, str | Path):
         path = Path(destination)
-        with atomic_output(path) as stream:
+        with atomic_output(path, mode=options.file_mode) as stream:
             rows = writer(table, stream, options)
         return ExportResult(rows=rows, path=path)
     rows = writer(table, destination, options)

@@ -65,6 +65,8 @@ class ExportOptions:
     pdf_max_rows: int = 50_000
     progress: Callable[[int], None] | None = None
     sheet_name: str | None = None
+    # Permission bits of a file created new; None leaves them to the umask.
+    file_mode: int | None = None
 
 
 @dataclass(frozen=True)

@@ -179,7 +179,11 @@ def run_report(
         reportid=report.custom_id,
         userid=OPERATOR,
         acting_userid=prepared.scope.actor.userid,
-        params=details,
+        # Where the file goes, known before it is written: `jobs cleanup` finds the temporary
+        # file of a run that was killed there.
+        params={**details, "output": str(destination)}
+        if isinstance(destination, Path)
+        else details,
         format=fmt,
     )
     cap = app.config.get_int("reports.max_rows")

@@ -5,13 +5,23 @@ Recipients who see the same data share one file: each Moodle-user recipient gets
 manireports_deliveries keyed by the occurrence, written before the mail is sent and marked sent
 right after the server accepted it, so a retry of the occurrence re-uses the files already made
 and mails only those still pending.
+
+Once the server has taken the sender and recipients, and just before DATA, the delivery is
+marked `sending` with the mail's Message-ID; SIGTERM and Ctrl-C wait from there until the outcome
+is recorded. Only a process that died outright (SIGKILL, a crash, a power cut) in that stretch
+leaves a `sending` row: the server may or may not have taken the mail, SMTP offers no way to
+ask, and the next attempt marks it `unconfirmed` instead of sending it again (at most once). The
+audit log names it with its Message-ID, which the mail server's log can confirm.
 """
 
 from __future__ import annotations
 
 import re
+import signal
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from pathlib import Path
@@ -49,6 +59,8 @@ class Outcome:
     pending: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     runs: list[int] = field(default_factory=list)
+    # "address (Message-ID)" of mails a dead process may or may not have handed over.
+    unconfirmed: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -122,6 +134,7 @@ def _existing(app: App, schedule: Schedule, occurrence: int) -> dict[str, dict[s
             deliveries.c.recipient,
             deliveries.c.status,
             deliveries.c.runid,
+            deliveries.c.messageid,
             report_runs.c.outputpath,
             report_runs.c.rowcount,
         )
@@ -162,6 +175,10 @@ def deliver(
         address = str(row["recipient"])
         if row["status"] == "sent":
             outcome.sent.append(address)
+        elif row["status"] in ("sending", "unconfirmed"):
+            if row["status"] == "sending":
+                _update(app, row["id"], status="unconfirmed")
+            outcome.unconfirmed.append(f"{address} ({row['messageid']})")
         elif row["status"] == "skipped":
             outcome.skipped.append(address)
         elif row["status"] == "pending":
@@ -193,7 +210,7 @@ def _generate(
     stamp = datetime.fromtimestamp(occurrence, tz).strftime("%Y%m%d-%H%M%S")
     label = "all" if view == OWNER_VIEW else f"user{view}"
     folder = app.config.storage_dir() / "schedules" / str(schedule.id)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"{_slug(schedule.name)}-{stamp}-{label}.{schedule.format}"
     request = ReportRequest(
         report=schedule.report_ref,
@@ -204,6 +221,7 @@ def _generate(
     options = ExportOptions(
         bom=schedule.format in ("csv", "tsv"),
         pdf_max_rows=app.config.get_int("reports.pdf_max_rows"),
+        file_mode=app.config.file_mode(),
     )
     result = run_report(app, request, fmt=schedule.format, destination=path, options=options)
     status = "skipped" if schedule.skip_empty and result.rows == 0 else "pending"
@@ -246,7 +264,6 @@ def _send(app: App, schedule: Schedule, span: tuple[int, int], row: dict[str, An
         "attached": attached,
         "recipient": row["recipient"],
     }
-    now = app.now()
     try:
         subject, body = render_mail(config, "report", values)
         message = compose(
@@ -256,23 +273,61 @@ def _send(app: App, schedule: Schedule, span: tuple[int, int], row: dict[str, An
             body=body,
             attachments=[path] if attached else [],
         )
-        send(config, message)
+        with ExitStack() as guard:
+
+            def before_data() -> None:
+                guard.enter_context(_stop_deferred())
+                _update(app, row["id"], status="sending", messageid=message["Message-ID"])
+
+            try:
+                send(config, message, before_data=before_data)
+            except (ManiReportsError, OSError):
+                # No 250 came back: the server did not take the mail, a retry may.
+                _update(app, row["id"], status="pending")
+                raise
+            _update(
+                app,
+                row["id"],
+                status="sent",
+                attempts=deliveries.c.attempts + 1,
+                lasterror=None,
+                timesent=app.now(),
+            )
     except (ManiReportsError, OSError) as exc:
         error = redact_text(str(exc))
-        with app.state.begin() as connection:
-            connection.execute(
-                sa.update(deliveries)
-                .where(deliveries.c.id == row["id"])
-                .values(attempts=deliveries.c.attempts + 1, lasterror=error)
-            )
+        _update(app, row["id"], attempts=deliveries.c.attempts + 1, lasterror=error)
         return f"mail to {row['recipient']}: {error}"
+    return None
+
+
+def _update(app: App, deliveryid: int, **values: Any) -> None:
     with app.state.begin() as connection:
         connection.execute(
-            sa.update(deliveries)
-            .where(deliveries.c.id == row["id"])
-            .values(status="sent", attempts=deliveries.c.attempts + 1, lasterror=None, timesent=now)
+            sa.update(deliveries).where(deliveries.c.id == deliveryid).values(**values)
         )
-    return None
+
+
+@contextmanager
+def _stop_deferred() -> Iterator[None]:
+    """Hold SIGTERM and Ctrl-C back until the block ends, then act on the first that came.
+
+    Only the main thread receives signals; in a worker thread nothing needs holding back.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    watched = (signal.SIGTERM, signal.SIGINT)
+    previous = {number: signal.getsignal(number) for number in watched}
+    for number in watched:
+        signal.signal(number, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if caught:
+            signal.raise_signal(caught[0])
 
 
 def give_up(app: App, schedule: Schedule, occurrence: int, error: str) -> list[str]:

@@ -1,5 +1,11 @@
 """`jobs run-due` and `schedule run`: claim, deliver, then advance, retry or give up.
 
+A stop (SIGTERM, Ctrl-C) ends the step in progress or rolls it back, then gives the claim back
+without advancing the schedule, so the next run-due resumes the occurrence where it stopped: the
+mails recorded as sent are not sent again and the files already made are re-used. With
+`[schedule] max_concurrent` above 1 the worker threads cannot be interrupted; each finishes the
+report or mail it is on and stops before the next one.
+
 A failed attempt is not retried by sleeping: the next attempt's time goes into the schedule's
 `retry_at` (`[schedule] retry_delay_seconds`, doubling each time) and whichever run-due comes by
 after it picks the occurrence up, on any host. After `[schedule] retries` retries the occurrence
@@ -8,6 +14,7 @@ is failed, its owner is mailed, and the schedule moves on to its next run.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +54,7 @@ class DueReport:
     retrying: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
+    unconfirmed: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, kind: str, line: str) -> None:
@@ -54,16 +62,25 @@ class DueReport:
             getattr(self, kind).append(line)
 
 
+class _Stopped(Exception):
+    """The process is stopping: a worker thread ends its schedule before the next step."""
+
+
 class _Claim:
     """This process's hold on one schedule."""
 
-    def __init__(self, app: App, scheduleid: int, token: str) -> None:
+    def __init__(
+        self, app: App, scheduleid: int, token: str, stop: threading.Event | None = None
+    ) -> None:
         self.app = app
         self.scheduleid = scheduleid
         self.token = token
         self.timeout = app.config.get_int("schedule.claim_timeout_seconds")
+        self.stop = stop or threading.Event()
 
     def keep(self) -> None:
+        if self.stop.is_set():
+            raise _Stopped
         if not renew_claim(
             self.app.state, self.scheduleid, self.token, self.app.now(), self.timeout
         ):
@@ -91,21 +108,28 @@ def run_due(app: App) -> DueReport:
     report = DueReport()
     # One attempt per schedule and run-due: a retry due at once waits for the next run-due.
     handled: set[int] = set()
+    stop = threading.Event()
 
     def work() -> None:
-        while True:
+        while not stop.is_set():
             scheduleid = claim_next_due(state, token, app.now(), timeout, skip=handled)
             if scheduleid is None:
                 return
             handled.add(scheduleid)
-            _run_claimed(app, _Claim(app, scheduleid, token), report)
+            _run_claimed(app, _Claim(app, scheduleid, token, stop), report)
 
     if workers == 1:
         work()
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for future in [pool.submit(work) for _ in range(workers)]:
-                future.result()
+            futures = [pool.submit(work) for _ in range(workers)]
+            try:
+                for future in futures:
+                    future.result()
+            except KeyboardInterrupt:
+                # Leaving the block waits for the workers, which stop after their current step.
+                stop.set()
+                raise
     return report
 
 
@@ -119,6 +143,17 @@ def _attempt(app: App, schedule: Schedule, occurrence: int, claim: _Claim) -> Ou
 
 
 def _run_claimed(app: App, claim: _Claim, report: DueReport) -> None:
+    try:
+        _run_held(app, claim, report)
+    except (KeyboardInterrupt, _Stopped) as stopping:
+        # Give the occurrence back as it is; the next run-due resumes it.
+        with contextlib.suppress(ClaimLostError):
+            claim.release()
+        if isinstance(stopping, KeyboardInterrupt):
+            raise
+
+
+def _run_held(app: App, claim: _Claim, report: DueReport) -> None:
     schedule = get_schedule(app.state, claim.scheduleid)
     occurrence = schedule.next_run
     tz = app.timezone
@@ -133,12 +168,20 @@ def _run_claimed(app: App, claim: _Claim, report: DueReport) -> None:
             "sent": outcome.sent,
             "skipped": outcome.skipped,
             "runs": outcome.runs,
+            "unconfirmed": outcome.unconfirmed,
         }
         upcoming = next_fire(schedule.rule, max(occurrence, now), tz)
         if outcome.complete:
             claim.release(next_run=upcoming, attempt=0, retry_at=None, last_run=now)
             _audit(app, schedule, "schedule_run", details)
             report.add("delivered", f"{shown}: {len(outcome.sent)} mail(s) sent.")
+            if outcome.unconfirmed:
+                report.add(
+                    "unconfirmed",
+                    f"{shown}: not sent again, as an earlier run died while handing them to the "
+                    f"SMTP server (check its log for the Message-ID): "
+                    f"{', '.join(outcome.unconfirmed)}.",
+                )
             return
         error = "; ".join(outcome.errors)
         attempt = schedule.attempt + 1
@@ -224,7 +267,12 @@ def run_now(app: App, scheduleid: int) -> Outcome:
             f"Schedule {scheduleid} is being run by another process now; try again when it is done."
         )
     claim = _Claim(app, scheduleid, token)
-    outcome = _attempt(app, schedule, now, claim)
+    try:
+        outcome = _attempt(app, schedule, now, claim)
+    except KeyboardInterrupt:
+        with contextlib.suppress(ClaimLostError):
+            claim.release()
+        raise
     tz = app.timezone
     details: dict[str, Any] = {
         "occurrence": now,
@@ -233,6 +281,7 @@ def run_now(app: App, scheduleid: int) -> Outcome:
         "sent": outcome.sent,
         "skipped": outcome.skipped,
         "runs": outcome.runs,
+        "unconfirmed": outcome.unconfirmed,
     }
     if outcome.complete:
         claim.release(last_run=app.now())

@@ -15,6 +15,7 @@ then writes waits for the write lock instead of failing with "database is locked
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,7 +39,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # The newest migration. Every command checks the database against it, so it is a constant rather
 # than read from the migrations: importing Alembic costs a second on each run (a test keeps the
 # two equal).
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004_stops"
 # Prefixed like every other table, so a state database shared with other tools stays readable.
 VERSION_TABLE = "manireports_alembic_version"
 SQLITE_BUSY_TIMEOUT_SECONDS = 60
@@ -111,7 +112,7 @@ class StateDescription:
     head: str
 
 
-def _create_engine(url: sa.URL) -> sa.Engine:
+def _create_engine(url: sa.URL, file_mode: int = 0o600) -> sa.Engine:
     backend = url.get_backend_name()
     if backend != "sqlite":
         # A firewalled host would otherwise hang a cron job for minutes before failing.
@@ -123,6 +124,17 @@ def _create_engine(url: sa.URL) -> sa.Engine:
     in_memory = url.database in (None, "", ":memory:")
     # An in-memory database lives as long as its one connection, so every checkout shares it.
     engine = sa.create_engine(url, poolclass=sa.StaticPool) if in_memory else sa.create_engine(url)
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _create_private(_dialect: Any, _record: Any, _args: Any, _kwargs: Any) -> None:
+        # SQLite would create the file with the umask's 0644; it holds personal data.
+        if not in_memory and not url.query.get("uri"):
+            try:
+                descriptor = os.open(str(url.database), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except OSError:
+                return  # it exists, or SQLite itself will say why it cannot be opened
+            os.fchmod(descriptor, file_mode)
+            os.close(descriptor)
 
     @sa.event.listens_for(engine, "connect")
     def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -154,7 +166,7 @@ def _sqlite_foreign_keys(connection: sa.Connection, *, enabled: bool) -> None:
 class StateDB:
     """A handle on the state database; it connects lazily, on first use."""
 
-    def __init__(self, url: str | sa.URL | None = None) -> None:
+    def __init__(self, url: str | sa.URL | None = None, *, file_mode: int = 0o600) -> None:
         if url is None:
             directory = data_dir()
             directory.mkdir(parents=True, exist_ok=True)
@@ -168,7 +180,7 @@ class StateDB:
             ) from None
         self.masked_url = self.url.render_as_string(hide_password=True)
         try:
-            self.engine = _create_engine(self.url)
+            self.engine = _create_engine(self.url, file_mode)
         except (sa.exc.NoSuchModuleError, ImportError) as exc:
             raise ConfigError(
                 f"The state database URL {self.masked_url} needs the driver "

@@ -186,13 +186,17 @@ deliveries = sa.Table(
     # The address the report goes to; userid when it is a Moodle user's.
     sa.Column("recipient", sa.String(255), nullable=False),
     sa.Column("userid", sa.BigInteger),
-    # pending | sent | failed: a pending delivery is retried, so a mail outage loses nothing.
+    # pending | sending | sent | unconfirmed | skipped | failed: a pending delivery is retried,
+    # so a mail outage loses nothing; `sending` is written just before SMTP DATA and one found
+    # later (its process died) becomes `unconfirmed`, which is not sent again.
     sa.Column("status", sa.String(20), nullable=False, server_default="pending"),
     sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.Column("lasterror", TEXT),
     sa.Column("timesent", TIME),
     # The schedule occurrence (its next_run) delivered, so a retry skips who already got it.
     sa.Column("occurrence", TIME),
+    # The mail's Message-ID header, known before the server is asked to take the mail.
+    sa.Column("messageid", sa.String(255)),
     sa.Index(None, "runid", "recipient", unique=True),
     sa.Index(None, "occurrence"),
     sa.Index(None, "status"),
