@@ -1348,8 +1348,11 @@ def jobs_run_due(ctx: typer.Context) -> None:
         done = run_due(application)
     for line in done.delivered:
         env.detail(line)
-    for line in done.retrying + done.lost:
-        env.say(line)
+    # Silent on success (cron mails what is printed): warnings go to the job log (and the audit
+    # log, written by run_due); stderr gets them only when a schedule failed for good.
+    warnings = done.retrying + done.lost + done.refused
+    for line in warnings:
+        (env.say if done.failed else env.detail)(line)
     if done.failed:
         raise RunError(" ".join(done.failed) + " The owners were mailed.")
 

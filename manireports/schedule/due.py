@@ -32,6 +32,7 @@ from manireports.schedule.delivery import (
     give_up,
     owner_address,
     period_text,
+    schedule_coverage,
 )
 from manireports.schedule.recurrence import next_fire, period
 from manireports.schedule.store import Schedule, get_schedule
@@ -47,6 +48,7 @@ class DueReport:
     retrying: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, kind: str, line: str) -> None:
@@ -135,6 +137,11 @@ def _run_claimed(app: App, claim: _Claim, report: DueReport) -> None:
             "runs": outcome.runs,
         }
         upcoming = next_fire(schedule.rule, max(occurrence, now), tz)
+        if outcome.refused and schedule.attempt == 0:
+            # Told once, at the occurrence's first attempt; a retry for another reason is not
+            # a new refusal.
+            line = _refusals(app, schedule, occurrence, outcome.refused)
+            report.add("refused", f"{shown}: {line}")
         if outcome.complete:
             claim.release(next_run=upcoming, attempt=0, retry_at=None, last_run=now)
             _audit(app, schedule, "schedule_run", details)
@@ -198,6 +205,34 @@ def _tell_owner(
     return f"sent to {address}"
 
 
+def _refusals(app: App, schedule: Schedule, occurrence: int, refused: list[str]) -> str:
+    """Audit the recipients left out for want of access and tell the owner; returns a line."""
+    tz = app.timezone
+    covers = schedule_coverage(app, schedule, occurrence, period(schedule.rule, occurrence, tz))
+    address = owner_address(app, schedule)
+    values = {
+        "schedule": schedule.name,
+        "scheduleid": schedule.id,
+        "report": schedule.report,
+        "covers": covers.words,
+        "refused": refused,
+        "host": socket.gethostname(),
+    }
+    try:
+        subject, body = render_mail(app.config, "refused", values)
+        send(app.config, compose(app.config, to=[address], subject=subject, body=body))
+        notice = f"sent to {address}"
+    except ManiReportsError as exc:
+        notice = f"could not be sent to {address}: {exc}"
+    _audit(
+        app,
+        schedule,
+        "schedule_recipient_refused",
+        {"occurrence": occurrence, "refused": refused, "owner_notice": notice},
+    )
+    return f"left out {'; '.join(refused)} (owner notice {notice})."
+
+
 def _audit(app: App, schedule: Schedule, action: str, details: dict[str, Any]) -> None:
     record_audit(
         app.state,
@@ -225,6 +260,8 @@ def run_now(app: App, scheduleid: int) -> Outcome:
         )
     claim = _Claim(app, scheduleid, token)
     outcome = _attempt(app, schedule, now, claim)
+    if outcome.refused:
+        _refusals(app, schedule, now, outcome.refused)
     tz = app.timezone
     details: dict[str, Any] = {
         "occurrence": now,
