@@ -690,7 +690,7 @@ def companies_command(
 ) -> None:
     """List the IOMAD companies and departments the acting user may see.
 
-    Example: manireports companies --as-user jsmith
+    Example: manireports companies --as-user deshawn.lee2
     """
     from manireports.export import Column
     from manireports.scope import visible_companies
@@ -1141,7 +1141,7 @@ def analytics_at_risk(
 ) -> None:
     """Learners at risk: four rules of 25 points each, one column per rule (the at_risk report).
 
-    Example: manireports analytics at-risk --course 3 --as-user teacher1
+    Example: manireports analytics at-risk --course 3 --as-user jack.fitzgerald
     """
     _analytics(
         ctx, "at_risk", course, explain,
@@ -1187,7 +1187,7 @@ def schedule_add(
     """Schedule a report to be mailed; prints the new schedule's id.
 
     Example: manireports schedule add --report course_completion --name "Weekly completion"
-    --frequency weekly --weekday monday --at 07:00 --format xlsx --recipient manager1
+    --frequency weekly --weekday monday --at 07:00 --format xlsx --recipient sian.taylor
     """
     from manireports.reports.params import parse_assignments
     from manireports.schedule.recurrence import make_recurrence
@@ -1564,7 +1564,7 @@ def cloud_certificate(
 ) -> None:
     """Make a completion certificate PDF locally, with a verification code.
 
-    Example: manireports cloud certificate --user jsmith --course 12 -o jsmith.pdf
+    Example: manireports cloud certificate --user malgorzata.wojcik --course 12 -o certificate.pdf
     """
     from manireports.cloud.certificate import make_certificate
 
@@ -1613,7 +1613,7 @@ def dashboard_command(
 ) -> None:
     """Show the dashboard of a role: KPIs, trends, completion by course, courses, learners at risk.
 
-    Example: manireports dashboard --as-user jsmith -o dashboard.html
+    Example: manireports dashboard --as-user sian.taylor -o dashboard.html
     """
     if ctx.invoked_subcommand is not None:
         return
