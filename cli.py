@@ -672,6 +672,11 @@ def run_report_command(
     finally:
         if progress:
             progress.finish()
+    if outcome.rows == 0 and request.report == "time_spent":
+        from manireports.reports.timespent import NOT_TRACKED_YET, time_tracking_has_run
+
+        if not time_tracking_has_run(application):
+            typer.echo(NOT_TRACKED_YET, err=True)
     if outcome.capped:
         typer.echo(
             f"Warning: the report stopped at [reports] max_rows "
@@ -1002,8 +1007,13 @@ def cache_clear(
     Example: manireports cache clear --type company_overview
     """
     from manireports.cache import ResultCache
+    from manireports.dashboard import ROLES
+    from manireports.reports.caching import CACHED_REPORTS
     from manireports.state import record_audit
 
+    known = (*CACHED_REPORTS, *(f"dashboard_{role}" for role in (*ROLES, "custom")))
+    if kind is not None and kind.strip() and kind not in known:
+        raise InputError(f"There is no cache type {kind!r}; the types are {', '.join(known)}.")
     env = env_of(ctx)
     application = env.app()
     deleted = ResultCache(application.state, application.config).clear(kind)
@@ -1395,15 +1405,39 @@ def cloud_send_reminders(
     ] = None,
     as_user: AsUserOption = None,
     company: CompanyOption = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="List who would be mailed and in how many jobs; send none."),
+    ] = False,
+    fmt: FormatOption = None,
 ) -> None:
     """Remind a course's learners, in jobs of [cloud] batch_size; prints the job ids.
 
     Example: manireports cloud send-reminders --course 12 --only not-completed
     """
-    from manireports.cloud.reminders import ReminderRequest, send_reminders
+    from manireports.cloud.reminders import ReminderRequest, plan_reminders, send_reminders
 
     env = env_of(ctx)
     request = ReminderRequest(course, template, only, as_user, company)
+    if dry_run:
+        from manireports.export import Column
+
+        plan = plan_reminders(env.app(), request)
+        columns = [
+            Column("userid", "int"),
+            Column("email", "text"),
+            Column("firstname", "text"),
+            Column("lastname", "text"),
+        ]
+        rows = [(r.userid, r.email, r.firstname, r.lastname) for r in plan.recipients]
+        _export_small("Reminders (dry run)", columns, rows, fmt)
+        if plan.skipped_without_email:
+            env.say(f"{plan.skipped_without_email} learners have no email address.")
+        env.say(
+            f"Dry run: {len(plan.recipients)} recipients in {plan.jobs} jobs would be sent; "
+            "nothing was recorded or sent."
+        )
+        return
     outcome = send_reminders(env.app(), request)
     if outcome.skipped_without_email:
         env.say(
