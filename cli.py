@@ -1703,8 +1703,9 @@ def _print_dashboard(dashboard: Any, stream: io.StringIO, *, colour: bool) -> No
     from rich.panel import Panel
     from rich.table import Table
 
-    from manireports.dashboard.text import cell_text, delta_text, figure_text
+    from manireports.dashboard.text import cell_text, delta_text, figure_text, tone
 
+    shade = {"good": "green", "bad": "red", "flat": "dim"}
     console = Console(file=stream, no_color=not colour, width=100, highlight=False)
     company = "" if dashboard.company is None else f", company {dashboard.company}"
     console.print(Panel(
@@ -1713,7 +1714,7 @@ def _print_dashboard(dashboard: Any, stream: io.StringIO, *, colour: bool) -> No
     ))  # fmt: skip
     cards = [
         Panel(
-            f"[bold]{figure_text(w.value, w.unit)}[/]\n[dim]{delta_text(w)}[/]",
+            f"[bold]{figure_text(w.value, w.unit)}[/]\n[{shade[tone(w)]}]{delta_text(w)}[/]",
             title=w.title, width=32,
         )
         for w in dashboard.widgets
