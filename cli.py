@@ -672,6 +672,11 @@ def run_report_command(
     finally:
         if progress:
             progress.finish()
+    if outcome.rows == 0 and request.report == "time_spent":
+        from manireports.reports.timespent import NOT_TRACKED_YET, time_tracking_has_run
+
+        if not time_tracking_has_run(application):
+            typer.echo(NOT_TRACKED_YET, err=True)
     if outcome.capped:
         typer.echo(
             f"Warning: the report stopped at [reports] max_rows "
@@ -690,7 +695,7 @@ def companies_command(
 ) -> None:
     """List the IOMAD companies and departments the acting user may see.
 
-    Example: manireports companies --as-user jsmith
+    Example: manireports companies --as-user deshawn.lee2
     """
     from manireports.export import Column
     from manireports.scope import visible_companies
@@ -1003,8 +1008,13 @@ def cache_clear(
     Example: manireports cache clear --type company_overview
     """
     from manireports.cache import ResultCache
+    from manireports.dashboard import ROLES
+    from manireports.reports.caching import CACHED_REPORTS
     from manireports.state import record_audit
 
+    known = (*CACHED_REPORTS, *(f"dashboard_{role}" for role in (*ROLES, "custom")))
+    if kind is not None and kind.strip() and kind not in known:
+        raise InputError(f"There is no cache type {kind!r}; the types are {', '.join(known)}.")
     env = env_of(ctx)
     application = env.app()
     deleted = ResultCache(application.state, application.config).clear(kind)
@@ -1142,7 +1152,7 @@ def analytics_at_risk(
 ) -> None:
     """Learners at risk: four rules of 25 points each, one column per rule (the at_risk report).
 
-    Example: manireports analytics at-risk --course 3 --as-user teacher1
+    Example: manireports analytics at-risk --course 3 --as-user jack.fitzgerald
     """
     _analytics(
         ctx, "at_risk", course, explain,
@@ -1188,7 +1198,7 @@ def schedule_add(
     """Schedule a report to be mailed; prints the new schedule's id.
 
     Example: manireports schedule add --report course_completion --name "Weekly completion"
-    --frequency weekly --weekday monday --at 07:00 --format xlsx --recipient manager1
+    --frequency weekly --weekday monday --at 07:00 --format xlsx --recipient sian.taylor
     """
     from manireports.reports.params import parse_assignments
     from manireports.schedule.recurrence import make_recurrence
@@ -1349,8 +1359,11 @@ def jobs_run_due(ctx: typer.Context) -> None:
         done = run_due(application)
     for line in done.delivered:
         env.detail(line)
-    for line in done.retrying + done.lost + done.unconfirmed:
-        env.say(line)
+    # Silent on success (cron mails what is printed): warnings go to the job log (and the audit
+    # log, written by run_due); stderr gets them only when a schedule failed for good.
+    warnings = done.retrying + done.lost + done.unconfirmed + done.refused
+    for line in warnings:
+        (env.say if done.failed else env.detail)(line)
     if done.failed:
         raise RunError(" ".join(done.failed) + " The owners were mailed.")
 
@@ -1393,15 +1406,39 @@ def cloud_send_reminders(
     ] = None,
     as_user: AsUserOption = None,
     company: CompanyOption = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="List who would be mailed and in how many jobs; send none."),
+    ] = False,
+    fmt: FormatOption = None,
 ) -> None:
     """Remind a course's learners, in jobs of [cloud] batch_size; prints the job ids.
 
     Example: manireports cloud send-reminders --course 12 --only not-completed
     """
-    from manireports.cloud.reminders import ReminderRequest, send_reminders
+    from manireports.cloud.reminders import ReminderRequest, plan_reminders, send_reminders
 
     env = env_of(ctx)
     request = ReminderRequest(course, template, only, as_user, company)
+    if dry_run:
+        from manireports.export import Column
+
+        plan = plan_reminders(env.app(), request)
+        columns = [
+            Column("userid", "int"),
+            Column("email", "text"),
+            Column("firstname", "text"),
+            Column("lastname", "text"),
+        ]
+        rows = [(r.userid, r.email, r.firstname, r.lastname) for r in plan.recipients]
+        _export_small("Reminders (dry run)", columns, rows, fmt)
+        if plan.skipped_without_email:
+            env.say(f"{plan.skipped_without_email} learners have no email address.")
+        env.say(
+            f"Dry run: {len(plan.recipients)} recipients in {plan.jobs} jobs would be sent; "
+            "nothing was recorded or sent."
+        )
+        return
     outcome = send_reminders(env.app(), request)
     if outcome.skipped_without_email:
         env.say(
@@ -1569,7 +1606,7 @@ def cloud_certificate(
 ) -> None:
     """Make a completion certificate PDF locally, with a verification code.
 
-    Example: manireports cloud certificate --user jsmith --course 12 -o jsmith.pdf
+    Example: manireports cloud certificate --user malgorzata.wojcik --course 12 -o certificate.pdf
     """
     from manireports.cloud.certificate import make_certificate
 
@@ -1618,7 +1655,7 @@ def dashboard_command(
 ) -> None:
     """Show the dashboard of a role: KPIs, trends, completion by course, courses, learners at risk.
 
-    Example: manireports dashboard --as-user jsmith -o dashboard.html
+    Example: manireports dashboard --as-user sian.taylor -o dashboard.html
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -1674,8 +1711,9 @@ def _print_dashboard(dashboard: Any, stream: io.StringIO, *, colour: bool) -> No
     from rich.panel import Panel
     from rich.table import Table
 
-    from manireports.dashboard.text import cell_text, delta_text, figure_text
+    from manireports.dashboard.text import cell_text, delta_text, figure_text, tone
 
+    shade = {"good": "green", "bad": "red", "flat": "dim"}
     console = Console(file=stream, no_color=not colour, width=100, highlight=False)
     company = "" if dashboard.company is None else f", company {dashboard.company}"
     console.print(Panel(
@@ -1684,7 +1722,7 @@ def _print_dashboard(dashboard: Any, stream: io.StringIO, *, colour: bool) -> No
     ))  # fmt: skip
     cards = [
         Panel(
-            f"[bold]{figure_text(w.value, w.unit)}[/]\n[dim]{delta_text(w)}[/]",
+            f"[bold]{figure_text(w.value, w.unit)}[/]\n[{shade[tone(w)]}]{delta_text(w)}[/]",
             title=w.title, width=32,
         )
         for w in dashboard.widgets

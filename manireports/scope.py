@@ -1,4 +1,4 @@
-"""Who sees what (SPEC section 7): the one scoping function every report passes through.
+"""Who sees what: the one scoping function every report passes through.
 
 A scope is resolved once per run from the acting user and `--company`, as a set of grants: "rows
 of these users", "rows of these courses", "rows of these companies". The grants become one SQL
@@ -9,9 +9,14 @@ acting user's grants is refused rather than shown unfiltered.
 IOMAD rules (moodle-schema README section 12, as IOMAD's own company::get_my_users): a company
 manager (company_users.managertype 1) sees every user of that company; a department manager
 (managertype 2) the users of their department and all its sub-departments; a manager of a parent
-company does not see a child company's users through the parent. Teachers (an editingteacher or
-teacher role in a course context) see the courses they teach. Everyone else sees their own rows.
-Grants add up: a manager who also teaches sees both.
+company does not see a child company's users through the parent. A department manager may pick
+the company their department belongs to with --company, and sees their subtree within it.
+
+Moodle's manager role (any role of archetype `manager`): held in the system context, its holder
+sees what a site admin sees; held in a course category context, the courses of that category and
+all its subcategories (courses whose context path runs through the category's context).
+Teachers (an editingteacher or teacher role in a course context) see the courses they teach.
+Everyone else sees their own rows. Grants add up: a manager who also teaches sees both.
 """
 
 from __future__ import annotations
@@ -26,7 +31,11 @@ from manireports.moodle.detect import SiteInfo
 from manireports.sqltext import expand_tables
 
 ScopeColumn = Literal["userid", "courseid", "companyid"]
-Role = Literal["operator", "siteadmin", "manager", "teacher", "user"]
+Role = Literal["operator", "siteadmin", "sitemanager", "manager", "teacher", "user"]
+
+# Actors who see everything: the shell operator, site admins, and holders of Moodle's manager
+# role in the system context.
+UNRESTRICTED_ROLES = ("operator", "siteadmin", "sitemanager")
 
 TEACHER_ROLES = ("editingteacher", "teacher")
 
@@ -57,6 +66,15 @@ class Actor:
     companies: tuple[int, ...] = ()
     departments: tuple[int, ...] = ()
     courses: tuple[int, ...] = ()
+    # Companies the managed departments belong to (the ones --company may name for them).
+    department_companies: tuple[int, ...] = ()
+    # Courses under the categories where the user holds Moodle's manager role.
+    category_courses: tuple[int, ...] = ()
+
+    @property
+    def pickable_companies(self) -> tuple[int, ...]:
+        """The companies --company may name: managed ones and those of managed departments."""
+        return tuple(sorted(set(self.companies) | set(self.department_companies)))
 
 
 @dataclass(frozen=True)
@@ -76,7 +94,7 @@ class Scope:
         """Companies the actor may pick with --company; None means any."""
         if self.grants is None:
             return None
-        return self.actor.companies
+        return self.actor.pickable_companies
 
 
 OPERATOR = Actor(userid=None, username="(shell operator)", role="operator")
@@ -105,13 +123,21 @@ def _find_user(db: MoodleDB, who: str) -> tuple[int, str, int, int]:
     return int(userid), str(username), int(deleted), int(suspended)
 
 
-def _descendants(db: MoodleDB, site: SiteInfo, roots: set[int]) -> tuple[int, ...]:
-    """A department and all its sub-departments, walking the parent links from the roots."""
-    parent = "parentid" if site.iomad == "51plus" else "parent"
+def _descendants(
+    db: MoodleDB, site: SiteInfo, roots: set[int]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """A department and all its sub-departments, walking the parent links from the roots, and
+    the companies the roots belong to."""
+    parent, company = ("parentid", "companyid") if site.iomad == "51plus" else ("parent", "company")
     table = expand_tables("{department}", db.prefix, site.table_aliases())
     children: dict[int, list[int]] = {}
-    for dept_id, parent_id in db.fetch_all(f"SELECT id, {parent} FROM {table}"):
+    companies: set[int] = set()
+    for dept_id, parent_id, company_id in db.fetch_all(
+        f"SELECT id, {parent}, {company} FROM {table}"
+    ):
         children.setdefault(int(parent_id or 0), []).append(int(dept_id))
+        if int(dept_id) in roots:
+            companies.add(int(company_id))
     found: set[int] = set()
     pending = list(roots)
     while pending:
@@ -120,7 +146,30 @@ def _descendants(db: MoodleDB, site: SiteInfo, roots: set[int]) -> tuple[int, ..
             continue
         found.add(current)
         pending.extend(children.get(current, ()))
-    return tuple(sorted(found))
+    return tuple(sorted(found)), tuple(sorted(companies))
+
+
+def _manager_role(db: MoodleDB, userid: int) -> tuple[bool, tuple[int, ...]]:
+    """Moodle's manager role: (held in the system context, courses of the categories held in)."""
+    held = db.fetch_all(
+        f"SELECT ctx.contextlevel, ctx.path FROM {db.table('role_assignments')} ra "
+        f"JOIN {db.table('context')} ctx ON ctx.id = ra.contextid "
+        f"JOIN {db.table('role')} r ON r.id = ra.roleid "
+        "WHERE ra.userid = :userid AND r.archetype = 'manager' AND ctx.contextlevel IN (10, 40)",
+        {"userid": userid},
+    )
+    if any(int(level) == 10 for level, _path in held):
+        return True, ()
+    paths = sorted({str(path) for _level, path in held if path})
+    if not paths:
+        return False, ()
+    under = " OR ".join(f"ctx.path LIKE :p{n}" for n in range(len(paths)))
+    rows = db.fetch_all(
+        f"SELECT DISTINCT ctx.instanceid FROM {db.table('context')} ctx "
+        f"WHERE ctx.contextlevel = 50 AND ({under}) ORDER BY ctx.instanceid",
+        {f"p{n}": f"{path.rstrip('/')}/%" for n, path in enumerate(paths)},
+    )
+    return False, tuple(int(row[0]) for row in rows)
 
 
 def resolve_actor(db: MoodleDB, site: SiteInfo, who: str | None) -> Actor:
@@ -136,8 +185,12 @@ def resolve_actor(db: MoodleDB, site: SiteInfo, who: str | None) -> Actor:
         )
     if userid in site.siteadmins:
         return Actor(userid, username, "siteadmin")
+    system_manager, category_courses = _manager_role(db, userid)
+    if system_manager:
+        return Actor(userid, username, "sitemanager")
     companies: tuple[int, ...] = ()
     departments: tuple[int, ...] = ()
+    department_companies: tuple[int, ...] = ()
     if site.iomad:
         table = expand_tables("{company_users}", db.prefix, site.table_aliases())
         memberships = db.fetch_all(
@@ -148,7 +201,7 @@ def resolve_actor(db: MoodleDB, site: SiteInfo, who: str | None) -> Actor:
         companies = tuple(sorted({int(c) for c, _d, kind in memberships if int(kind) == 1}))
         managed = {int(d) for _c, d, kind in memberships if int(kind) == 2}
         if managed:
-            departments = _descendants(db, site, managed)
+            departments, department_companies = _descendants(db, site, managed)
     courses = tuple(
         int(row[0])
         for row in db.fetch_all(
@@ -160,8 +213,17 @@ def resolve_actor(db: MoodleDB, site: SiteInfo, who: str | None) -> Actor:
             {"userid": userid},
         )
     )
-    role: Role = "manager" if companies or departments else "teacher" if courses else "user"
-    return Actor(userid, username, role, companies, departments, courses)
+    role: Role = (
+        "manager"
+        if companies or departments or category_courses
+        else "teacher"
+        if courses
+        else "user"
+    )
+    return Actor(
+        userid, username, role, companies, departments, courses, department_companies,
+        category_courses,
+    )  # fmt: skip
 
 
 def resolve_scope(
@@ -170,8 +232,10 @@ def resolve_scope(
     """The scope of a run as `who` (None: the shell operator), narrowed to `company`."""
     if company is not None and not site.iomad:
         raise InputError("--company needs IOMAD, and this Moodle has no IOMAD tables.")
+    if company is not None:
+        _require_company(db, site, company)
     actor = resolve_actor(db, site, who)
-    if actor.role in ("operator", "siteadmin"):
+    if actor.role in UNRESTRICTED_ROLES:
         return Scope(actor, None, company)
     grants: list[Grant] = [Grant("userid", (actor.userid,))] if actor.userid else []
     if actor.companies:
@@ -181,12 +245,24 @@ def resolve_scope(
         grants.append(Grant("userid", subquery=_department_users(actor.departments)))
     if actor.courses:
         grants.append(Grant("courseid", actor.courses))
-    if company is not None and company not in actor.companies:
+    if actor.category_courses:
+        grants.append(Grant("courseid", actor.category_courses))
+    pickable = actor.pickable_companies
+    if company is not None and company not in pickable:
         raise PermissionDeniedError(
             f"{actor.username} may not see company {company}: they manage "
-            + (f"companies {', '.join(map(str, actor.companies))}." if actor.companies else "none.")
+            + (f"companies {', '.join(map(str, pickable))}." if pickable else "none.")
         )
     return Scope(actor, tuple(grants), company)
+
+
+def _require_company(db: MoodleDB, site: SiteInfo, company: int) -> None:
+    """--company must name a company that exists, rather than give an empty report."""
+    table = expand_tables("{company}", db.prefix, site.table_aliases())
+    if not db.fetch_all(f"SELECT id FROM {table} WHERE id = :id", {"id": int(company)}):
+        raise InputError(
+            f"There is no IOMAD company {company}; `manireports companies` lists the companies."
+        )
 
 
 def scope_condition(scope: Scope, columns: Mapping[ScopeColumn, str], what: str) -> str | None:
@@ -258,7 +334,7 @@ def visible_companies(
         (int(c), str(n), None if d is None else int(d), dn, None if p is None else int(p))
         for c, n, d, dn, p in db.fetch_all(sql)
     ]
-    if actor.role in ("operator", "siteadmin"):
+    if actor.role in UNRESTRICTED_ROLES:
         return rows
     return [
         row

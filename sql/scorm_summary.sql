@@ -5,9 +5,9 @@
 --
 -- One row per kept tracking value (one per attempt with no kept value, on 4.3+ sites):
 --   the activity and the user, the activity's grading settings (version, grademethod,
---   whatgrade, maxattempt), then attempt, scoid, scormtype (of the scorm_scoes row the value
---   belongs to: 'sco' or 'asset'; NULL for a SCO no longer in this activity's package),
---   element, value, timemodified.
+--   whatgrade, maxattempt), then attempt, scoid, scormtype and sortorder (of the scorm_scoes
+--   row the value belongs to: 'sco' or 'asset'; NULL for a SCO no longer in this activity's
+--   package), element, value, timemodified.
 --
 -- Only these elements are read (a SCO writes dozens: interactions, suspend data, ...):
 --   x.start.time              written by Moodle's player when a SCO of an attempt is launched,
@@ -42,6 +42,7 @@ SELECT s.id AS scormid,
        v.attempt,                                                               -- if !scorm43
        v.scoid,
        sc.scormtype,
+       sc.sortorder,
        e.element,                                                               -- if scorm43
        v.element,                                                               -- if !scorm43
        v.value,

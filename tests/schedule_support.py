@@ -1,7 +1,8 @@
 """What the schedule tests share: a small Moodle site, a real SMTP server and a configuration.
 
 The site (America/New_York) has course A with learners sam and sue and teacher tina, and course B
-with learner bob; so course_completion has 3 rows for the operator and 2 (course A) for tina.
+with learner bob, all enrolled on 2026-01-04 at 10:00; so course_completion has 3 rows for the
+operator and 2 (course A) for tina, for any period that contains that day.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from aiosmtpd.smtp import Envelope, Session
 from tests.moodle_site import MoodleSite
 
 ZONE = "America/New_York"
+ENROLLED = 1_767_538_800  # 2026-01-04 10:00 in New York
 
 
 def build_site(path: Path) -> dict[str, int]:
@@ -31,7 +33,7 @@ def build_site(path: Path) -> dict[str, int]:
     ids = {"course_a": course_a, "course_b": course_b}
     for name, course in (("sam", course_a), ("sue", course_a), ("bob", course_b)):
         ids[name] = site.user(name)
-        site.enrol(ids[name], course, timestart=1_700_000_000)
+        site.enrol(ids[name], course, timestart=ENROLLED)
     ids["tina"] = site.user("tina", email="tina@school.example")
     site.assign(ids["tina"], site.course_context(course_a), "editingteacher")
     ids["olaf"] = site.user("olaf", email="olaf@school.example")

@@ -56,6 +56,8 @@ def moodle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
     site.complete(learner, course, 1_750_000_000)
     other = site.user("olga", firstname="Ольга", lastname="Петрова")
     site.enrol(other, course, timestart=1_700_000_100)
+    # Company 1 exists (olga is not in it): asking for it is refused, not "no such company".
+    site.insert("company", name="Acme", shortname="acme", code="A", city="", country="")
     site.dispose()
     env = {
         "MANIREPORTS_MOODLE_URL": site.url,

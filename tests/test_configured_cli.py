@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -305,3 +305,57 @@ def test_the_reference_names_every_key_source_field_op_aggregate_and_format() ->
     names += [name for source in SOURCES.values() for name in source.fields]
     missing = sorted({name for name in names if f"`{name}`" not in reference})
     assert missing == []
+
+
+def test_examples_return_rows_on_a_demo_built_on_another_day(tmp_path: Path) -> None:
+    """The examples use days counted back from the run, so a demo built on any day (the demo's
+    history ends on the day it is built) gives rows, not an empty file."""
+    url = f"sqlite:///{tmp_path / 'moodle.sqlite'}"
+    build_demo(url, size="small", seed=1, anchor=date(2027, 3, 1))
+    state_url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    StateDB(state_url).upgrade()
+    app = App(
+        load_config(environ={"MANIREPORTS_MOODLE_URL": url, "MANIREPORTS_STATE_URL": state_url})
+    )
+    try:
+        for path in EXAMPLES:
+            name = f"example {path.stem}"
+            save_custom_report(
+                app.state,
+                name=name,
+                config=load_report_config(path),
+                validator=make_validator(app.config, app.moodle),
+            )
+            assert _run_json(app, ReportRequest(name, as_of="2027-03-01 00:00")), path.name
+    finally:
+        app.moodle.dispose()
+
+
+@pytest.mark.parametrize(
+    ("value", "day"),
+    [
+        ("today", "2027-03-01"),
+        ("yesterday", "2027-02-28"),
+        ("30 days ago", "2027-01-30"),
+        ("2 weeks ago", "2027-02-15"),
+        ("1 month ago", "2027-02-01"),
+        ("6 Months ago", "2026-09-01"),
+        ("1 year ago", "2026-03-01"),
+    ],
+)
+def test_relative_days_are_the_days_counted_back_from_the_run(value: str, day: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    london = ZoneInfo("Europe/London")
+    now = int(datetime(2027, 3, 1, 12, 0, tzinfo=london).timestamp())
+
+    def bounds(filter_value: str) -> list[Any]:
+        cfg = {
+            "source": "users",
+            "columns": ["username"],
+            "filters": [{"field": "lastaccess", "op": "=", "value": filter_value}],
+        }
+        query = build_configured_sql(cfg, engine="sqlite", timezone=london, now=now)
+        return sorted(v for k, v in query.params.items() if k != "now")
+
+    assert bounds(value) == bounds(day)

@@ -137,8 +137,20 @@ def test_role_follows_the_user_and_bad_requests_exit_2(
     assert student.returncode == 2 and b"--as-user" in student.stderr
     bad = run_cli("dashboard", "--format", "xlsx", env=demo)
     assert bad.returncode == 2 and b"html, pdf or terminal" in bad.stderr
-    other = run_cli("dashboard", "--as-user", viewers["manager"], "--company", "999", env=demo)
-    assert other.returncode == 3 and b"may not see company 999" in other.stderr
+    missing = run_cli("dashboard", "--as-user", viewers["manager"], "--company", "999", env=demo)
+    assert missing.returncode == 2 and b"no IOMAD company 999" in missing.stderr
+    managed = {
+        c for (c,) in fetch(
+            demo,
+            "SELECT cu.companyid FROM mdl_company_users cu JOIN mdl_user u ON u.id = cu.userid "
+            f"WHERE u.username = '{viewers['manager']}' AND cu.managertype = 1",
+        )
+    }  # fmt: skip
+    elsewhere = min(c for (c,) in fetch(demo, "SELECT id FROM mdl_company") if c not in managed)
+    other = run_cli(
+        "dashboard", "--as-user", viewers["manager"], "--company", str(elsewhere), env=demo
+    )
+    assert other.returncode == 3 and f"may not see company {elsewhere}".encode() in other.stderr
     assert b"Traceback" not in other.stderr
 
 

@@ -63,7 +63,7 @@ class Scorm:
             options="",
         )
 
-    def sco(self, scorm: int, identifier: str, scormtype: str = "sco") -> int:
+    def sco(self, scorm: int, identifier: str, scormtype: str = "sco", sortorder: int = 0) -> int:
         return self.site.insert(
             "scorm_scoes",
             scorm=scorm,
@@ -74,6 +74,7 @@ class Scorm:
             launch=f"{identifier}.html",
             scormtype=scormtype,
             title=identifier,
+            sortorder=sortorder,
         )
 
     def attempt(self, user: int, scorm: int, attempt: int) -> int:
@@ -140,7 +141,7 @@ def build(url: str, release: str) -> Built:
     sco1, sco2 = w.sco(s, "one"), w.sco(s, "two")
     asset = w.sco(s, "leaflet", "asset")
     # u1 attempt 1: sco1 incomplete, 40, 10 min; sco2 empty score (ignored), 5 min 30.5 s;
-    #   the asset "completed" (what Moodle writes when an asset is opened): not counted.
+    #   the asset "completed" (what Moodle writes when an asset is opened), no score.
     #   Attempt score: highest of (40) = 40.
     w.launch(u1, s, sco1, 1, 1)
     w.track(u1, s, sco1, 1, "cmi.core.lesson_status", "incomplete", 2)
@@ -160,10 +161,10 @@ def build(url: str, release: str) -> Built:
     w.track(u1, s, sco1, 2, "cmi.core.session_time", "00:20:00", 30)
     w.track(u1, s, sco2, 2, "cmi.core.lesson_status", "failed", 24)
     w.track(u1, s, sco2, 2, "cmi.core.score.raw", "0", 25)
-    # Values the report does not read (and an asset's) do not change anything.
+    # Values the report does not read do not change anything.
     w.track(u1, s, sco2, 2, "cmi.suspend_data", "completed", 99)
     #   totaltime 600 + 330.5 + 3600 = 4530.5 -> 4531; completed (passed); lastaccess T0 + 30.
-    # u2 only opened the asset: one attempt, not completed, no score.
+    # u2 only opened the asset: one attempt, completed (Moodle counts the asset), no score.
     w.launch(u2, s, asset, 1, 40)
     w.track(u2, s, asset, 1, "cmi.core.lesson_status", "completed", 41)
     # A deleted user is never listed.
@@ -215,7 +216,8 @@ def build(url: str, release: str) -> Built:
     asset = w.sco(s, "leaflet", "asset")
     # u1 attempt 1: both SCOs completed (2). Attempt 2: sco1 completed, sco2 incomplete but
     #   passed: success_status is not the SCO's status, so 1. Attempt 3: sco1 incomplete and
-    #   only the asset "completed" (not counted), so the last completed attempt is 2: score 1.
+    #   the asset "completed": the last completed attempt is 3, where the asset is the one
+    #   learning object completed: score 1.
     w.track(u1, s, sco1, 1, "cmi.completion_status", "completed", 1)
     w.track(u1, s, sco2, 1, "cmi.completion_status", "completed", 2)
     w.track(u1, s, sco1, 2, "cmi.completion_status", "completed", 3)
@@ -300,7 +302,7 @@ def _by_key(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]
 EXPECTED = {
     # (activity, user): (attempts, completed, totaltime, score, lastaccess offset)
     ("1.2 highest", "u1"): (2, 1, 4531, 85.46, 30),
-    ("1.2 highest", "u2"): (1, 0, 0, 0.0, 41),
+    ("1.2 highest", "u2"): (1, 1, 0, 0.0, 41),
     ("1.2 sum", "u1"): (2, 1, 0, 75.5, 7),
     ("2004 average", "u1"): (3, 1, 99124, 83.0, 20),
     ("2004 objects", "u1"): (3, 1, 0, 1.0, 7),
@@ -362,6 +364,73 @@ def test_an_attempt_without_values_counts_on_43plus(db_url: str) -> None:
             (r["attempts"], r["completed"], r["totaltime"], r["score"], r["lastaccess"])
             for r in rows
         ] == [(1, 0, 0, 0.0, None)]
+    finally:
+        site.dispose()
+
+
+# Grading with an asset that carries a status and a score. Moodle's scorm_grade_user_attempt()
+# takes every scorm_scoes row of the activity (sortorder, id), so the asset's values count.
+# Package (SCORM 1.2), in Moodle's order: one (sco), leaflet (asset), two (sco).
+# u1, attempt 1: one incomplete 40; leaflet completed 90; two passed, score 0 (ignored).
+#   learning objects 2 (leaflet, two); highest 90; average (40 + 90) / 2 = 65; sum 130.
+# u1, attempt 2: one completed 70; leaflet completed, no score; two incomplete 50.
+#   learning objects 2 (one, leaflet); highest 70; average (70 + 50) / 2 = 60; sum 120.
+# (Counting SCOs only would give 1/40/40/40 and 1/70/60/120.)
+ASSET_ACTIVITIES = {
+    # name: (grademethod, whatgrade, expected score of u1)
+    "objects, best attempt": (0, 0, 2.0),  # max(2, 2)
+    "highest, best attempt": (1, 0, 90.0),  # max(90, 70)
+    "average, best attempt": (2, 0, 65.0),  # max(65, 60)
+    "sum, best attempt": (3, 0, 130.0),  # max(130, 120)
+    "average, average of attempts": (2, 1, 63.0),  # (65 + 60) / 2 attempts with a score = 62.5
+    "sum, first attempt": (3, 2, 130.0),  # attempt 1
+    "highest, last completed": (1, 3, 70.0),  # attempt 2 has completed values: 70
+}
+
+
+@pytest.mark.parametrize("release", ["4.1", "4.5"], ids=["pre43", "43plus"])
+def test_assets_are_graded_as_moodle_grades_them(db_url: str, release: str) -> None:
+    site = MoodleSite(db_url, release=release)
+    try:
+        w = Scorm(site, "pre43" if release == "4.1" else "43plus")
+        course = site.course("A")
+        u1, u2 = site.user("u1"), site.user("u2")
+        for name, (grademethod, whatgrade, _score) in ASSET_ACTIVITIES.items():
+            s = w.activity(
+                course, name, version="SCORM_12", grademethod=grademethod, whatgrade=whatgrade
+            )
+            # Inserted out of order: Moodle's order comes from sortorder.
+            two = w.sco(s, "two", sortorder=3)
+            leaflet = w.sco(s, "leaflet", "asset", sortorder=2)
+            one = w.sco(s, "one", sortorder=1)
+            for sco, attempt, status, score in (
+                (one, 1, "incomplete", "40"),
+                (leaflet, 1, "completed", "90"),
+                (two, 1, "passed", "0"),
+                (one, 2, "completed", "70"),
+                (leaflet, 2, "completed", None),
+                (two, 2, "incomplete", "50"),
+            ):
+                w.launch(u1, s, sco, attempt, attempt * 10)
+                w.track(u1, s, sco, attempt, "cmi.core.lesson_status", status, attempt * 10 + 1)
+                if score is not None:
+                    w.track(u1, s, sco, attempt, "cmi.core.score.raw", score, attempt * 10 + 2)
+            if name == "highest, last completed":
+                # u2: attempt 1 one completed 80; attempt 2 one incomplete 95 and the leaflet
+                # opened ("completed"): the last completed attempt is 2, so 95 (SCOs only: 80).
+                w.track(u2, s, one, 1, "cmi.core.lesson_status", "completed", 1)
+                w.track(u2, s, one, 1, "cmi.core.score.raw", "80", 2)
+                w.track(u2, s, one, 2, "cmi.core.lesson_status", "incomplete", 3)
+                w.track(u2, s, one, 2, "cmi.core.score.raw", "95", 4)
+                w.track(u2, s, leaflet, 2, "cmi.core.lesson_status", "completed", 5)
+        rows = report_rows(site.url, "scorm_summary")
+        got = {
+            (r["scorm_name"], r["username"]): (r["attempts"], int(r["completed"]), r["score"])
+            for r in rows
+        }
+        expected = {(name, "u1"): (2, 1, want) for name, (_g, _w, want) in ASSET_ACTIVITIES.items()}
+        expected[("highest, last completed", "u2")] = (2, 1, 95.0)
+        assert got == expected
     finally:
         site.dispose()
 

@@ -153,3 +153,67 @@ def test_periods_are_whole_local_days_and_months() -> None:
 def test_bad_rules_are_input_errors(args: dict[str, object], message: str) -> None:
     with pytest.raises(InputError, match=message):
         make_recurrence(**args)  # type: ignore[arg-type]
+
+
+# --- the first occurrence of a schedule started with --start -----------------------------------
+# The first run is the rule's first time at or after --start; a start between two of the rule's
+# times waits for the next one, so a schedule never runs off its rule (nor twice the same day).
+
+
+@pytest.mark.parametrize(
+    ("rule_args", "start", "zone", "first", "second"),
+    [
+        # Weekly, Monday 06:00 (London, GMT in December): a 04:00 start runs at 06:00, once.
+        ({"frequency": "weekly"}, "2026-12-07 04:00", LONDON,
+         at(2026, 12, 7, 6, 0, GMT), at(2026, 12, 14, 6, 0, GMT)),
+        ({"frequency": "weekly"}, "2026-12-07 06:00", LONDON,
+         at(2026, 12, 7, 6, 0, GMT), at(2026, 12, 14, 6, 0, GMT)),
+        ({"frequency": "weekly"}, "2026-12-07 06:01", LONDON,
+         at(2026, 12, 14, 6, 0, GMT), at(2026, 12, 21, 6, 0, GMT)),
+        ({"frequency": "weekly"}, "2026-12-08 04:00", LONDON,
+         at(2026, 12, 14, 6, 0, GMT), at(2026, 12, 21, 6, 0, GMT)),
+        # Spring forward in New York: 02:30 on 8 March is 03:30 EDT; a start at 00:00 or 03:00
+        # that day waits for it; one after it waits for 9 March.
+        ({"frequency": "daily", "at": "02:30"}, "2026-03-08 00:00", NEW_YORK,
+         at(2026, 3, 8, 3, 30, EDT), at(2026, 3, 9, 2, 30, EDT)),
+        ({"frequency": "daily", "at": "02:30"}, "2026-03-08 03:00", NEW_YORK,
+         at(2026, 3, 8, 3, 30, EDT), at(2026, 3, 9, 2, 30, EDT)),
+        ({"frequency": "daily", "at": "02:30"}, "2026-03-08 03:31", NEW_YORK,
+         at(2026, 3, 9, 2, 30, EDT), at(2026, 3, 10, 2, 30, EDT)),
+        # Fall back in New York: 01:30 on 1 November happens twice and fires at the first
+        # (EDT). A start at 01:45 (read as the first 01:45, EDT) is after it: the repeated
+        # 01:30 EST is not a new run, so the first is on 2 November.
+        ({"frequency": "daily", "at": "01:30"}, "2026-11-01 00:00", NEW_YORK,
+         at(2026, 11, 1, 1, 30, EDT), at(2026, 11, 2, 1, 30, EST)),
+        ({"frequency": "daily", "at": "01:30"}, "2026-11-01 01:45", NEW_YORK,
+         at(2026, 11, 2, 1, 30, EST), at(2026, 11, 3, 1, 30, EST)),
+        # Month ends: day 31 is the month's last day; a start after this month's run waits for
+        # next month's.
+        ({"frequency": "monthly", "day": 31}, "2027-02-01 00:00", LONDON,
+         at(2027, 2, 28, 6, 0, GMT), at(2027, 3, 31, 6, 0, BST)),
+        ({"frequency": "monthly", "day": 31}, "2026-04-30 07:00", LONDON,
+         at(2026, 5, 31, 6, 0, BST), at(2026, 6, 30, 6, 0, BST)),
+        ({"frequency": "monthly", "day": 31}, "2028-02-29 05:00", LONDON,
+         at(2028, 2, 29, 6, 0, GMT), at(2028, 3, 31, 6, 0, BST)),
+        ({"frequency": "monthly", "day": 30}, "2027-02-27 00:00", LONDON,
+         at(2027, 2, 28, 6, 0, GMT), at(2027, 3, 30, 6, 0, BST)),
+    ],
+)  # fmt: skip
+def test_first_occurrence_of_a_started_schedule(
+    rule_args: dict[str, object], start: str, zone: ZoneInfo, first: int, second: int
+) -> None:
+    from manireports.schedule.store import first_run
+
+    rule = make_recurrence(**rule_args)  # type: ignore[arg-type]
+    now = at(2026, 1, 1, 0, 0, GMT)  # irrelevant once --start is given
+    got = first_run(rule, now, zone, start)
+    assert got == first
+    assert next_fire(rule, got, zone) == second
+
+
+def test_first_occurrence_without_start_is_the_rules_next_time() -> None:
+    from manireports.schedule.store import first_run
+
+    rule = make_recurrence("weekly")
+    now = at(2026, 12, 7, 6, 0, GMT)  # exactly a fire time: the next one is a week later
+    assert first_run(rule, now, LONDON, None) == at(2026, 12, 14, 6, 0, GMT)

@@ -1,4 +1,4 @@
-"""Who sees what, on a hand-made IOMAD site on every engine (SPEC section 7).
+"""Who sees what, on a hand-made IOMAD site on every engine.
 
 Company A has a three-level department tree (A > A1 > A11); company B one department. Expected
 rows below come from the IOMAD rules read by hand, not from running the scoping code.
@@ -101,6 +101,65 @@ def test_company_narrows_and_is_checked(site: MoodleSite) -> None:
         seen(site, "mgra", company=b)
 
 
+def test_department_manager_may_pick_their_company(site: MoodleSite) -> None:
+    # dmgr manages A1 (in Alpha): within Alpha, the A1 subtree (A1, A11); Beta is not theirs.
+    a, b = site.ids["a"], site.ids["b"]  # type: ignore[attr-defined]
+    assert seen(site, "dmgr", company=a) == {("ua1", "C1"), ("ua11", "C1")}
+    with pytest.raises(PermissionDeniedError, match="they manage companies 1"):
+        seen(site, "dmgr", company=b)
+
+
+def test_a_company_that_does_not_exist_is_an_input_error(site: MoodleSite) -> None:
+    with pytest.raises(InputError, match="no IOMAD company 99"):
+        seen(site, None, company=99)
+    with pytest.raises(InputError, match="no IOMAD company 99"):
+        seen(site, "mgra", company=99)
+
+
+def _categories(site: MoodleSite) -> dict[str, int]:
+    """Category Cat (course C3) with subcategory Sub (course C4), and managers of each kind.
+
+    Course contexts sit under their category's context, as Moodle builds them.
+    """
+    sys = site.system_context
+    cat = site.insert("course_categories", name="Cat", parent=0, path="", depth=1)
+    sub = site.insert("course_categories", name="Sub", parent=cat, path="", depth=2)
+    cat_ctx = site.insert("context", contextlevel=40, instanceid=cat, path="", depth=2)
+    site.update("context", cat_ctx, path=f"/{sys}/{cat_ctx}")
+    sub_ctx = site.insert("context", contextlevel=40, instanceid=sub, path="", depth=3)
+    site.update("context", sub_ctx, path=f"/{sys}/{cat_ctx}/{sub_ctx}")
+    c3 = site.course("C3", category=cat)
+    site.update(
+        "context", site.course_context(c3), path=f"/{sys}/{cat_ctx}/{site.course_context(c3)}"
+    )
+    c4 = site.course("C4", category=sub)
+    c4_ctx = site.course_context(c4)
+    site.update("context", c4_ctx, path=f"/{sys}/{cat_ctx}/{sub_ctx}/{c4_ctx}")
+    users = {name: site.user(name) for name in ("sysmgr", "catmgr", "submgr", "s3", "s4")}
+    site.enrol(users["s3"], c3)
+    site.enrol(users["s4"], c4)
+    site.assign(users["sysmgr"], sys, "manager")
+    site.assign(users["catmgr"], cat_ctx, "manager")
+    site.assign(users["submgr"], sub_ctx, "manager")
+    return {"cat": cat_ctx, "sub": sub_ctx}
+
+
+def test_moodle_manager_role_by_context(site: MoodleSite) -> None:
+    _categories(site)
+    everything = EVERYONE | {("s3", "C3"), ("s4", "C4")}
+    # System context: what the site admin sees.
+    assert seen(site, "sysmgr") == everything == seen(site, "admin")
+    # Category context: the courses of Cat and of its subcategory Sub.
+    assert seen(site, "catmgr") == {("s3", "C3"), ("s4", "C4")}
+    # Subcategory: only Sub's course.
+    assert seen(site, "submgr") == {("s4", "C4")}
+    # A system manager may narrow to any company; a category manager manages none.
+    b = site.ids["b"]  # type: ignore[attr-defined]
+    assert seen(site, "sysmgr", company=b) == {("ub", "C1"), ("uab", "C1")}
+    with pytest.raises(PermissionDeniedError, match="they manage none"):
+        seen(site, "catmgr", company=b)
+
+
 def test_suspended_and_unknown_acting_users(site: MoodleSite) -> None:
     with pytest.raises(PermissionDeniedError, match="suspended"):
         seen(site, "gone")
@@ -131,4 +190,7 @@ def test_company_selector_lists_what_the_user_may_pick(site: MoodleSite) -> None
     assert departments("mgra") == {("Alpha", "A"), ("Alpha", "A1"), ("Alpha", "A11")}
     assert departments("dmgr") == {("Alpha", "A1"), ("Alpha", "A11")}
     assert departments("s1") == set()
+    _categories(site)
+    assert departments("sysmgr") == everything
+    assert departments("catmgr") == set()
     db.dispose()

@@ -61,6 +61,24 @@ class Visibility:
             "WHERE r.shortname IN ('editingteacher', 'teacher') "
             "OR r.archetype IN ('editingteacher', 'teacher')",
         )
+        # Moodle's manager role: system context (10) sees everything; category (40) the courses
+        # whose context path runs through the category's context.
+        held = fetch(
+            url,
+            "SELECT ra.userid, ctx.contextlevel, ctx.path FROM mdl_role_assignments ra "
+            "JOIN mdl_context ctx ON ctx.id = ra.contextid "
+            "JOIN mdl_role r ON r.id = ra.roleid WHERE r.archetype = 'manager'",
+        )
+        self.site_managers = {int(u) for u, level, _p in held if int(level) == 10}
+        course_paths = fetch(
+            url, "SELECT instanceid, path FROM mdl_context WHERE contextlevel = 50"
+        )
+        self.category_courses: dict[int, set[int]] = {}
+        for u, level, path in held:
+            if int(level) == 40:
+                self.category_courses.setdefault(int(u), set()).update(
+                    int(c) for c, p in course_paths if p.startswith(path + "/")
+                )
         self.active = {
             int(uid)
             for (uid,) in fetch(url, "SELECT id FROM mdl_user WHERE deleted = 0 AND suspended = 0")
@@ -88,7 +106,11 @@ class Visibility:
         return seen | {userid}
 
     def courses_of(self, userid: int) -> set[int]:
-        return {int(course) for u, course in self.teaching if u == userid}
+        taught = {int(course) for u, course in self.teaching if u == userid}
+        return taught | self.category_courses.get(userid, set())
+
+    def sees_all(self, userid: int) -> bool:
+        return userid in self.site_managers
 
     def companies_of(self, userid: int) -> set[int]:
         return {c for u, c, _d, kind, s in self.memberships if u == userid and kind == 1 and not s}
@@ -98,6 +120,7 @@ class Visibility:
             {u for u, *_rest, kind, s in self.memberships if kind in (1, 2) and not s}
         )
         teachers = sorted({int(u) for u, _c in self.teaching})
+        teachers += sorted(self.site_managers | set(self.category_courses))
         learners = sorted({u for u, *_rest, kind, _s in self.memberships if kind == 0})[:6]
         chosen = dict.fromkeys([*managers, *teachers, *learners])
         return [u for u in chosen if u in self.active and u not in self.admins]
@@ -120,14 +143,16 @@ def test_each_user_sees_exactly_the_rows_they_may(demo: str) -> None:
             allowed = sorted(
                 key(row)
                 for row in everything[report]
-                if row["userid"] in users or row["courseid"] in courses
+                if rules.sees_all(userid) or row["userid"] in users or row["courseid"] in courses
             )
             scoped = sorted(
                 key(row) for row in report_rows(demo, report, as_of=AS_OF, as_user=str(userid))
             )
             assert scoped == allowed, f"{report} as user {userid}"
             compared += len(allowed)
-        if rules.companies_of(userid):
+        if rules.sees_all(userid):
+            assert report_rows(demo, "company_overview", as_of=AS_OF, as_user=str(userid))
+        elif rules.companies_of(userid):
             overview = report_rows(demo, "company_overview", as_of=AS_OF, as_user=str(userid))
             assert {row["companyid"] for row in overview} <= rules.companies_of(userid)
         else:
@@ -168,3 +193,66 @@ def test_every_manager_of_a_multi_company_user_sees_their_rows(demo: str) -> Non
     for manager in managers:
         seen = report_rows(demo, "course_completion", as_of=AS_OF, as_user=str(manager))
         assert sorted(key(row) for row in seen if row["userid"] == learner) == expected
+
+
+def test_manager_roles_are_in_the_demo(demo: str) -> None:
+    rules = Visibility(demo)
+    assert rules.site_managers, "the demo should have a manager in the system context"
+    assert any(rules.category_courses.values()), "and one in a category with courses"
+
+
+def test_department_managers_pick_their_company(demo: str) -> None:
+    """A department manager's --company is their department's company; rows stay their subtree."""
+    rules = Visibility(demo)
+    company_of_department = dict(fetch(demo, "SELECT id, company FROM mdl_department"))
+    managers = [
+        (u, c)
+        for u, c, _d, kind, s in rules.memberships
+        if kind == 2 and not s and u in rules.active and u not in rules.admins
+        and not rules.companies_of(u) and not rules.sees_all(u)
+    ]  # fmt: skip
+    assert managers, "the demo should have department managers"
+    everything = report_rows(demo, "course_completion", as_of=AS_OF)
+    members = {(u, c) for u, c, *_rest in rules.memberships}
+    for userid, company in managers[:3]:
+        users, courses = rules.users_of(userid), rules.courses_of(userid)
+        expected = sorted(
+            key(row)
+            for row in everything
+            if (row["userid"] in users or row["courseid"] in courses)
+            and (row["userid"], company) in members
+        )
+        got = report_rows(
+            demo, "course_completion", as_of=AS_OF, as_user=str(userid), company=company
+        )
+        assert sorted(key(row) for row in got) == expected
+        others = set(company_of_department.values()) - {company} - rules.companies_of(userid)
+        departments_elsewhere = {
+            c for u, c, _d, kind, _s in rules.memberships if u == userid and kind == 2
+        }
+        for other in sorted(others - departments_elsewhere)[:1]:
+            with pytest.raises(PermissionDeniedError):
+                report_rows(
+                    demo, "course_completion", as_of=AS_OF, as_user=str(userid), company=other
+                )
+
+
+def test_companies_lists_a_department_managers_company(demo: str) -> None:
+    import json
+
+    from tests.cli_runner import run_cli
+
+    rules = Visibility(demo)
+    userid, company, department = next(
+        (u, c, d)
+        for u, c, d, kind, s in rules.memberships
+        if kind == 2 and not s and u in rules.active and not rules.companies_of(u)
+    )
+    result = run_cli(
+        "companies", "--as-user", str(userid), "--format", "json",
+        env={"MANIREPORTS_MOODLE_URL": demo, "MANIREPORTS_STATE_URL": "sqlite://"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()
+    listed = json.loads(result.stdout)
+    assert {row["companyid"] for row in listed} >= {company}
+    assert department in {row["departmentid"] for row in listed}

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from manireports.app import App
-from manireports.cloud.contract import REMINDER, JobSpec, Recipient, build_jobs
+from manireports.cloud.contract import REMINDER, JobSpec, Recipient, batches, build_jobs
 from manireports.cloud.fallback import MailTemplates, mail_each
 from manireports.cloud.submit import (
     CloudRefusedError,
@@ -259,6 +259,25 @@ def send_reminders(app: App, request: ReminderRequest) -> DispatchOutcome:
     outcome = dispatch(app, spec, recipients)
     outcome.skipped_without_email = without_email
     return outcome
+
+
+@dataclass(frozen=True)
+class ReminderPlan:
+    """What `send-reminders` would do, for `--dry-run`: nothing is recorded or sent."""
+
+    recipients: list[Recipient]
+    jobs: int
+    skipped_without_email: int
+
+
+def plan_reminders(app: App, request: ReminderRequest) -> ReminderPlan:
+    """The learners a send-reminders would mail, and in how many jobs, checked as a real run
+    checks them (course, scope, template), without recording a job or sending anything."""
+    _course(app, request.courseid)
+    MailTemplates(app.config).require(request.template)
+    recipients, _actor, without_email = course_recipients(app, request)
+    jobs = sum(1 for _ in batches(recipients, app.config.get_int("cloud.batch_size")))
+    return ReminderPlan(recipients, jobs, without_email)
 
 
 def retry_job(app: App, jobid: str) -> DispatchOutcome:

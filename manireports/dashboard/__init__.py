@@ -30,6 +30,7 @@ __all__ = ["ROLES", "Dashboard", "DashboardRequest", "build_dashboard"]
 ROLE_OF_ACTOR: dict[str, Role] = {
     "operator": "admin",
     "siteadmin": "admin",
+    "sitemanager": "admin",
     "manager": "manager",
     "teacher": "teacher",
     "user": "student",

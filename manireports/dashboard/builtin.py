@@ -1,4 +1,4 @@
-"""The built-in dashboards of SPEC section 12, one layout per role.
+"""The built-in dashboards, one layout per role.
 
 Site admins and company managers see the same layout (managers through their companies' scope,
 with the company table); teachers the same without companies, scoped to their courses; students
@@ -8,6 +8,11 @@ runner alone.
 Flows (active users, enrolments, completions, time spent) compare the last full month with the
 month before it. States (average progress, learners at risk, a student's courses) compare now
 with the end of the last full month, from the same report run `--as-of` that moment.
+
+"Completed" means one thing everywhere: Moodle's course completion (course_completions
+.timecompleted set), never 100 % progress. A learner who completed a course is not at risk in
+it. A figure that appears twice on a page (a KPI and a table, a pie and a table) is computed
+from the same rows, so the two agree.
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ def _status(progress: list[Record]) -> Chart:
     counts = {"Completed": 0, "In progress": 0, "Not started": 0, "Not tracked": 0}
     for row in progress:
         percent = row["progress_percent"]
-        if row["course_completed"] or percent == 100:
+        if row["course_completed"]:
             counts["Completed"] += 1
         elif percent is None:
             counts["Not tracked"] += 1
@@ -120,11 +125,30 @@ def _state_note(periods: Periods) -> str:
     return f"now against the end of {periods.current.label}"
 
 
-def _at_risk_widgets(sources: Sources, periods: Periods, names: dict[int, str]) -> list[Widget]:
-    now = sources.rows(AT_RISK)
-    before = sources.rows(AT_RISK, as_of=periods.end_moment(periods.current))
+def _completed_pairs(completion: list[Record]) -> set[tuple[int, int]]:
+    return {(int(r["userid"]), int(r["courseid"])) for r in completion if r["completed"]}
+
+
+def _at_risk(rows: list[Record], completed: set[tuple[int, int]]) -> list[Record]:
+    """The flagged rows, less the courses the learner has completed."""
+    return [
+        row
+        for row in rows
+        if row["at_risk"] and (int(row["userid"]), int(row["courseid"])) not in completed
+    ]
+
+
+def _at_risk_widgets(
+    sources: Sources, periods: Periods, names: dict[int, str], completion: list[Record]
+) -> list[Widget]:
+    moment = periods.end_moment(periods.current)
+    now = _at_risk(sources.rows(AT_RISK), _completed_pairs(completion))
+    before = _at_risk(
+        sources.rows(AT_RISK, as_of=moment),
+        _completed_pairs(sources.rows("course_completion", as_of=moment)),
+    )
     flagged = sorted(
-        (row for row in now if row["at_risk"]),
+        now,
         key=lambda row: (-float(row["risk_score"] or 0), str(row["username"])),
     )
     rows = [
@@ -140,8 +164,9 @@ def _at_risk_widgets(sources: Sources, periods: Periods, names: dict[int, str]) 
         Kpi(
             "Learners at risk",
             len({row["userid"] for row in flagged}),
-            previous=len({row["userid"] for row in before if row["at_risk"]}),
+            previous=len({row["userid"] for row in before}),
             note=_state_note(periods),
+            better="down",
         ),
         Table(
             "Learners at risk",
@@ -166,7 +191,7 @@ def staff_dashboard(sources: Sources, periods: Periods, *, companies: bool) -> l
     progress_before = sources.rows("course_progress", as_of=periods.end_moment(periods.current))
     completion = sources.rows("course_completion")
     names = _course_names(completion, progress)
-    at_risk_kpi, at_risk_table = _at_risk_widgets(sources, periods, names)
+    at_risk_kpi, at_risk_table = _at_risk_widgets(sources, periods, names, completion)
     average = Kpi(
         "Average progress",
         _mean(r["progress_percent"] for r in progress),

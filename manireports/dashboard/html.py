@@ -13,7 +13,7 @@ from markupsafe import Markup
 
 from manireports.dashboard.charts import chart_svg
 from manireports.dashboard.model import Chart, Dashboard
-from manireports.dashboard.text import cell_text, delta_text, direction, figure_text
+from manireports.dashboard.text import cell_text, delta_text, direction, figure_text, tone
 
 _environment = jinja2.Environment(
     loader=jinja2.PackageLoader("manireports.dashboard", "templates"),
@@ -23,7 +23,7 @@ _environment = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
 )
 _environment.filters.update(figure=figure_text, cell=cell_text)
-_environment.globals.update(delta_text=delta_text, direction=direction)
+_environment.globals.update(delta_text=delta_text, direction=direction, tone=tone)
 
 
 def render_html(dashboard: Dashboard) -> str:

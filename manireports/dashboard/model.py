@@ -26,6 +26,8 @@ class Kpi:
     note: str = ""
     width: int = 3
     kind: Literal["kpi"] = "kpi"
+    # Whether a rise is good news ("up", e.g. completions) or bad ("down", learners at risk).
+    better: Literal["up", "down"] = "up"
 
     @property
     def delta(self) -> float | None:

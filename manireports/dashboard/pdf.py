@@ -16,13 +16,15 @@ from fpdf.fonts import FontFace, TTFFont
 
 from manireports.dashboard.charts import chart_png
 from manireports.dashboard.model import Chart, Dashboard, Kpi, Table
-from manireports.dashboard.text import cell_text, delta_text, figure_text
+from manireports.dashboard.text import cell_text, delta_text, figure_text, tone
 from manireports.export.fonts import find_fonts
 
 MARGIN = 12.0
 FONT = "DashSans"
 PRIMARY = (15, 108, 191)
 MUTED = (73, 80, 87)
+# The colour of a change for the better and for the worse (dark enough on white to read).
+TONES = {"good": (21, 115, 71), "bad": (176, 42, 55), "flat": MUTED}
 HEADING_FILL = (233, 238, 245)
 CARD_BORDER = (222, 226, 230)
 KPI_HEIGHT = 26.0
@@ -145,7 +147,7 @@ def _kpi_cards(pdf: FPDF, kpis: list[Kpi]) -> None:
         pdf.cell(width - 4, 8, figure_text(kpi.value, kpi.unit))
         pdf.set_xy(x + 2, y + 17)
         pdf.set_font(FONT, "", 7)
-        pdf.set_text_color(*MUTED)
+        pdf.set_text_color(*TONES[tone(kpi)])
         pdf.multi_cell(width - 4, 3.5, delta_text(kpi))
         pdf.set_xy(MARGIN, y)
     if kpis:

@@ -38,6 +38,14 @@ def direction(kpi: Kpi) -> str:
     return "up" if delta > 0 else "down"
 
 
+def tone(kpi: Kpi) -> str:
+    """good, bad or flat: the colour of the change, which depends on which way is better."""
+    way = direction(kpi)
+    if way == "flat":
+        return "flat"
+    return "good" if way == kpi.better else "bad"
+
+
 def cell_text(value: Any) -> str:
     if value is None:
         return ""

@@ -62,12 +62,18 @@ def parse_day(text: str, what: str) -> date:
 
 
 def parse_assignments(pairs: Sequence[str]) -> dict[str, str]:
-    """`--param key=value` options into a dict; a malformed one is named."""
+    """`--param key=value` options into a dict; a malformed or repeated one is named (the last
+    value silently winning would run a different report from the one asked for)."""
     result: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise InputError(f"--param {pair!r} is not of the form key=value.")
+        if key.strip() in result:
+            raise InputError(
+                f"--param {key.strip()} is given twice ({result[key.strip()]!r} and {value!r}); "
+                "give it once."
+            )
         result[key.strip()] = value
     return result
 

@@ -14,12 +14,14 @@ choices below stated where Moodle leaves room:
   (numbering can start above 1; an attempt with no value still counts). Before 4.3, the distinct
   attempts in scorm_scoes_track among the elements read; every attempt has one, because Moodle's
   player writes x.start.time whenever it launches a SCO.
-* Which values count: those of the activity's SCOs (scorm_scoes.scormtype 'sco'). Values of an
-  asset (Moodle's player writes 'completed' for an asset when it is merely opened; assets cannot
-  talk to the SCORM API) and of SCOs no longer in the package do not count towards completed,
-  totaltime or score. They still count as attempts and as access (lastaccess). This differs from
-  Moodle's own grading and completion, which do count an opened asset as a completed learning
-  object; see `COUNTED_SCORMTYPES`.
+* Which values count: those of every scorm_scoes row of the activity, assets and SCOs alike,
+  as Moodle's scorm_grade_user_attempt() loops over them (in sortorder, id order) taking each
+  one's tracks: Moodle's player writes 'completed' for an asset when it is opened, and a
+  package may store a score on an asset, and Moodle grades both. Values of SCOs no longer in the
+  package are outside that loop: they count as attempts and as access (lastaccess), and, as
+  Moodle's own queries by activity see them, in finding the last completed attempt and the
+  attempts that report a score (below), but not towards completed, totaltime or an attempt's
+  score.
 * completed: 1 when, in any attempt, a SCO has cmi.core.lesson_status (SCORM 1.2),
   cmi.completion_status or cmi.success_status (SCORM 2004) equal to 'completed' or 'passed': the
   test of Moodle's completion rule "status required: passed or completed" (custom_completion).
@@ -31,8 +33,8 @@ choices below stated where Moodle leaves room:
 * score: what scorm_grade_user() gives the gradebook. Per attempt (scorm_grade_user_attempt), for
   each SCO: its status is cmi.core.lesson_status or cmi.completion_status (success_status plays no
   part here, as in Moodle), its raw score cmi.core.score.raw or cmi.score.raw read as PHP's
-  (float) sprintf('%2.2f', value); an empty, zero or non-numeric raw score is ignored. The SCOs are
-  combined by scorm.grademethod: 0 learning objects (the number of SCOs completed or passed),
+  (float) sprintf('%2.2f', value); an empty, zero or non-numeric raw score is ignored. The SCOs and
+  assets are combined by scorm.grademethod: 0 learning objects (the number completed or passed),
   1 highest raw score, 2 average of the raw scores, 3 their sum (other values: highest). The
   attempts are combined by scorm.whatgrade, exactly as Moodle loops over them:
     0 highest attempt: the best attempt score among attempts 1 .. the last attempt, capped at
@@ -74,11 +76,6 @@ from manireports.reports.spec import BuiltinReport, ReportContext, Row
 GRADESCOES, GRADEHIGHEST, GRADEAVERAGE, GRADESUM = 0, 1, 2, 3
 HIGHESTATTEMPT, AVERAGEATTEMPT, FIRSTATTEMPT, LASTATTEMPT = 0, 1, 2, 3
 
-# The scorm_scoes types whose values count. Moodle's own grading loops over every scorm_scoes
-# row, so a launched asset (given 'completed' by the player) adds a learning object there;
-# adding "asset" here would follow that.
-COUNTED_SCORMTYPES = frozenset({"sco"})
-
 STATUS_ELEMENTS = frozenset({"cmi.core.lesson_status", "cmi.completion_status"})
 SUCCESS_ELEMENT = "cmi.success_status"
 SCORE_ELEMENTS = frozenset({"cmi.core.score.raw", "cmi.score.raw"})
@@ -88,9 +85,9 @@ DONE = frozenset({"completed", "passed"})
 # Columns of the SQL rows (sql/scorm_summary.sql).
 (
     _SCORMID, _NAME, _COURSEID, _USERID, _USERNAME, _VERSION, _GRADEMETHOD, _WHATGRADE,
-    _MAXATTEMPT, _ATTEMPT, _SCOID, _SCORMTYPE, _ELEMENT, _VALUE, _TIMEMODIFIED,
-) = range(15)  # fmt: skip
-_SQL_WIDTH = 15
+    _MAXATTEMPT, _ATTEMPT, _SCOID, _SCORMTYPE, _SORTORDER, _ELEMENT, _VALUE, _TIMEMODIFIED,
+) = range(16)  # fmt: skip
+_SQL_WIDTH = 16
 
 # SCORM 1.2 CMITimespan, HHHH:MM:SS.SS (hours of 2 to 4 digits; read leniently).
 _TIMESPAN = re.compile(r"(\d+):(\d+):(\d+(?:[.,]\d*)?)")
@@ -166,15 +163,23 @@ class _Activity:
 
     head: Row
     attempts: set[int] = field(default_factory=set)
-    # attempt -> scoid -> element -> value, for the values that count (SCOs of the package).
+    # attempt -> scoid -> element -> value, for every SCO or asset with a value read.
     values: dict[int, dict[int, dict[str, str]]] = field(default_factory=dict)
+    # The scoids still in the package, in Moodle's grading order (sortorder, id).
+    package: list[int] = field(default_factory=list)
     lastaccess: int | None = None
+
+    def graded(self, attempt: int) -> dict[int, dict[str, str]]:
+        """One attempt's tracks of the package's rows, in the order Moodle grades them."""
+        scos = self.values.get(attempt, {})
+        return {scoid: scos[scoid] for scoid in self.package if scoid in scos}
 
 
 def _collect(rows: Iterable[Row]) -> _Activity:
     rows = iter(rows)
     first = next(rows)
     activity = _Activity(head=first)
+    order: dict[int, tuple[int, int]] = {}
     for row in itertools.chain((first,), rows):
         attempt = int(row[_ATTEMPT])
         activity.attempts.add(attempt)
@@ -184,10 +189,12 @@ def _collect(rows: Iterable[Row]) -> _Activity:
         modified = row[_TIMEMODIFIED]
         if modified is not None and (activity.lastaccess is None or modified > activity.lastaccess):
             activity.lastaccess = int(modified)
-        if row[_SCORMTYPE] not in COUNTED_SCORMTYPES:
-            continue
-        sco = activity.values.setdefault(attempt, {}).setdefault(int(row[_SCOID]), {})
+        scoid = int(row[_SCOID])
+        if row[_SCORMTYPE] is not None:  # a row of scorm_scoes: a SCO or an asset
+            order[scoid] = (int(row[_SORTORDER] or 0), scoid)
+        sco = activity.values.setdefault(attempt, {}).setdefault(scoid, {})
         sco[str(element)] = "" if row[_VALUE] is None else str(row[_VALUE])
+    activity.package = sorted(order, key=order.__getitem__)
     return activity
 
 
@@ -208,7 +215,10 @@ def _sco_status_and_score(elements: Mapping[str, str]) -> tuple[str, float]:
 
 
 def attempt_score(scos: Mapping[int, Mapping[str, str]], grademethod: int) -> float:
-    """scorm_grade_user_attempt(): one attempt's SCOs combined by the grading method."""
+    """scorm_grade_user_attempt(): one attempt's SCOs and assets combined by the grading method.
+
+    `scos` holds the package rows with tracks in the attempt, in the order Moodle loops over them.
+    """
     completed = 0
     scored = 0
     highest = 0.0
@@ -263,7 +273,7 @@ def user_score(activity: _Activity) -> float | None:
     first = min(activity.attempts, default=1)
 
     def score(attempt: int) -> float:
-        return attempt_score(activity.values.get(attempt, {}), grademethod)
+        return attempt_score(activity.graded(attempt), grademethod)
 
     if whatgrade == FIRSTATTEMPT:
         return score(first)
@@ -290,8 +300,8 @@ def user_score(activity: _Activity) -> float | None:
 
 def _total_time(activity: _Activity) -> int:
     seconds = 0.0
-    for scos in activity.values.values():
-        for elements in scos.values():
+    for attempt in activity.values:
+        for elements in activity.graded(attempt).values():
             value = None
             for element in sorted(elements):
                 if element in TIME_ELEMENTS:
@@ -305,8 +315,8 @@ def _total_time(activity: _Activity) -> int:
 def _completed(activity: _Activity) -> bool:
     return any(
         value in DONE
-        for scos in activity.values.values()
-        for elements in scos.values()
+        for attempt in activity.values
+        for elements in activity.graded(attempt).values()
         for element, value in elements.items()
         if element in STATUS_ELEMENTS or element == SUCCESS_ELEMENT
     )

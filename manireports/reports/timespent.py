@@ -11,11 +11,34 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
+import sqlalchemy as sa
+
 from manireports.app import App
 from manireports.reports.params import Param
 from manireports.reports.spec import BuiltinReport, ReportContext, Row
 from manireports.scope import Scope
+from manireports.state import read_setting
+from manireports.state.tables import usertime_daily, usertime_sessions
 from manireports.timetrack import TIME_SPENT_COLUMNS, time_spent_rows
+from manireports.timetrack.store import LOG_WATERMARK
+
+NOT_TRACKED_YET = (
+    "Time tracking has not run yet, so there is no time to report. Run `manireports time sync` "
+    "and `manireports time aggregate` (or put `manireports jobs aggregate-time` in cron, as in "
+    "crontab.example), then run the report again."
+)
+
+
+def time_tracking_has_run(app: App) -> bool:
+    """Whether the log was ever read, or any time recorded (heartbeats, aggregated days):
+    an empty time_spent before that says nothing about the learners."""
+    with app.state.begin() as connection:
+        if read_setting(connection, LOG_WATERMARK) not in (None, ""):
+            return True
+        for table in (usertime_daily, usertime_sessions):
+            if connection.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first():
+                return True
+    return False
 
 
 def _produce(app: App, context: ReportContext, scope: Scope) -> Iterator[Row]:

@@ -31,10 +31,11 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from manireports.app import App
-from manireports.errors import ManiReportsError
+from manireports.errors import ManiReportsError, PermissionDeniedError
 from manireports.export import ExportOptions
 from manireports.mail import compose, send
-from manireports.reports.run import ReportRequest, run_report
+from manireports.reports.run import ReportRequest, find_report, run_report
+from manireports.schedule.periods import Coverage, coverage
 from manireports.schedule.recurrence import period
 from manireports.schedule.store import Schedule
 from manireports.schedule.templates import render_mail
@@ -61,6 +62,8 @@ class Outcome:
     runs: list[int] = field(default_factory=list)
     # "address (Message-ID)" of mails a dead process may or may not have handed over.
     unconfirmed: list[str] = field(default_factory=list)
+    # Recipients left out because they may no longer see the report: not an error, no retry.
+    refused: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -167,6 +170,10 @@ def deliver(
         keep_claim()
         try:
             _generate(app, schedule, occurrence, (start, end), view, members)
+        except PermissionDeniedError as exc:
+            names = ", ".join(member.address for member in members)
+            outcome.refused.append(f"{names}: {exc}")
+            outcome.skipped.extend(member.address for member in members)
         except ManiReportsError as exc:
             outcome.errors.append(f"the report for {_view_label(view)} failed: {exc}")
     done = _existing(app, schedule, occurrence)
@@ -183,7 +190,7 @@ def deliver(
             outcome.skipped.append(address)
         elif row["status"] == "pending":
             keep_claim()
-            error = _send(app, schedule, (start, end), row)
+            error = _send(app, schedule, occurrence, (start, end), row)
             if error is None:
                 outcome.sent.append(address)
             else:
@@ -212,9 +219,11 @@ def _generate(
     folder = app.config.storage_dir() / "schedules" / str(schedule.id)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"{_slug(schedule.name)}-{stamp}-{label}.{schedule.format}"
+    covers = schedule_coverage(app, schedule, occurrence, span)
     request = ReportRequest(
         report=schedule.report_ref,
-        params=schedule.params,
+        params={**schedule.params, **covers.params},
+        as_of=covers.as_of,
         as_user=None if view == OWNER_VIEW else view,
         period=span,
     )
@@ -242,9 +251,21 @@ def _generate(
         )
 
 
-def _send(app: App, schedule: Schedule, span: tuple[int, int], row: dict[str, Any]) -> str | None:
+def schedule_coverage(
+    app: App, schedule: Schedule, occurrence: int, span: tuple[int, int]
+) -> Coverage:
+    """What the run of this occurrence covers: the period, or the state as of the occurrence."""
+    report = find_report(app, schedule.report_ref)
+    shown = period_text(*span, app.timezone)
+    return coverage(report, schedule.params, span, occurrence, shown, app.timezone)
+
+
+def _send(
+    app: App, schedule: Schedule, occurrence: int, span: tuple[int, int], row: dict[str, Any]
+) -> str | None:
     """Mail one pending delivery; the error text when it stays pending."""
     config = app.config
+    covers = schedule_coverage(app, schedule, occurrence, span)
     path = Path(row["outputpath"])
     limit = config.get_float("email.max_attachment_mb") * 1024 * 1024
     size = path.stat().st_size if path.exists() else 0
@@ -253,7 +274,9 @@ def _send(app: App, schedule: Schedule, span: tuple[int, int], row: dict[str, An
         "schedule": schedule.name,
         "scheduleid": schedule.id,
         "report": schedule.report,
-        "period": period_text(*span, app.timezone),
+        "period": covers.period,
+        "as_of": covers.as_of_text,
+        "covers": covers.words,
         "period_start": span[0],
         "period_end": span[1],
         "rows": int(row["rowcount"] or 0),

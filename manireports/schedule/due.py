@@ -39,6 +39,7 @@ from manireports.schedule.delivery import (
     give_up,
     owner_address,
     period_text,
+    schedule_coverage,
 )
 from manireports.schedule.recurrence import next_fire, period
 from manireports.schedule.store import Schedule, get_schedule
@@ -55,6 +56,7 @@ class DueReport:
     failed: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
     unconfirmed: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, kind: str, line: str) -> None:
@@ -171,6 +173,11 @@ def _run_held(app: App, claim: _Claim, report: DueReport) -> None:
             "unconfirmed": outcome.unconfirmed,
         }
         upcoming = next_fire(schedule.rule, max(occurrence, now), tz)
+        if outcome.refused and schedule.attempt == 0:
+            # Told once, at the occurrence's first attempt; a retry for another reason is not
+            # a new refusal.
+            line = _refusals(app, schedule, occurrence, outcome.refused)
+            report.add("refused", f"{shown}: {line}")
         if outcome.complete:
             claim.release(next_run=upcoming, attempt=0, retry_at=None, last_run=now)
             _audit(app, schedule, "schedule_run", details)
@@ -241,6 +248,34 @@ def _tell_owner(
     return f"sent to {address}"
 
 
+def _refusals(app: App, schedule: Schedule, occurrence: int, refused: list[str]) -> str:
+    """Audit the recipients left out for want of access and tell the owner; returns a line."""
+    tz = app.timezone
+    covers = schedule_coverage(app, schedule, occurrence, period(schedule.rule, occurrence, tz))
+    address = owner_address(app, schedule)
+    values = {
+        "schedule": schedule.name,
+        "scheduleid": schedule.id,
+        "report": schedule.report,
+        "covers": covers.words,
+        "refused": refused,
+        "host": socket.gethostname(),
+    }
+    try:
+        subject, body = render_mail(app.config, "refused", values)
+        send(app.config, compose(app.config, to=[address], subject=subject, body=body))
+        notice = f"sent to {address}"
+    except ManiReportsError as exc:
+        notice = f"could not be sent to {address}: {exc}"
+    _audit(
+        app,
+        schedule,
+        "schedule_recipient_refused",
+        {"occurrence": occurrence, "refused": refused, "owner_notice": notice},
+    )
+    return f"left out {'; '.join(refused)} (owner notice {notice})."
+
+
 def _audit(app: App, schedule: Schedule, action: str, details: dict[str, Any]) -> None:
     record_audit(
         app.state,
@@ -273,6 +308,8 @@ def run_now(app: App, scheduleid: int) -> Outcome:
         with contextlib.suppress(ClaimLostError):
             claim.release()
         raise
+    if outcome.refused:
+        _refusals(app, schedule, now, outcome.refused)
     tz = app.timezone
     details: dict[str, Any] = {
         "occurrence": now,

@@ -12,13 +12,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from manireports.app import App
-from manireports.errors import InputError
+from manireports.errors import InputError, PermissionDeniedError
 from manireports.reports.params import bind_params, parse_moment
-from manireports.reports.run import OPERATOR, find_report
+from manireports.reports.run import OPERATOR, ReportRequest, find_report, prepare_report
 from manireports.schedule.recurrence import Recurrence, describe, next_fire
 from manireports.state import record_audit, transaction
 from manireports.state.store import StateDB, now_seconds
@@ -203,11 +204,9 @@ def add_schedule(app: App, new: NewSchedule) -> int:
     bind_params(report.params, new.params, tz, report.name)
     recipients = list(dict.fromkeys(parse_recipient(app, text) for text in new.recipients))
     ownerid = None if new.owner is None else _moodle_user(app, new.owner, "--owner")
+    _refuse_blind_viewers(app, new, recipients, ownerid)
     now = app.now()
-    if new.start is not None:
-        next_run = parse_moment(new.start, tz, what="--start")
-    else:
-        next_run = next_fire(new.rule, now, tz)
+    next_run = first_run(new.rule, now, tz, new.start)
     row = {
         "reportid": report.custom_id,
         "report": report.name,
@@ -249,12 +248,54 @@ def add_schedule(app: App, new: NewSchedule) -> int:
     return scheduleid
 
 
+def first_run(rule: Recurrence, now: int, tz: ZoneInfo, start: str | None) -> int:
+    """The first occurrence: the rule's first time at or after --start (else after now).
+
+    A start between two of the rule's times waits for the next one, so a schedule never runs
+    off its rule (a 04:00 start of a 06:00 rule first runs at 06:00, once, not at both).
+    """
+    if start is None:
+        return next_fire(rule, now, tz)
+    return next_fire(rule, parse_moment(start, tz, what="--start") - 1, tz)
+
+
+def _refuse_blind_viewers(
+    app: App, new: NewSchedule, recipients: Sequence[Recipient], ownerid: int | None
+) -> None:
+    """Refuse (exit 3) a schedule mailing the report to a Moodle user who may not see it.
+
+    With `--scope recipient` each Moodle user gets their own view; the owner's view goes to plain
+    addresses (and to everyone with `--scope owner`).
+    """
+    viewers: list[int] = []
+    if new.scope == "recipient":
+        viewers += [r.userid for r in recipients if r.userid is not None]
+    owner_view = new.scope == "owner" or any(r.email is not None for r in recipients)
+    if ownerid is not None and owner_view:
+        viewers.append(ownerid)
+    refused: list[str] = []
+    for userid in dict.fromkeys(viewers):
+        request = ReportRequest(new.report, params=dict(new.params), as_user=str(userid))
+        try:
+            prepare_report(app, request)
+        except PermissionDeniedError as exc:
+            refused.append(f"user {userid}: {exc}")
+    if refused:
+        raise PermissionDeniedError(
+            f"Some recipients may not see the report {new.report}, so it cannot be scheduled "
+            f"for them: {' '.join(refused)}"
+        )
+
+
 def set_active(app: App, scheduleid: int, *, active: bool) -> Schedule:
     """Pause or resume. A resumed schedule whose next run went by while paused starts afresh
     from now: the missed occurrences are not caught up, and a pending retry is dropped."""
     now = app.now()
     with app.state.begin() as connection:
         current = get_schedule(connection, scheduleid)
+        if current.active == active:
+            state = "active" if active else "paused"
+            raise InputError(f"Schedule {scheduleid} ({current.name}) is already {state}.")
         values: dict[str, Any] = {"active": int(active), "timemodified": now}
         if active and not current.active and current.next_run <= now:
             values.update(

@@ -1,8 +1,9 @@
 """Subjects and bodies of scheduled mails, from Jinja2 templates the operator may override.
 
 A file of the same name in `[email] templates_dir` replaces the packaged one (report_subject,
-report_body, failure_subject, failure_body, each `.txt.j2`). Templates are strict: a variable that
-does not exist is an error naming the template, rather than a blank in a mail to a manager.
+report_body, failure_subject, failure_body, refused_subject, refused_body, each `.txt.j2`).
+Templates are strict: a variable that does not exist is an error naming the template, rather
+than a blank in a mail to a manager.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def _environment(config: Config) -> jinja2.Environment:
 
 
 def render_mail(config: Config, kind: str, values: Mapping[str, Any]) -> tuple[str, str]:
-    """(subject, body) of a `report` or `failure` mail."""
+    """(subject, body) of a `report`, `failure` or `refused` mail."""
     environment = _environment(config)
     rendered: list[str] = []
     for part in ("subject", "body"):

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from dateutil.relativedelta import relativedelta
 from sqlalchemy.dialects.mysql.base import MySQLDialect
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.dialects.sqlite.base import SQLiteDialect
@@ -82,6 +83,8 @@ _DIALECTS: Mapping[Engine, sa.Dialect] = {
 }
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _BARE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# A day relative to the run: "today", "yesterday", "30 days ago", "2 weeks ago", "6 months ago".
+_RELATIVE_DAY = re.compile(r"(today|yesterday|(\d+) +(day|week|month|year)s? +ago)", re.IGNORECASE)
 _INTEGER = re.compile(r"[+-]?\d+")
 _OP_ALIASES = {"<>": "!=", "==": "="}
 _TRUE = ("1", "true", "yes", "on")
@@ -124,7 +127,7 @@ def build_configured_sql(
     time) is the moment fields such as enrolment_active depend on. Any mistake in the
     configuration raises InputError naming the key and, for a name, the choices.
     """
-    builder = _Builder(cfg, tables_for(prefix), timezone or ZoneInfo("UTC"))
+    builder = _Builder(cfg, tables_for(prefix), timezone or ZoneInfo("UTC"), now)
     statement, built = builder.build(scope_marker)
     dialect = _DIALECTS[engine]
     compiled = statement.compile(dialect=dialect)
@@ -174,10 +177,13 @@ class _Aggregate:
 
 
 class _Builder:
-    def __init__(self, cfg: Mapping[str, Any], tables: Tables, timezone: ZoneInfo) -> None:
+    def __init__(
+        self, cfg: Mapping[str, Any], tables: Tables, timezone: ZoneInfo, now: int | None = None
+    ) -> None:
         self.cfg = cfg
         self.tables = tables
         self.timezone = timezone
+        self.now = int(time.time()) if now is None else now
         self.bound = 0
         self.joins: set[str] = set()
         self.source: Source = SOURCES["users"]
@@ -521,6 +527,9 @@ class _Builder:
             text = value.strip()
             if _INTEGER.fullmatch(text):
                 return _Moment(int(text))
+            relative = _RELATIVE_DAY.fullmatch(text)
+            if relative:
+                text = _relative_day_of(relative, self.now, self.timezone).isoformat()
             start = parse_moment(text, self.timezone, what=what)
             if _BARE_DATE.fullmatch(text):
                 return _Moment(start, parse_moment(text, self.timezone, end_of_day=True))
@@ -529,6 +538,24 @@ class _Builder:
             f'{what}: a time is "YYYY-MM-DD", "YYYY-MM-DD HH:MM[:SS]" or a Unix time, '
             f"not {describe(value)}."
         )
+
+
+def _relative_day_of(match: re.Match[str], now: int, timezone: ZoneInfo) -> date:
+    """The calendar day a relative value names, counted back from the run's day."""
+    today = datetime.fromtimestamp(now, timezone).date()
+    word = match.group(1).lower()
+    if word == "today":
+        return today
+    if word == "yesterday":
+        return today - relativedelta(days=1)
+    count, unit = int(match.group(2)), match.group(3).lower()
+    steps = {
+        "day": relativedelta(days=count),
+        "week": relativedelta(weeks=count),
+        "month": relativedelta(months=count),
+        "year": relativedelta(years=count),
+    }
+    return today - steps[unit]
 
 
 def _compare(
