@@ -141,7 +141,7 @@ def _first_line(exc: BaseException) -> str:
 def moodle_checks(app: App) -> Iterator[Check]:
     try:
         moodle = app.moodle
-        version = moodle.server_version()
+        version = _server_version(moodle)
     except ManiReportsError as exc:
         yield Check("moodle.reachable", Status.CRITICAL, f"unreachable: {_first_line(exc)}")
         for name in ("moodle.read_only", "moodle.release"):
@@ -155,6 +155,17 @@ def moodle_checks(app: App) -> Iterator[Check]:
     )
     yield from _guarded("moodle.read_only", lambda: [read_only_check(moodle)])
     yield from _guarded("moodle.release", lambda: [release_check(app)])
+
+
+def _server_version(moodle: MoodleDB) -> str:
+    """The server's version from a real round trip (SQLite's is known without opening the
+    file; PostgreSQL's SHOW cannot run in the server-side cursor queries use)."""
+    query = {
+        "sqlite": "SELECT sqlite_version()",
+        "mysql": "SELECT VERSION()",
+        "postgresql": "SELECT current_setting('server_version')",
+    }[moodle.engine_name]
+    return str(moodle.fetch_all(query)[0][0])
 
 
 def read_only_check(moodle: MoodleDB) -> Check:
