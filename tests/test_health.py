@@ -131,16 +131,19 @@ def test_overdue_schedules_and_failed_runs_warn(site: dict[str, str], tmp_path: 
     broken = tmp_path / "broken.sql"
     broken.write_text("SELECT nosuchcolumn FROM {user}")
     created = run_cli("reports", "create", "--name", "broken", "--sql-file", str(broken), env=site)
-    if created.returncode == 0:
-        assert run_cli("run-report", "broken", "-f", "csv", env=site).returncode != 0
+    assert created.returncode == 0, created.stderr
+    assert run_cli("run-report", "broken", "-f", "csv", env=site).returncode == 1
     code, checks = _health(site)
     assert code == 1
     schedules = checks["schedules"]
     assert schedules["status"] == "WARNING"
     assert (schedules["figures"]["active"], schedules["figures"]["overdue"]) == (1, 1)
-    if created.returncode == 0:
-        runs = checks["report_runs"]["figures"]
-        assert (checks["report_runs"]["status"], runs["failed_24h"]) == ("WARNING", 1)
+    runs = checks["report_runs"]["figures"]
+    assert (checks["report_runs"]["status"], runs["runs_24h"], runs["failed_24h"]) == (
+        "WARNING",
+        1,
+        1,
+    )
 
 
 def test_free_space_thresholds(site: dict[str, str]) -> None:
