@@ -18,7 +18,6 @@ import os
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -33,16 +32,6 @@ from manireports.state.tables import job_alerts, job_runs
 Notice = Callable[[str], None]
 # The longest error text kept per run: enough for the message, not a whole traceback.
 ERROR_CHARS = 2000
-
-
-@dataclass(frozen=True)
-class JobRun:
-    job: str
-    host: str
-    status: str
-    error: str | None
-    started: int
-    finished: int | None
 
 
 def start_job_run(app: App, job: str, *, now: int | None = None) -> int:
@@ -61,15 +50,29 @@ def start_job_run(app: App, job: str, *, now: int | None = None) -> int:
 
 
 def finish_job_run(
-    app: App, runid: int, status: str, error: str | None = None, *, now: int | None = None
+    app: App,
+    runid: int,
+    job: str,
+    status: str,
+    error: str | None = None,
+    *,
+    now: int | None = None,
 ) -> None:
+    """Record how the run ended, and forget this job's runs older than [retention] runs_days
+    (the job history keeps itself trimmed, so `jobs cleanup` failing cannot grow it)."""
+    moment = now_seconds(now)
     values = {"status": status, "error": error and error[:ERROR_CHARS]}
+    keep_days = app.config.get_int("retention.runs_days")
     with app.state.begin() as connection:
         connection.execute(
-            sa.update(job_runs)
-            .where(job_runs.c.id == runid)
-            .values(**values, timefinished=now_seconds(now))
+            sa.update(job_runs).where(job_runs.c.id == runid).values(**values, timefinished=moment)
         )
+        if keep_days > 0:
+            connection.execute(
+                sa.delete(job_runs).where(
+                    job_runs.c.job == job, job_runs.c.timestarted < moment - keep_days * 86_400
+                )
+            )
 
 
 @contextmanager
@@ -83,20 +86,22 @@ def recorded_job(app: App, job: str, notice: Notice) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        _finish_quietly(app, runid, "interrupted", "interrupted (Ctrl-C or SIGTERM)", notice)
+        _finish_quietly(app, runid, job, "interrupted", "interrupted (Ctrl-C or SIGTERM)", notice)
         raise
     except BaseException as exc:
         error = str(exc) or exc.__class__.__name__
-        if _finish_quietly(app, runid, "failed", error, notice):
+        if _finish_quietly(app, runid, job, "failed", error, notice):
             _alert_quietly(app, job, error, notice)
         raise
-    if _finish_quietly(app, runid, "ok", None, notice):
+    if _finish_quietly(app, runid, job, "ok", None, notice):
         _alert_quietly(app, job, None, notice)
 
 
-def _finish_quietly(app: App, runid: int, status: str, error: str | None, notice: Notice) -> bool:
+def _finish_quietly(
+    app: App, runid: int, job: str, status: str, error: str | None, notice: Notice
+) -> bool:
     try:
-        finish_job_run(app, runid, status, error)
+        finish_job_run(app, runid, job, status, error)
     except ManiReportsError as exc:
         notice(f"Could not record how the job ended: {exc}")
         return False
@@ -236,38 +241,3 @@ def alert_addresses(app: App) -> tuple[list[str], list[str]]:
                 else:
                     problems.append(f"[alerts] recipients: no Moodle user {name!r} with an email.")
     return list(dict.fromkeys(addresses)), problems
-
-
-def last_runs(app: App) -> dict[str, JobRun]:
-    """The newest run of every job that ever ran."""
-    c = job_runs.c
-    newest = sa.select(c.job, sa.func.max(c.id).label("id")).group_by(c.job).subquery("newest")
-    query = sa.select(job_runs).join(newest, newest.c.id == c.id)
-    with app.state.begin() as connection:
-        rows = connection.execute(query).mappings().all()
-    return {
-        row["job"]: JobRun(
-            job=row["job"],
-            host=row["host"],
-            status=row["status"],
-            error=row["error"],
-            started=int(row["timestarted"]),
-            finished=None if row["timefinished"] is None else int(row["timefinished"]),
-        )
-        for row in rows
-    }
-
-
-def last_success(app: App, job: str) -> int | None:
-    c = job_runs.c
-    with app.state.begin() as connection:
-        value = connection.execute(
-            sa.select(sa.func.max(c.timefinished)).where(c.job == job, c.status == "ok")
-        ).scalar_one_or_none()
-    return None if value is None else int(value)
-
-
-def failures_in_a_row(app: App) -> dict[str, int]:
-    with app.state.begin() as connection:
-        rows = connection.execute(sa.select(job_alerts.c.job, job_alerts.c.failures)).all()
-    return {str(job): int(count) for job, count in rows}
