@@ -219,3 +219,11 @@ def test_schedule_add_pins_a_fixed_period_and_refuses_a_relative_one(site: dict[
     relative = run_cli(*base, "--period", "last-month", env=site)
     assert relative.returncode == 2
     assert "only YYYY-MM or YYYY-Qn" in relative.stderr.decode()
+
+
+def test_dashboard_period_shows_that_month_against_the_one_before(site: dict[str, str]) -> None:
+    result = run_cli("dashboard", "--period", "2026-03", "-f", "terminal", env=site)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.decode()
+    assert "(2026-03 against 2026-02)" in text
+    assert "Generated 2026-04-01 00:00:00 (America/New_York)" in text
