@@ -282,3 +282,61 @@ def test_postgresql_write_privileges(
     admin.dispose()
     one_table = _read_only_status(site, reader)
     assert (one_table["status"], one_table["figures"]["write_grants"]) == ("WARNING", 1)
+
+
+def _checks_now(env: dict[str, str], now: int) -> dict[str, Check]:
+    from manireports.app import App
+    from manireports.config import load_config
+    from manireports.ops.health import run_checks
+
+    app = App(load_config(environ=env))
+    return {check.name: check for check in run_checks(app, now)}
+
+
+def test_cloud_failures_and_the_oldest_open_job(site: dict[str, str]) -> None:
+    now = 1_800_000_000
+    engine = sa.create_engine(site["MANIREPORTS_STATE_URL"])
+    job = "INSERT INTO manireports_cloud_jobs (jobid, type, status, total_recipients, "
+    job += "payload_json, createdby, timecreated) VALUES (:j, 'reminder', :s, 2, '{}', 0, :t)"
+    with engine.begin() as connection:
+        connection.execute(sa.text(job), {"j": "old", "s": "submitted", "t": now - 2 * 86_400})
+        connection.execute(sa.text(job), {"j": "new", "s": "completed", "t": now - 3_600})
+        connection.execute(
+            sa.text(
+                "INSERT INTO manireports_cloud_job_recipients (jobid, userid, email, status) "
+                "VALUES ('new', 3, 'sam@x.example', 'failed'), ('new', 4, 'sue@x.example', 'sent')"
+            )
+        )
+    engine.dispose()
+    cloud = _checks_now(site, now)["cloud"]
+    assert cloud.status is Status.WARNING
+    assert cloud.figures["failed_recipients_24h"] == 1
+    assert cloud.figures["failed_jobs_24h"] == 0
+    assert cloud.figures["oldest_open_age_seconds"] == 2 * 86_400
+
+
+def test_cache_hit_rate_per_report_of_the_last_day(site: dict[str, str]) -> None:
+    now = 1_800_000_000
+    engine = sa.create_engine(site["MANIREPORTS_STATE_URL"])
+    insert = (
+        "INSERT INTO manireports_cache_summary (cachekey, reporttype, datajson, lastgenerated, "
+        "ttl, hits, misses) VALUES (:k, :r, '[]', :t, 3600, :h, :m)"
+    )
+    with engine.begin() as connection:
+        for key, report, age, hits, misses in (
+            ("a", "enrolment_trends", 60, 3, 1),
+            ("b", "enrolment_trends", 120, 5, 1),
+            ("c", "company_overview", 600, 0, 2),
+            ("d", "company_overview", 3 * 86_400, 50, 0),  # older than a day: not counted
+        ):
+            connection.execute(
+                sa.text(insert), {"k": key, "r": report, "t": now - age, "h": hits, "m": misses}
+            )
+    engine.dispose()
+    cache = _checks_now(site, now)["cache"]
+    assert cache.figures["hit_rate_enrolment_trends"] == 0.8  # 8 of 10
+    assert (cache.figures["hits_company_overview"], cache.figures["hit_rate_company_overview"]) == (
+        0,
+        0.0,
+    )
+    assert cache.message == "hit rate company_overview 0%, enrolment_trends 80%"
