@@ -3,6 +3,7 @@ pointing it at a Moodle database that does not exist."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,3 +129,35 @@ def test_every_run_is_recorded_with_its_ending(setup: dict[str, str], tmp_path: 
         ("scorm-summary", "ok", 1),
     ]
     assert "missing.sqlite" in rows[0][2] and rows[1][2] is None
+
+
+def test_the_job_history_keeps_retention_runs_days(
+    setup: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from manireports.ops.jobruns import finish_job_run, recorded_job, start_job_run
+
+    for key, value in setup.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MANIREPORTS_RETENTION_RUNS_DAYS", "2")
+    app = App(load_config())
+    now = int(time.time())
+    for job, age in (("cleanup", 3 * 86_400), ("cleanup", 86_400), ("run-due", 5 * 86_400)):
+        runid = start_job_run(app, job, now=now - age)
+        finish_job_run(app, runid, job, "ok", now=now - age + 5)
+    notices: list[str] = []
+    with recorded_job(app, "cleanup", notices.append):
+        pass
+    engine = sa.create_engine(setup["MANIREPORTS_STATE_URL"])
+    with engine.connect() as connection:
+        kept = connection.execute(
+            sa.text("SELECT job, :now - timestarted FROM manireports_job_runs ORDER BY id"),
+            {"now": now},
+        ).all()
+    engine.dispose()
+    # The 3-day-old cleanup run goes; run-due's old run waits for run-due's own next run.
+    assert [(job, age >= 86_400) for job, age in kept] == [
+        ("cleanup", True),
+        ("run-due", True),
+        ("cleanup", False),
+    ]
+    assert notices == []
