@@ -136,6 +136,15 @@ ParamOption = Annotated[
     list[str] | None,
     typer.Option("--param", "-p", help="A report parameter as key=value; repeat as needed."),
 ]
+PeriodOption = Annotated[
+    str | None,
+    typer.Option(
+        "--period",
+        help="A named period in the site timezone: today, yesterday, last-7-days, last-30-days, "
+        "last-90-days, this-week, last-week, this-month, last-month, this-quarter, this-year, "
+        "YYYY-MM or YYYY-Qn.",
+    ),
+]
 
 
 app = typer.Typer(
@@ -630,6 +639,7 @@ def run_report_command(
     show_sql: Annotated[
         bool, typer.Option("--show-sql", help="Print the SQL and parameters; run nothing.")
     ] = False,
+    period: PeriodOption = None,
 ) -> None:
     """Run a report and write it as a table, CSV, TSV, JSON, JSONL, XLSX, PDF or HTML.
 
@@ -640,9 +650,14 @@ def run_report_command(
 
     env = env_of(ctx)
     application = env.app()
+    params, span = parse_assignments(param or []), None
+    if period is not None:
+        window = _period_window(application, report, period, params, as_of)
+        params, span, as_of = window.params, window.span, window.as_of or as_of
     request = ReportRequest(
         report=report,
-        params=parse_assignments(param or []),
+        params=params,
+        period=span,
         as_of=as_of,
         limit=limit,
         as_user=as_user,
@@ -867,6 +882,13 @@ def _locked_job(env: Environment, application: App, job: str) -> ExitStack | Non
     except JobAlreadyRunning:
         env.say(f"{job} is already running on this host; this run stops here.")
         return None
+    from manireports.ops.jobruns import recorded_job
+
+    try:
+        stack.enter_context(recorded_job(application, job, env.say))
+    except BaseException:
+        stack.close()
+        raise
 
     def finished(kind: type[BaseException] | None, error: BaseException | None, _tb: Any) -> None:
         env.log("finished" if kind is None else f"failed: {error or kind.__name__}")
@@ -1194,6 +1216,7 @@ def schedule_add(
     skip_empty: Annotated[
         bool, typer.Option("--skip-empty", help="Mail nothing when the report has no rows.")
     ] = False,
+    period: PeriodOption = None,
 ) -> None:
     """Schedule a report to be mailed; prints the new schedule's id.
 
@@ -1207,13 +1230,16 @@ def schedule_add(
     env = env_of(ctx)
     application = env.app()
     rule = make_recurrence(frequency, at=at, weekday=weekday, day=day, cron=cron)
+    params = parse_assignments(param or [])
+    if period is not None:
+        params = _period_schedule_params(application, report, period, params)
     new = NewSchedule(
         report=report,
         name=name,
         rule=rule,
         format=fmt,
         recipients=recipient,
-        params=parse_assignments(param or []),
+        params=params,
         scope=scope,
         owner=owner,
         start=start,
@@ -1652,6 +1678,7 @@ def dashboard_command(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Recompute instead of reading cached entries.")
     ] = False,
+    period: PeriodOption = None,
 ) -> None:
     """Show the dashboard of a role: KPIs, trends, completion by course, courses, learners at risk.
 
@@ -1674,6 +1701,8 @@ def dashboard_command(
     if fmt == "pdf" and output is None and Environment.stdout_is_terminal():
         raise InputError("A PDF dashboard is binary and needs -o FILE.")
     application = env_of(ctx).app()
+    if period is not None:
+        as_of = _period_dashboard_as_of(application, period, as_of)
     request = DashboardRequest(role, as_user, company, dashboard_id, as_of, not no_cache)
     dashboard, _hit = build_dashboard(application, request)
     if fmt == "html":
@@ -1816,6 +1845,174 @@ def _progress_printer(env: Environment) -> _Progress | None:
     if env.quiet or not env.stderr_is_terminal():
         return None
     return _Progress()
+
+
+# --------------------------------------------------------------------------------------------
+# health: checks for monitoring, with their own exit codes.
+
+HEALTH_FORMATS = ("table", "json", "prometheus")
+
+
+@app.command("health")
+def health_command(
+    ctx: typer.Context,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="table, json or prometheus (node_exporter textfile). Default: table.",
+        ),
+    ] = None,
+) -> None:
+    """Check the databases, cron jobs, schedules, cloud jobs, runs, time tracking, cache and disk.
+
+    Exit codes are health's own, as monitoring plugins use them: 0 OK, 1 WARNING, 2 CRITICAL,
+    3 UNKNOWN (the worst check decides; CRITICAL before WARNING before UNKNOWN). Invalid options
+    or configuration still exit 2 with a message.
+
+    Example: manireports health --format prometheus > /var/lib/node_exporter/manireports.prom
+    """
+    from manireports.ops.health import as_document, overall, prometheus_text, run_checks
+
+    chosen = fmt or "table"
+    if chosen not in HEALTH_FORMATS:
+        raise InputError(f"--format must be one of {', '.join(HEALTH_FORMATS)}, not {chosen!r}.")
+    application = env_of(ctx).app()
+    checks = run_checks(application)
+    status = overall(checks)
+    if chosen == "json":
+        _write_text(json.dumps(as_document(checks), indent=2, ensure_ascii=False) + "\n")
+    elif chosen == "prometheus":
+        _write_text(prometheus_text(checks, application.now()))
+    else:
+        width = max(len(check.name) for check in checks)
+        lines = [f"{'CHECK'.ljust(width)}  STATUS    MESSAGE"]
+        lines += [
+            f"{check.name.ljust(width)}  {check.status.name.ljust(8)}  {check.message}"
+            for check in checks
+        ]
+        lines.append(f"{'overall'.ljust(width)}  {status.name}")
+        _write_text("\n".join(lines) + "\n")
+    raise typer.Exit(int(status))
+
+
+# --------------------------------------------------------------------------------------------
+# backup and restore of definitions.
+
+
+@app.command("backup")
+def backup_command(ctx: typer.Context, output: OutputOption = None) -> None:
+    """Write every definition (custom reports, schedules, custom dashboards, settings) as JSON.
+
+    Caches, runs, time-tracking sessions and the audit log are not definitions and are left out.
+    Moodle users are written by username, so the file can be restored on another site.
+
+    Example: manireports backup -o manireports-backup.json
+    """
+    from manireports.export.atomic import atomic_output
+    from manireports.ops.backup import make_backup, write_backup
+
+    env = env_of(ctx)
+    document = make_backup(env.app())
+    text = write_backup(document)
+    if output is None:
+        _write_text(text)
+        return
+    with atomic_output(output) as stream:
+        stream.write(text.encode("utf-8"))
+    counts = ", ".join(
+        f"{len(document[key])} {key}" for key in ("reports", "schedules", "dashboards", "settings")
+    )
+    env.detail(f"Wrote {counts} to {output}.")
+
+
+@app.command("restore")
+def restore_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A file written by `manireports backup`.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would change; change nothing.")
+    ] = False,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace definitions that exist with the same name.")
+    ] = False,
+) -> None:
+    """Load a backup: create what is missing, skip (or --replace) what exists by name.
+
+    Prints one line per definition: created, updated, skipped or refused, and why. SQL and
+    report configurations are validated again; a refused one is named and the exit code is 2.
+    Restoring the same file twice creates nothing the second time.
+
+    Example: manireports restore manireports-backup.json --dry-run
+    """
+    from manireports.ops.backup import read_backup, restore_backup
+
+    document = read_backup(file)
+    outcome = restore_backup(env_of(ctx).app(), document, dry_run=dry_run, replace=replace)
+    verb = "would be " if dry_run else ""
+    lines = [
+        f"{kind} {name!r}: {verb}{action}" + (f" ({reason})" if reason else "")
+        for kind, name, action, reason in outcome.items
+    ]
+    totals = ", ".join(
+        f"{outcome.count(action)} {action}" for action in ("created", "updated", "skipped")
+    )
+    lines.append(f"{'Dry run, nothing changed: ' if dry_run else ''}{totals}.")
+    _write_text("\n".join(lines) + "\n")
+    if outcome.refused:
+        named = "; ".join(f"{kind} {name!r}" for kind, name, _a, _r in outcome.refused)
+        raise InputError(f"Refused {len(outcome.refused)} definition(s): {named}.")
+
+
+# --------------------------------------------------------------------------------------------
+# Named periods (--period) for run-report, dashboard and schedule add.
+
+
+def _period_moment(application: App, as_of: str | None) -> int:
+    from manireports.reports.params import parse_moment
+
+    if as_of is None:
+        return application.now()
+    return parse_moment(as_of, application.timezone, what="--as-of")
+
+
+def _period_window(
+    application: App, report: str, period: str, params: dict[str, str], as_of: str | None
+) -> Any:
+    from manireports.periods import apply_period, resolve_period
+    from manireports.reports.run import find_report
+
+    tz = application.timezone
+    now = _period_moment(application, as_of)
+    named = resolve_period(period, now, tz)
+    return apply_period(find_report(application, report), named, params, tz, now)
+
+
+def _period_dashboard_as_of(application: App, period: str, as_of: str | None) -> str:
+    from manireports.periods import dashboard_as_of, resolve_period
+
+    tz = application.timezone
+    now = _period_moment(application, as_of)
+    return dashboard_as_of(resolve_period(period, now, tz), tz, now)
+
+
+def _period_schedule_params(
+    application: App, report: str, period: str, params: dict[str, str]
+) -> dict[str, str]:
+    """A schedule's period follows its recurrence; --period can pin it to a fixed month or
+    quarter through the report's date parameters."""
+    from manireports.periods import is_fixed
+
+    window = _period_window(application, report, period, params, None)
+    if not is_fixed(period) or window.span is not None or window.as_of is not None:
+        raise InputError(
+            f"--period {period} cannot be stored on a schedule of {report}: a schedule reports "
+            "on the period of each run (set by --frequency); only YYYY-MM or YYYY-Qn can be "
+            "pinned, and only for a report with from/to or start/end date parameters."
+        )
+    params_out: dict[str, str] = window.params
+    return params_out
 
 
 # --------------------------------------------------------------------------------------------

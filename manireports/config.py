@@ -151,6 +151,23 @@ SCHEMA: dict[str, dict[str, _Spec]] = {
         # Octal permission bits of the report files and the SQLite state database it creates.
         "file_mode": ("str", "0600", False),
     },
+    # `manireports health`: how many minutes may pass between runs of each cron job (0: the job
+    # is not deployed here, so its age is not checked), and the free-space and lag thresholds.
+    "health": {
+        "aggregate_time_minutes": ("int", 120, False),
+        "run_due_minutes": ("int", 45, False),
+        "build_cache_minutes": ("int", 720, False),
+        "scorm_summary_minutes": ("int", 120, False),
+        "cleanup_minutes": ("int", 2880, False),
+        "free_space_warning_mb": ("int", 1024, False),
+        "free_space_critical_mb": ("int", 100, False),
+        "time_lag_warning_minutes": ("int", 180, False),
+        "time_lag_critical_minutes": ("int", 1440, False),
+    },
+    "alerts": {
+        "recipients": ("list", [], False),
+        "after_failures": ("int", 3, False),
+    },
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {

@@ -51,6 +51,8 @@ ALL_TABLES = DESIGN_TABLES | {
     "manireports_deliveries",
     "manireports_settings",
     "manireports_callback_replay",
+    "manireports_job_runs",
+    "manireports_job_alerts",
 }
 NOW = 1_764_000_000
 

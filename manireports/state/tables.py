@@ -412,3 +412,36 @@ callback_replay = sa.Table(
     sa.Index(None, "timereceived"),
     **_MYSQL,
 )
+
+job_runs = sa.Table(
+    "manireports_job_runs",
+    metadata,
+    _id(),
+    # The cron job's name, as in `manireports jobs NAME`.
+    sa.Column("job", sa.String(50), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    # running | ok | failed: a run killed without unwinding stays 'running'.
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("error", TEXT),
+    sa.Column("timestarted", TIME, nullable=False),
+    sa.Column("timefinished", TIME),
+    sa.Index(None, "job", "timestarted"),
+    sa.Index(None, "timestarted"),
+    **_MYSQL,
+)
+
+job_alerts = sa.Table(
+    "manireports_job_alerts",
+    metadata,
+    _id(),
+    sa.Column("job", sa.String(50), nullable=False),
+    # Failed runs in a row; a successful run resets it.
+    sa.Column("failures", sa.Integer, nullable=False, server_default=sa.text("0")),
+    # 1 from the failure alert until the recovery mail: the flag one host wins by a conditional
+    # UPDATE, so several hosts never send the same alert.
+    sa.Column("alerting", sa.SmallInteger, nullable=False, server_default=sa.text("0")),
+    sa.Column("timemodified", TIME, nullable=False),
+    sa.Index(None, "job", unique=True),
+    **_MYSQL,
+)

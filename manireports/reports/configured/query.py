@@ -25,6 +25,8 @@ from sqlalchemy.dialects.sqlite.base import SQLiteDialect
 from manireports.errors import InputError
 from manireports.export import Column, ColumnKind
 from manireports.moodle.connection import Engine
+from manireports.reports.configured.buckets import split_bucket_name
+from manireports.reports.configured.buckets import tables_builder as bucket_builder
 from manireports.reports.configured.catalogue import (
     ONE,
     SOURCES,
@@ -187,6 +189,8 @@ class _Builder:
         self.bound = 0
         self.joins: set[str] = set()
         self.source: Source = SOURCES["users"]
+        # Time buckets made so far, so every use of one shares its bound slots.
+        self.buckets: dict[str, Field] = {}
 
     # Parameters and fields --------------------------------------------------------------
 
@@ -198,7 +202,7 @@ class _Builder:
     def field(self, name: Any, where: str) -> Field:
         if not isinstance(name, str) or not name:
             raise InputError(f"{where} must name a field, not {describe(name)}.")
-        found = self.source.fields.get(name)
+        found = self.source.fields.get(name) or self._bucket_field(name)
         if found is None:
             raise InputError(
                 f"Unknown field {name!r} in {where} for the source {self.source.name}; "
@@ -206,6 +210,18 @@ class _Builder:
             )
         self.joins.update(found.joins)
         return found
+
+    def _bucket_field(self, name: str) -> Field | None:
+        """`<time field>_by_day|week|month`: the field's day, week or month (buckets.py)."""
+        if name in self.buckets:
+            return self.buckets[name]
+        split = split_bucket_name(name)
+        base = self.source.fields.get(split[0]) if split else None
+        if split is None or base is None or base.kind != "timestamp":
+            return None
+        build = bucket_builder(base, split[1], self.bind, self.timezone)
+        self.buckets[name] = Field(name, build, "text", base.joins)
+        return self.buckets[name]
 
     def expr(self, found: Field) -> Expression:
         return found.build(self.tables)
@@ -398,7 +414,7 @@ class _Builder:
                 raise InputError(f"{where}: dir must be asc or desc, not {direction!r}.")
             if isinstance(name, str) and name in by_alias:
                 expression = by_alias[name].expression
-            elif isinstance(name, str) and name in self.source.fields:
+            elif isinstance(name, str) and (name in self.source.fields or name in grouped_names):
                 found = self.field(name, where)
                 if grouped and found.name not in grouped_names:
                     raise InputError(

@@ -1,6 +1,6 @@
 """The Message-ID of each scheduled mail, recorded before the server is asked to take it.
 
-Revision ID: 0004_stops
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-07
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_stops"
+revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None

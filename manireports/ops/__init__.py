@@ -1,0 +1,1 @@
+"""Operating manireports: cron job history and alerts, health checks, backups of definitions."""
