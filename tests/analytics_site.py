@@ -144,6 +144,7 @@ def build(moodle_url: str, state_url: str, *, daily: bool = True) -> AnalyticsSi
     for name in ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "hugo", "tina", "mona"):
         s.users[name] = m.user(name)
     # IOMAD company 1: mona manages it, bob and dave belong to it.
+    m.insert("company", name="Acme", shortname="acme", code="A", city="", country="")
     for name, managertype in (("mona", 1), ("bob", 0), ("dave", 0)):
         m.insert(
             "company_users",

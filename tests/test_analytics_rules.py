@@ -106,6 +106,15 @@ def test_at_risk_score_boundary() -> None:
     ]
 
 
+def test_a_learner_who_completed_the_course_is_not_at_risk_in_it() -> None:
+    # Never accessed, no time, low engagement: 75 points, but the course is complete.
+    finished = risk(Inputs(0, 0, 100.0, 0), 10.0, None, NOW, THRESHOLDS, completed=True)
+    assert finished.score == 75
+    assert finished.fired["no_recent_access"] and finished.fired["low_time"]
+    assert finished.at_risk is False
+    assert risk(Inputs(0, 0, 100.0, 0), 10.0, None, NOW, THRESHOLDS).at_risk is True
+
+
 def test_weights_must_sum_to_one() -> None:
     def settings(**values: str) -> EngagementSettings:
         environ = {f"MANIREPORTS_ANALYTICS_ENGAGEMENT_{k.upper()}": v for k, v in values.items()}

@@ -46,6 +46,8 @@ class Learner:
     courseid: int
     completion_percent: float | None
     lastaccess: int | None
+    # Moodle's course completion (timecompleted set by the moment of the run).
+    completed: bool = False
     visible: bool = True
     time_seconds: int = 0
     active_days: int = 0
@@ -99,7 +101,7 @@ def gather(
     courses = None if visible is None else {pair[1] for pair in visible}
     learners: dict[tuple[int, int], Learner] = {}
     for row in _tracked(app, now, courseid, None):
-        userid, username, courseid_, percent, lastaccess = row
+        userid, username, courseid_, percent, lastaccess, completed = row
         if courses is not None and courseid_ not in courses:
             continue
         learners[(userid, courseid_)] = Learner(
@@ -108,6 +110,7 @@ def gather(
             courseid=courseid_,
             completion_percent=percent,
             lastaccess=lastaccess,
+            completed=completed,
             visible=visible is None or (userid, courseid_) in visible,
         )
     if not learners:
@@ -127,8 +130,9 @@ def gather(
 
 def _tracked(
     app: App, now: int, courseid: int | None, condition: str | None
-) -> Iterator[tuple[int, str, int, float | None, int | None]]:
-    """(userid, username, courseid, progress percent, last access) per tracked learner, from
+) -> Iterator[tuple[int, str, int, float | None, int | None, bool]]:
+    """(userid, username, courseid, progress percent, last access, course completed) per tracked
+    learner, from
     the course_progress report's SQL, limited by `condition` when given."""
     site, moodle = app.site, app.moodle
     sql = read_sql_file("course_progress").replace(SCOPE_MARKER, condition or "1 = 1")
@@ -149,6 +153,7 @@ def _tracked(
                 int(row[index["courseid"]]),
                 None if percent is None else float(percent),
                 int(lastaccess) if lastaccess else None,
+                bool(row[index["course_completed"]]),
             )
 
 

@@ -120,7 +120,14 @@ def analyse(app: App, *, now: int, courseid: int | None, scope: Scope, what: str
                 continue
             inputs = learner.inputs()
             result = engagement(inputs, references, settings)
-            flags = risk(inputs, result.score, learner.lastaccess, now, thresholds)
+            flags = risk(
+                inputs,
+                result.score,
+                learner.lastaccess,
+                now,
+                thresholds,
+                completed=learner.completed,
+            )
             scored.append(Scored(learner, references, result, flags))
     return Analysis(scored, gathered, settings, thresholds)
 

@@ -134,12 +134,16 @@ def risk(
     lastaccess: int | None,
     now: int,
     settings: RiskSettings,
+    *,
+    completed: bool = False,
 ) -> Risk:
     """The four rules. Every comparison is strict: a value exactly at its threshold is fine.
 
     A learner who never accessed the course has no days since access and fires the access
     rule; a course without activity completion, or a score that could not be computed, fires
-    neither the completion nor the engagement rule, since nothing was measured to be low.
+    neither the completion nor the engagement rule, since nothing was measured to be low. A
+    learner who completed the course is not at risk in it, whatever the rules say: they show
+    what was measured, and the flag says whether anyone needs to act.
     """
     days = days_since(lastaccess, now)
     completion = inputs.completion_percent
@@ -150,4 +154,4 @@ def risk(
         "low_engagement": score is not None and score < settings.min_engagement,
     }
     points = RULE_POINTS * sum(fired.values())
-    return Risk(fired, days, points, points >= settings.at_risk_score)
+    return Risk(fired, days, points, points >= settings.at_risk_score and not completed)

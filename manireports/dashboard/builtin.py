@@ -125,28 +125,15 @@ def _state_note(periods: Periods) -> str:
     return f"now against the end of {periods.current.label}"
 
 
-def _completed_pairs(completion: list[Record]) -> set[tuple[int, int]]:
-    return {(int(r["userid"]), int(r["courseid"])) for r in completion if r["completed"]}
+def _at_risk(rows: list[Record]) -> list[Record]:
+    """The flagged rows; the report already leaves out the courses a learner completed."""
+    return [row for row in rows if row["at_risk"]]
 
 
-def _at_risk(rows: list[Record], completed: set[tuple[int, int]]) -> list[Record]:
-    """The flagged rows, less the courses the learner has completed."""
-    return [
-        row
-        for row in rows
-        if row["at_risk"] and (int(row["userid"]), int(row["courseid"])) not in completed
-    ]
-
-
-def _at_risk_widgets(
-    sources: Sources, periods: Periods, names: dict[int, str], completion: list[Record]
-) -> list[Widget]:
+def _at_risk_widgets(sources: Sources, periods: Periods, names: dict[int, str]) -> list[Widget]:
     moment = periods.end_moment(periods.current)
-    now = _at_risk(sources.rows(AT_RISK), _completed_pairs(completion))
-    before = _at_risk(
-        sources.rows(AT_RISK, as_of=moment),
-        _completed_pairs(sources.rows("course_completion", as_of=moment)),
-    )
+    now = _at_risk(sources.rows(AT_RISK))
+    before = _at_risk(sources.rows(AT_RISK, as_of=moment))
     flagged = sorted(
         now,
         key=lambda row: (-float(row["risk_score"] or 0), str(row["username"])),
@@ -191,7 +178,7 @@ def staff_dashboard(sources: Sources, periods: Periods, *, companies: bool) -> l
     progress_before = sources.rows("course_progress", as_of=periods.end_moment(periods.current))
     completion = sources.rows("course_completion")
     names = _course_names(completion, progress)
-    at_risk_kpi, at_risk_table = _at_risk_widgets(sources, periods, names, completion)
+    at_risk_kpi, at_risk_table = _at_risk_widgets(sources, periods, names)
     average = Kpi(
         "Average progress",
         _mean(r["progress_percent"] for r in progress),
