@@ -3,7 +3,7 @@
     python bench/dashboard.py --url mysql+pymysql://root@127.0.0.1/manireports_bench \\
         [--build large] [--as-user USERNAME] [--repeat 3]
 
-SPEC section 12 with the design's target: on the large demo a dashboard renders in under 2 s
+The target: on the large demo a dashboard renders in under 2 s
 once `jobs build-cache` has run. Measured in one run on the same database and a fresh state
 database: `manireports --version` (the floor: interpreter start and imports), the site
 dashboard right after `jobs build-cache` (read from the cache), the same with --no-cache (every

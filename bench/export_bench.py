@@ -9,7 +9,7 @@ The synthetic rows are shaped like a Moodle completion report: ids, names in sev
 an email, two Unix timestamps (a third of them 0, "never") and a boolean. Both the floor and
 export() pull them from the same generator, so generating them is part of both sides.
 
-Targets (SPEC section 6 streaming, the exporter's brief): CSV within ~1.15x of its floor, XLSX
+Targets (streaming, the exporter's brief): CSV within ~1.15x of its floor, XLSX
 within 1.15x of its floor and under 100 MB, PDF of 50,000 rows under 20 s in bounded memory.
 With --repeat N the measurements are interleaved and the fastest of each is kept, which is the
 fairest figure on a shared machine.

@@ -1,5 +1,5 @@
 """A non-blocking lock file per job, so a job started while the previous run is still going
-exits at once instead of doubling the work (SPEC section 10)."""
+exits at once instead of doubling the work."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`jobs cleanup`: forget what `[retention]` says is old enough (SPEC section 10).
+"""`jobs cleanup`: forget what `[retention]` says is old enough.
 
 Each kind of data has its own retention in days; 0 keeps it for ever (the audit log's default,
 so an audit trail is only ever shortened on purpose). Files of deleted runs are removed only when

@@ -1,8 +1,8 @@
 """Typed errors of the library.
 
-The command-line layer turns each class into the exit code of SPEC section 15 and prints the
-message; the library itself never prints. Messages are written for the operator: one or two plain
-sentences that name the thing and say what to do.
+The command-line layer turns each class into its exit code (the table in the README) and prints
+the message; the library itself never prints. Messages are written for the operator: one or two
+plain sentences that name the thing and say what to do.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class ConfigError(InputError):
 
 
 class PermissionDeniedError(ManiReportsError):
-    """The acting user may not see what was asked for (SPEC section 7)."""
+    """The acting user may not see what was asked for."""
 
     exit_code = 3
 

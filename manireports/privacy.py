@@ -1,4 +1,4 @@
-"""`privacy export` and `privacy delete` (SPEC section 13): what manireports holds about one user.
+"""`privacy export` and `privacy delete`: what manireports holds about one user.
 
 manireports holds a Moodle user's data in its time tracking, its SCORM summary, the runs they
 made or that were made as them (and those runs' files and deliveries), the schedules they own or

@@ -1,7 +1,7 @@
 -- analytics_activity: the learners' own actions in the engagement window, from the standard log,
--- read by the user_engagement and at_risk reports (SPEC section 9; docs/analytics.md).
+-- read by the user_engagement and at_risk reports (docs/analytics.md).
 --
--- Kept, as time tracking keeps them (SPEC section 8): events of a real, logged-in user acting as
+-- Kept, as time tracking keeps them: events of a real, logged-in user acting as
 -- themselves: not anonymous, not 'logged in as' (realuserid set), not the guest. Only course
 -- events matter here, so the site course and course 0 never match a tracked learner's course.
 -- The origin (web, ws, cli, ...) is returned so the same [time_tracking] origins apply; the

@@ -18,7 +18,7 @@
 -- completion_rate: completions / enrolments * 100, rounded to 1 decimal; null (no rate) when the
 --   company's users have no active enrolment.
 -- Every company is listed, ordered by name, including those without users; companyid keeps one.
--- The SCOPE marker is where the acting user's scope goes (SPEC section 7), over the company id:
+-- The SCOPE marker is where the acting user's scope goes, over the company id:
 -- a company manager sees the companies they manage, --company narrows to one company.
 --
 -- Efficiency: active enrolments are reduced to distinct (user, course) pairs once for the whole

@@ -14,7 +14,7 @@
 -- A completion counts whether or not the user is still enrolled: it happened that month.
 -- Filters: courseid (only that course), companyid (IOMAD: only users of that company).
 --
--- The SCOPE marker is where the acting user's scope goes (SPEC section 7): only the completions
+-- The SCOPE marker is where the acting user's scope goes: only the completions
 -- of users and courses they may see are counted.
 --
 -- The window condition reads the index on course_completions.timecompleted, so only the

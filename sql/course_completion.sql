@@ -13,7 +13,7 @@
 -- without a sort or a temporary table (STRAIGHT_JOIN keeps MariaDB from starting at the course
 -- table and sorting): each (user, course) is emitted once, at its first active enrolment, and
 -- "enrolled" is that enrolment's start (its creation time when it has no start).
--- The SCOPE marker in the WHERE clause is where the acting user's scope goes (SPEC section 7).
+-- The SCOPE marker in the WHERE clause is where the acting user's scope goes.
 SELECT STRAIGHT_JOIN  -- if mysql
 SELECT                -- if !mysql
        u.id AS userid,

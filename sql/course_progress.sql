@@ -55,7 +55,7 @@
 -- and completions. Their key columns are selected as `x + 0`, an expression rather than the bare
 -- column: otherwise MariaDB's "lateral derived" optimisation (split_materialized) may rebuild the
 -- grouped table once per learner row, which took minutes instead of seconds on such a site.
--- The SCOPE marker in the WHERE clause is where the acting user's scope goes (SPEC section 7).
+-- The SCOPE marker in the WHERE clause is where the acting user's scope goes.
 SELECT u.id AS userid,
        u.username,
        CONCAT(u.firstname, ' ', u.lastname) AS fullname,  -- if mysql

@@ -17,7 +17,7 @@
 -- when a user is unenrolled, so unenrolled users no longer count. Users that are deleted do not
 -- count. Filters: courseid (only that course), companyid (IOMAD: only users of that company).
 --
--- The SCOPE marker is where the acting user's scope goes (SPEC section 7): only the enrolments
+-- The SCOPE marker is where the acting user's scope goes: only the enrolments
 -- of users and courses they may see are counted.
 --
 -- One scan of user_enrolments (the table has no index on timecreated; with courseid the scan

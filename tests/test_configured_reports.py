@@ -1,4 +1,4 @@
-"""Config-built reports (SPEC section 6, the "GUI builder") on a hand-made site on every engine.
+"""Config-built reports (the "GUI builder") on a hand-made site on every engine.
 
 The site below is small enough to work every expected row out by hand; the comments say why each
 row is in or out. Every built query also passes the custom-SQL check, so the builder can never

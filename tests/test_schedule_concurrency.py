@@ -1,4 +1,4 @@
-"""Exactly once (SPEC section 10): three `jobs run-due` processes at once against a shared
+"""Exactly once: three `jobs run-due` processes at once against a shared
 MariaDB or PostgreSQL state database, as three cron hosts would run them, and a run-due killed in
 the middle of its mails whose claim expires and whose run another process completes."""
 

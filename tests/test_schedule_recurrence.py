@@ -1,5 +1,5 @@
-"""Schedule recurrence and periods in the site timezone, across DST and month ends (SPEC section
-10). Expected instants are written as local wall times with their UTC offset, worked out from the
+"""Schedule recurrence and periods in the site timezone, across DST and month ends.
+Expected instants are written as local wall times with their UTC offset, worked out from the
 2026 US and EU DST dates: America/New_York springs forward on Sunday 8 March 2026 (02:00 EST
 becomes 03:00 EDT) and falls back on Sunday 1 November 2026 (02:00 EDT becomes 01:00 EST);
 Europe/London springs forward on Sunday 29 March 2026 (01:00 GMT becomes 02:00 BST)."""

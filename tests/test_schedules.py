@@ -1,4 +1,4 @@
-"""Schedules end to end (SPEC sections 10 and 13): the real command line, a real SMTP server
+"""Schedules end to end: the real command line, a real SMTP server
 (aiosmtpd) receiving the mails, a hand-made Moodle site and the state database on SQLite."""
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def world(tmp_path: Path, sqlite_url: str) -> Iterator[World]:
 
 
 def _csv_rows(data: bytes) -> list[dict[str, str]]:
-    # Scheduled CSV carries a BOM for Excel (SPEC section 6).
+    # Scheduled CSV carries a BOM for Excel.
     assert data.startswith(b"\xef\xbb\xbf")
     return list(csv.DictReader(io.StringIO(data[3:].decode())))
 

@@ -1,4 +1,4 @@
-"""Analytics (SPEC section 9): the engagement score and explainable at-risk rules.
+"""Analytics: the engagement score and explainable at-risk rules.
 
 - `settings`: [analytics.engagement] and [analytics.at_risk], checked (weights sum to 1.0);
 - `inputs`: who is scored and what they did in the window, from Moodle and the daily totals;

@@ -1,4 +1,4 @@
-"""Cloud offload (SPEC section 14): bulk reminders handed to cloud workers, their callbacks,
+"""Cloud offload: bulk reminders handed to cloud workers, their callbacks,
 and certificates made locally.
 
 contract.py builds the jobs, submit.py hands them over (HTTP or SQS), tracking.py keeps them in

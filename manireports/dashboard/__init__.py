@@ -1,4 +1,4 @@
-"""Dashboards (SPEC section 12): built-in ones per role and custom ones from a file.
+"""Dashboards: built-in ones per role and custom ones from a file.
 
 `build_dashboard` resolves who is looking, gathers the widgets' data from reports run as them,
 and keeps the result in the cache for `[cache] ttl_dashboard_seconds` (1 h), so opening the same

@@ -1,4 +1,4 @@
-"""The demo: a Moodle-shaped database full of realistic, deterministic data (SPEC section 5).
+"""The demo: a Moodle-shaped database full of realistic, deterministic data.
 
 The same (seed, anchor, size, release, iomad) always gives the same rows on every engine, so
 reports can be tested against known figures. The data follows Moodle's own rules (see

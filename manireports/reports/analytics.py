@@ -1,4 +1,4 @@
-"""The `user_engagement` and `at_risk` built-in reports (SPEC sections 6 and 9).
+"""The `user_engagement` and `at_risk` built-in reports.
 
 They combine Moodle with manireports' own daily time totals and compare each learner with their
 course, so they are produced in Python (see `manireports.analytics`). The learners are scored

@@ -1,4 +1,4 @@
-"""The catalogue of built-in reports (SPEC section 6).
+"""The catalogue of built-in reports.
 
 Column names and order are part of the product contract; scripts read them. Each report's SQL is
 one readable file in sql/ with Moodle's `{table}` and `:param` conventions.

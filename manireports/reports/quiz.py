@@ -2,7 +2,7 @@
 
 Everything is in sql/quiz_attempts.sql, which states Moodle's rules (attempt states, previews,
 grading methods, rescaling to the quiz's maximum grade, the sumgrades guard). Columns after the
-fixed ones of SPEC section 6: `max_grade` (quiz.grade, what best_grade is out of) and `enrolled`
+fixed ones every quiz report has: `max_grade` (quiz.grade, what best_grade is out of) and `enrolled`
 (1 when the user has an active enrolment in the quiz's course at the moment of the run).
 """
 

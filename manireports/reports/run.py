@@ -34,7 +34,7 @@ from manireports.sqlcheck import SQLRejectedError
 from manireports.sqltext import expand_tables, render_sql
 from manireports.state import finish_run, record_audit, start_run
 
-# The shell operator is trusted as a site admin (SPEC section 7); runs record them as user 0.
+# The shell operator is trusted as a site admin; runs record them as user 0.
 OPERATOR = 0
 
 

@@ -51,7 +51,7 @@ class BuiltinReport:
     totals, the analytics reports combine both databases): they have no SQL file and a `produce`
     step that streams their rows and applies the scope it is given itself.
 
-    Scoping (SPEC section 7) needs the user, course or company of each row. Row reports get it
+    Scoping needs the user, course or company of each row. Row reports get it
     from their output columns; aggregates and transformed reports put `%%SCOPE%%` in their SQL
     where the condition belongs and say which expressions carry those values.
     """

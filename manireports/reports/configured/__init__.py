@@ -1,4 +1,4 @@
-"""Config-built reports, the "GUI builder" (SPEC section 6): a JSON or TOML description turned
+"""Config-built reports, the "GUI builder": a JSON or TOML description turned
 into one SQLAlchemy Core query by manireports itself. docs/config-reports.md is the reference.
 
 A report configuration names a source, the fields to show, filters, grouping, sorting and a limit:
@@ -40,7 +40,7 @@ Choices worth knowing (docs/config-reports.md says them to operators):
   is not empty, from 0 to 100 with one decimal.
 - Formats (formats.py) change values after the query, so sorting and grouping use raw values.
 - Config-built reports take no --param: every value is in the configuration. The scope of
-  `--as-user` (SPEC section 7) is applied inside the query, before grouping and the limit, so a
+  `--as-user` is applied inside the query, before grouping and the limit, so a
   manager's counts count only the users they may see.
 """
 
