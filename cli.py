@@ -68,6 +68,10 @@ class Environment:
         if not self.quiet:
             typer.echo(message, err=True)
 
+    def warn(self, message: str) -> None:
+        """A warning about the data written (bad bytes, missing glyphs), silenced by --quiet."""
+        self.say(f"Warning: {message}")
+
     def detail(self, message: str) -> None:
         self.log(message)
         if self.verbose and not self.quiet:
@@ -662,6 +666,10 @@ def run_report_command(
         bom=bom,
         pdf_max_rows=application.config.get_int("reports.pdf_max_rows"),
         progress=progress,
+        formula_guard=output is not None
+        and application.config.get_bool("export.csv_formula_guard"),
+        warn=env.warn,
+        pdf_fonts=tuple(application.config.get_list("export.pdf_fonts")),
     )
     destination: Path | BinaryIO = output if output else sys.stdout.buffer
     sys.stdout.flush()
@@ -1083,22 +1091,32 @@ def _analytics(
 
 def _write_records(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> int:
     """The `records` format: each row as a block of `column  value` lines, like psql's \\x."""
-    from manireports.export.values import SiteClock, converters, row_converter
+    from manireports.export.values import (
+        BadText,
+        SiteClock,
+        converters,
+        row_converter,
+        visible_text,
+    )
 
     text = io.TextIOWrapper(stream, encoding="utf-8", write_through=True)
     convert = row_converter(converters(table.columns, "human", SiteClock(table.timezone)))
     width = max((len(column.name) for column in table.columns), default=0)
     count = 0
-    for row in table.rows:
+    bad = BadText(table.columns)
+    for raw in table.rows:
         count += 1
+        row = bad.rows([raw])[0]
         shown = convert(row) if convert else row
-        text.write(f"-[ {table.title}: {count} ]-\n")
+        text.write(f"-[ {visible_text(table.title)}: {count} ]-\n")
         for column, value in zip(table.columns, shown, strict=True):
-            text.write(f"{column.name:<{width}}  {'' if value is None else value}\n")
+            shown_value = "" if value is None else visible_text(str(value))
+            text.write(f"{visible_text(column.name):<{width}}  {shown_value}\n")
         text.write("\n")
     if count == 0:
-        text.write(f"{table.title}: no rows.\n")
+        text.write(f"{visible_text(table.title)}: no rows.\n")
     text.detach()
+    bad.report(options.warn)
     if options.progress:
         options.progress(count)
     return count
@@ -1811,23 +1829,43 @@ def _write_rich_table(table: ReportTable, stream: BinaryIO, options: ExportOptio
     """The `table` format: rich tables on the terminal, in pages so memory stays bounded."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    from manireports.export.values import SiteClock, converters, row_converter
+    from manireports.export.values import (
+        BadText,
+        SiteClock,
+        converters,
+        row_converter,
+        visible_text,
+    )
 
     text = io.TextIOWrapper(stream, encoding="utf-8", write_through=True)
-    console = Console(file=text, no_color=not Environment.colour(), soft_wrap=False)
+    bad = BadText(table.columns)
+    # Values are data, never markup: `[old] Induction` is shown as written, and an ESC in a
+    # name is shown as \x1b (rich.Text is not parsed for markup or emoji).
+    console = Console(
+        file=text,
+        no_color=not Environment.colour(),
+        soft_wrap=False,
+        markup=False,
+        emoji=False,
+        highlight=False,
+    )
     convert = row_converter(converters(table.columns, "human", SiteClock(table.timezone)))
     count = 0
     page: list[Any] = []
 
+    def cell(value: Any) -> Text:
+        return Text("" if value is None else visible_text(str(value)))
+
     def flush(title: str | None) -> None:
-        grid = Table(title=title)
+        grid = Table(title=cell(title) if title is not None else None)
         for column in table.columns:
             numeric = column.kind in ("int", "float")
-            grid.add_column(column.name, justify="right" if numeric else "left")
-        for row in page:
+            grid.add_column(cell(column.label), justify="right" if numeric else "left")
+        for row in bad.rows(page):
             shown = convert(row) if convert else row
-            grid.add_row(*("" if value is None else str(value) for value in shown))
+            grid.add_row(*map(cell, shown))
         console.print(grid)
         page.clear()
 
@@ -1839,6 +1877,7 @@ def _write_rich_table(table: ReportTable, stream: BinaryIO, options: ExportOptio
     if page or count == 0:
         flush(table.title if count <= TABLE_PAGE_ROWS else None)
     text.detach()
+    bad.report(options.warn)
     if options.progress:
         options.progress(count)
     return count

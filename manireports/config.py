@@ -143,6 +143,10 @@ SCHEMA: dict[str, dict[str, _Spec]] = {
     "storage": {
         "dir": ("str?", None, False),
     },
+    "export": {
+        "csv_formula_guard": ("bool", True, False),
+        "pdf_fonts": ("list", [], False),
+    },
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {

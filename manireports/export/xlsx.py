@@ -19,6 +19,7 @@ from manireports.export.model import Column, ExportOptions, ReportTable
 from manireports.export.values import (
     BOOL_TEXT,
     CHUNK_ROWS,
+    BadText,
     RowCounter,
     SiteClock,
     batches,
@@ -83,6 +84,7 @@ def write_xlsx(
     widths = _clamped([display_width(label) + 2 for label in labels])
     base = sheet_base_name(options.sheet_name or table.title)
     counter = RowCounter(options.progress)
+    bad = BadText(columns)
     last_column = max(len(columns) - 1, 0)
 
     with tempfile.TemporaryDirectory(prefix="manireports-xlsx-") as scratch:
@@ -125,6 +127,7 @@ def write_xlsx(
         row_number = 1
         sampled = False
         for chunk in batches(table.rows, len(columns)):
+            chunk = bad.rows(chunk)
             if not sampled:
                 for row in chunk[:WIDTH_SAMPLE_ROWS]:
                     for index, column in enumerate(columns):
@@ -143,4 +146,5 @@ def write_xlsx(
             counter.add(len(chunk))
         finish_sheet(sheet, row_number - 1)
         workbook.close()
+    bad.report(options.warn)
     return counter.finish()
