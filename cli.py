@@ -1891,15 +1891,27 @@ register_writer("table", _write_rich_table)
 # Entry point and the one error table.
 
 
+_SIGNALLED: list[int] = []
+"""Signals received; Typer turns the KeyboardInterrupt they raise into a silent return of 130."""
+
+
 def _terminate(_signum: int, _frame: Any) -> None:
     """SIGTERM unwinds like Ctrl-C: transactions roll back, claims, locks and temporary files go."""
+    _SIGNALLED.append(signal.SIGTERM)
     raise Terminated
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    _SIGNALLED.append(signal.SIGINT)
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run the command line; every exit code comes from here (SPEC section 15)."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     signal.signal(signal.SIGTERM, _terminate)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupt)
     try:
         code = app(args=argv, prog_name="manireports", standalone_mode=False)
     except typer.Exit as exc:
@@ -1936,6 +1948,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
             err=True,
         )
         sys.exit(1)
+    if code == 130 and _SIGNALLED:
+        stopped_by_term = _SIGNALLED[0] == signal.SIGTERM
+        typer.echo("Stopped by SIGTERM." if stopped_by_term else "Interrupted.", err=True)
+        sys.exit(143 if stopped_by_term else 130)
     sys.exit(code if isinstance(code, int) else 0)
 
 
