@@ -1933,6 +1933,13 @@ def main(argv: list[str] | None = None) -> NoReturn:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(1)
+    except OSError as exc:
+        # Output that cannot be written (a full disk, a device that refuses it): one sentence.
+        if debug:
+            traceback.print_exc()
+        where = f" ({exc.filename})" if exc.filename else ""
+        typer.echo(f"Error: cannot write the output{where}: {exc.strerror or exc}.", err=True)
+        sys.exit(1)
     except Terminated:
         typer.echo("Stopped by SIGTERM.", err=True)
         sys.exit(143)
