@@ -122,8 +122,8 @@ FormatOption = Annotated[
     typer.Option(
         "--format",
         "-f",
-        help="table, csv, tsv, json, jsonl, xlsx, pdf or html. Default: from -o's extension, "
-        "else table on a terminal and csv when piped.",
+        help="table, records, csv, tsv, json, jsonl, xlsx, pdf or html. Default: from -o's "
+        "extension, else table on a terminal and csv when piped.",
     ),
 ]
 OutputOption = Annotated[
@@ -391,6 +391,7 @@ def demo_init(
 def reports_list(
     ctx: typer.Context,
     fmt: FormatOption = None,
+    output: OutputOption = None,
 ) -> None:
     """List the built-in and custom reports with their parameters.
 
@@ -434,7 +435,7 @@ def reports_list(
         Column("parameters"),
         Column("columns"),
     ]
-    _export_small("Reports", columns, rows, fmt)
+    _export_small("Reports", columns, rows, fmt, output=output, ctx=ctx)
 
 
 SqlFileOption = Annotated[
@@ -546,7 +547,8 @@ def reports_show(
         "timecreated": record.timecreated,
         "timemodified": record.timemodified,
     }
-    _write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    shown = _site_dates(data, env_of(ctx).app().timezone)
+    _write_text(json.dumps(shown, indent=2, ensure_ascii=False) + "\n")
 
 
 @reports_app.command("update")
@@ -695,6 +697,7 @@ def companies_command(
     ctx: typer.Context,
     as_user: AsUserOption = None,
     fmt: FormatOption = None,
+    output: OutputOption = None,
 ) -> None:
     """List the IOMAD companies and departments the acting user may see.
 
@@ -712,7 +715,7 @@ def companies_command(
         Column("department", "text"),
         Column("parentid", "int"),
     ]
-    _export_small("Companies", columns, rows, fmt)
+    _export_small("Companies", columns, rows, fmt, output=output, ctx=ctx)
 
 
 @audit_app.command("list")
@@ -727,20 +730,19 @@ def audit_list(
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many entries, newest first.")] = 100,
     fmt: FormatOption = None,
+    output: OutputOption = None,
 ) -> None:
     """List audit log entries, newest first: report runs, refusals, changes.
 
     Example: manireports audit list --action report_refused --since 2026-11-01
     """
-    from zoneinfo import ZoneInfo
 
     from manireports.export import Column
     from manireports.reports.params import parse_moment
     from manireports.state import list_audit
 
     application = env_of(ctx).app()
-    zone_name = application.config.get_opt_str("site.timezone")
-    zone = ZoneInfo(zone_name) if zone_name else ZoneInfo("UTC")
+    zone = application.timezone
     start = parse_moment(since, zone, what="--since") if since else None
     entries = list_audit(application.state, since=start, action=action, userid=user, limit=limit)
     columns = [
@@ -755,11 +757,11 @@ def audit_list(
     rows = (
         (
             e["id"], e["timecreated"], e["userid"], e["action"], e["objecttype"], e["objectid"],
-            json.dumps(e["details"], ensure_ascii=False, sort_keys=True),
+            e["details"],
         )
         for e in entries
     )  # fmt: skip
-    _export_small("Audit log", columns, rows, fmt, zone)
+    _export_small("Audit log", columns, rows, fmt, zone, output=output, ctx=ctx)
 
 
 class _Progress:
@@ -975,7 +977,7 @@ def jobs_cleanup(ctx: typer.Context) -> None:
 
 
 @cache_app.command("stats")
-def cache_stats(ctx: typer.Context, fmt: FormatOption = None) -> None:
+def cache_stats(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = None) -> None:
     """Entries per report type: how many, how many fresh, their ages and the hit rate.
 
     Example: manireports cache stats
@@ -995,7 +997,7 @@ def cache_stats(ctx: typer.Context, fmt: FormatOption = None) -> None:
          s.hit_rate)
         for s in stats
     ]  # fmt: skip
-    _export_small("Cache", columns, rows, fmt)
+    _export_small("Cache", columns, rows, fmt, output=output, ctx=ctx)
 
 
 @cache_app.command("clear")
@@ -1033,7 +1035,8 @@ def privacy_export(ctx: typer.Context, user: UserIdOption) -> None:
     """
     from manireports.privacy import export_user
 
-    found = export_user(env_of(ctx).app(), user)
+    application = env_of(ctx).app()
+    found = _site_dates(export_user(application, user), application.timezone)
     _write_text(json.dumps(found, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
 
 
@@ -1241,7 +1244,9 @@ def _site_time(application: App, moment: int | None) -> str:
 
 
 @schedule_app.command("list")
-def schedule_list(ctx: typer.Context, fmt: FormatOption = None) -> None:
+def schedule_list(
+    ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = None
+) -> None:
     """List the schedules with their rule, next run and state.
 
     Example: manireports schedule list
@@ -1270,7 +1275,7 @@ def schedule_list(ctx: typer.Context, fmt: FormatOption = None) -> None:
         )
         for s in list_schedules(application.state)
     ]  # fmt: skip
-    _export_small("Schedules", columns, rows, fmt, application.timezone)
+    _export_small("Schedules", columns, rows, fmt, application.timezone, output=output, ctx=ctx)
 
 
 @schedule_app.command("show")
@@ -1485,6 +1490,7 @@ def cloud_jobs(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option(help="Only jobs in this status.")] = None,
     fmt: FormatOption = None,
+    output: OutputOption = None,
 ) -> None:
     """List cloud jobs, newest first, with their counts.
 
@@ -1505,7 +1511,7 @@ def cloud_jobs(
          j.pending, j.timecreated, j.timecompleted)
         for j in jobs
     )  # fmt: skip
-    _export_small("Cloud jobs", columns, rows, fmt)
+    _export_small("Cloud jobs", columns, rows, fmt, output=output, ctx=ctx)
 
 
 @cloud_app.command("show")
@@ -1753,7 +1759,9 @@ def dashboard_create(ctx: typer.Context, file: DashboardFileOption) -> None:
 
 
 @dashboard_app.command("list")
-def dashboard_list(ctx: typer.Context, fmt: FormatOption = None) -> None:
+def dashboard_list(
+    ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = None
+) -> None:
     """List the custom dashboards.
 
     Example: manireports dashboard list
@@ -1764,7 +1772,9 @@ def dashboard_list(ctx: typer.Context, fmt: FormatOption = None) -> None:
     application = env_of(ctx).app()
     columns = [Column("id", "int"), Column("title"), Column("company", "int"),
                Column("widgets", "int"), Column("modified", "timestamp")]  # fmt: skip
-    _export_small("Dashboards", columns, list_dashboards(application.state), fmt)
+    _export_small(
+        "Dashboards", columns, list_dashboards(application.state), fmt, output=output, ctx=ctx
+    )
 
 
 @dashboard_app.command("show")
@@ -1794,6 +1804,30 @@ def _progress_printer(env: Environment) -> _Progress | None:
 # Output helpers.
 
 
+_TIME_KEYS = frozenset({
+    "timecreated", "timemodified", "timecompleted", "timefinished", "timereceived", "timesent",
+    "timestarted", "at_time", "claimed_until", "last_run", "next_run", "lastaccess",
+    "lastgenerated", "lastupdated", "occurrence", "retry_at", "sessionstart",
+})  # fmt: skip
+"""Keys of manireports' own records that hold Unix times (durations like totaltime do not)."""
+
+
+def _site_dates(data: Any, zone: Any) -> Any:
+    """The JSON document with its Unix times as site-local 'YYYY-MM-DD HH:MM:SS', as every
+    other output shows them; 0 and null stay what they are (never)."""
+    if isinstance(data, list):
+        return [_site_dates(item, zone) for item in data]
+    if not isinstance(data, dict):
+        return data
+    shown: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _TIME_KEYS and type(value) is int and value > 0:
+            shown[key] = datetime.fromtimestamp(value, zone).strftime("%Y-%m-%d %H:%M:%S")
+        else:
+            shown[key] = _site_dates(value, zone)
+    return shown
+
+
 def _write_text(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
@@ -1805,14 +1839,19 @@ def _export_small(
     rows: Iterable[tuple[Any, ...]],
     fmt: str | None,
     zone: Any = None,
+    *,
+    output: Path | None = None,
+    ctx: typer.Context,
 ) -> None:
-    """Listings go through the same export pipeline as reports."""
+    """Listings go through the same export pipeline as reports, to stdout or to -o FILE."""
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
     from manireports.export import export
 
-    fmt_name = resolve_format(fmt, None, Environment.stdout_is_terminal())
+    env = env_of(ctx)
+    target = str(output) if output else None
+    fmt_name = resolve_format(fmt, target, Environment.stdout_is_terminal())
     table = ReportTable(
         title=title,
         columns=columns,
@@ -1821,8 +1860,14 @@ def _export_small(
         generated_at=datetime.now(UTC),
         timezone=zone or ZoneInfo("UTC"),
     )
+    options = ExportOptions(
+        formula_guard=output is not None and env.config().get_bool("export.csv_formula_guard"),
+        warn=env.warn,
+    )
     sys.stdout.flush()
-    export(table, fmt_name, sys.stdout.buffer, ExportOptions())
+    result = export(table, fmt_name, output if output else sys.stdout.buffer, options)
+    if output:
+        env.detail(f"Wrote {result.rows} rows to {output}.")
 
 
 def _write_rich_table(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> int:
@@ -1906,9 +1951,22 @@ def _interrupt(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+_GLOBAL_FLAGS = frozenset({"-v", "--verbose", "-q", "--quiet", "--debug"})
+
+
+def _globals_first(args: list[str]) -> list[str]:
+    """`manireports run-report x -v` means `manireports -v run-report x`: the flags that take
+    no value are accepted anywhere before a `--`, as operators type them."""
+    end = args.index("--") if "--" in args else len(args)
+    flags = [arg for arg in args[:end] if arg in _GLOBAL_FLAGS]
+    rest = [arg for arg in args[:end] if arg not in _GLOBAL_FLAGS]
+    return flags + rest + args[end:]
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run the command line; every exit code comes from here (SPEC section 15)."""
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    argv = _globals_first(list(argv if argv is not None else sys.argv[1:]))
+    debug = "--debug" in argv
     signal.signal(signal.SIGTERM, _terminate)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _interrupt)

@@ -10,6 +10,7 @@ across DST transitions.
 
 from __future__ import annotations
 
+import json
 import math
 import operator
 import re
@@ -321,6 +322,9 @@ def plain_text(value: Any) -> str:
         return bytes(value).decode("utf-8", "surrogateescape")
     if isinstance(value, float | Decimal):
         return number_text(value)
+    if isinstance(value, dict | list):
+        # Structured details (the audit log's) as one JSON text, never Python's repr.
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
     return str(value)
 
 
@@ -408,7 +412,10 @@ def json_float(value: Any) -> Any:
 
 
 def json_text(value: Any) -> Any:
-    return value if value is None or type(value) is str else plain_text(value)
+    """Text as JSON strings; structured details stay JSON objects, not JSON in a string."""
+    if value is None or type(value) is str or isinstance(value, dict | list):
+        return value
+    return plain_text(value)
 
 
 def human_number(value: Any) -> str:

@@ -100,11 +100,13 @@ def write_xlsx(
     bad = BadText(columns)
     last_column = max(len(columns) - 1, 0)
 
-    with tempfile.TemporaryDirectory(prefix="manireports-xlsx-") as scratch:
-        # The workbook is built in a scratch file and copied out whole: a reader that stops
-        # early (`| head`) or a full disk then breaks a plain copy, not xlsxwriter's zip file
-        # half-way through (whose finaliser would try to write again and print a traceback).
-        target = tempfile.TemporaryFile(dir=scratch)
+    # The workbook is built in a scratch file and copied out whole: a reader that stops early
+    # (`| head`) or a full disk then breaks a plain copy, not xlsxwriter's zip file half-way
+    # through (whose finaliser would try to write again and print a traceback).
+    with (
+        tempfile.TemporaryDirectory(prefix="manireports-xlsx-") as scratch,
+        tempfile.TemporaryFile(dir=scratch) as target,
+    ):
         workbook = xlsxwriter.Workbook(
             target,
             {
@@ -170,6 +172,5 @@ def write_xlsx(
             raise cause or OSError(str(exc)) from None
         target.seek(0)
         shutil.copyfileobj(target, stream)
-        target.close()
     bad.report(options.warn)
     return counter.finish()
