@@ -12,13 +12,12 @@ fonts-noto-cjk). Characters no font has are named by script in one warning (`mis
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import matplotlib
 
 from manireports.errors import InputError
 
@@ -117,7 +116,14 @@ def _index(directories: Sequence[Path]) -> dict[str, Path]:
     return found
 
 
-BUNDLED = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+def _bundled_directory() -> Path:
+    # Found without importing matplotlib, which would cost half a second and numpy.
+    spec = importlib.util.find_spec("matplotlib")
+    assert spec is not None and spec.submodule_search_locations, "matplotlib is a dependency"
+    return Path(next(iter(spec.submodule_search_locations))) / "mpl-data" / "fonts" / "ttf"
+
+
+BUNDLED = _bundled_directory()
 """DejaVu Sans as matplotlib ships it: Latin, Greek and Cyrillic whatever the machine has."""
 
 

@@ -308,7 +308,8 @@ def _layout(pdf: _ReportPDF, columns: list[Column], rows: list[list[str]]) -> _L
     labels = [column.label for column in columns]
     keys = [_is_key(column) for column in columns]
     pdf.set_font(MAIN, "B", BODY_SIZE)
-    natural = [_longest_word(pdf, label, pdf.bold) for label in labels]
+    headings = [_longest_word(pdf, label, pdf.bold) for label in labels]
+    natural = list(headings)
     pdf.set_font(MAIN, "", BODY_SIZE)
     for row in rows:
         for index, text in enumerate(row):
@@ -323,9 +324,11 @@ def _layout(pdf: _ReportPDF, columns: list[Column], rows: list[list[str]]) -> _L
     room = (A4_LONG if landscape else A4_SHORT) - 2 * MARGIN
     excess = sum(widths) - room
     if excess > 0:
+        # A heading's longest word is never broken either.
+        floors = [max(MIN_TEXT_COLUMN, heading + 2 * PADDING) for heading in headings]
         give = [
-            0.0 if key else max(0.0, w - MIN_TEXT_COLUMN)
-            for w, key in zip(widths, keys, strict=True)
+            0.0 if key else max(0.0, width - floor)
+            for width, key, floor in zip(widths, keys, floors, strict=True)
         ]
         share = min(1.0, excess / sum(give)) if sum(give) else 0.0
         widths = [w - g * share for w, g in zip(widths, give, strict=True)]
