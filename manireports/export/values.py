@@ -352,6 +352,8 @@ class BadText:
             value = bytes(value).decode("utf-8", "surrogateescape")
             if not _SURROGATES.search(value):
                 return value
+        elif isinstance(value, dict | list):
+            return plain_text(value)
         else:
             return value
         name = self.names[index]
