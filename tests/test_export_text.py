@@ -200,7 +200,8 @@ def test_generation_time_must_be_aware() -> None:
     ("fmt", "output", "terminal", "expected"),
     [
         ("csv", None, True, "csv"),
-        ("XLSX", "report.pdf", False, "xlsx"),
+        ("XLSX", "report.xlsx", False, "xlsx"),
+        ("XLSX", "report.custom", False, "xlsx"),
         (None, "out/report.TSV", True, "tsv"),
         (None, "report.json", True, "json"),
         (None, "report.jsonl", True, "jsonl"),
@@ -232,6 +233,14 @@ def test_unknown_extension_names_it_and_the_choices() -> None:
         resolve_format(None, "report.txt", False)
     with pytest.raises(InputError, match="no extension"):
         resolve_format(None, "report", False)
+
+
+def test_a_format_that_contradicts_the_file_name_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"--format pdf does not match the file name 'out\.csv'"):
+        resolve_format("pdf", "out.csv", False)
+    with pytest.raises(InputError, match="is a directory"):
+        resolve_format(None, str(tmp_path), False)
+    assert resolve_format("html", "page.htm", False) == "html"
 
 
 @pytest.mark.parametrize("fmt", ["xlsx", "pdf"])
