@@ -22,6 +22,7 @@ import csv
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from itertools import repeat
 from typing import Any, BinaryIO
 
@@ -33,6 +34,7 @@ from manireports.export.values import (
     SiteClock,
     batches,
     converters,
+    number_text,
     plain_text,
     row_converter,
 )
@@ -44,14 +46,9 @@ _TSV_BLANKS = str.maketrans({"\t": " ", "\r": " ", "\n": " "})
 def _text_columns(
     chunk: list[Sequence[Any]],
     convert: Sequence[Convert | None],
-    bad: BadText,
     guard: Sequence[bool] = (),
 ) -> list[list[str]]:
-    """The chunk as columns of strings, NULL as ''; what csv.writer would write unquoted.
-
-    Bad bytes are found for free: text holding one cannot be encoded as UTF-8, so only a column
-    that fails `encode` is scanned cell by cell.
-    """
+    """The chunk as columns of strings, NULL as ''; what csv.writer would write unquoted."""
     columns: list[list[str]] = []
     for index, (values, function) in enumerate(zip(zip(*chunk, strict=True), convert, strict=True)):
         if function is not None:
@@ -59,20 +56,32 @@ def _text_columns(
             texts = list(map(function, values))
         else:
             # A comprehension, not map(str, ...): CPython 3.11 specialises str(x) in bytecode
-            # but not through map, which makes this three times faster.
+            # but not through map, which makes this three times faster. Floats are inlined
+            # (100.0 reads 100, as 100 and Decimal('100.000') do), being the next most common.
             texts = [
-                value if type(value) is str else str(value) if type(value) is int
+                value if type(value) is str
+                else str(value) if type(value) is int
+                else (
+                    text if "e" not in (text := repr(value)) else number_text(value)
+                ) if type(value) is float and not value.is_integer()
                 else plain_text(value)
                 for value in values
             ]  # fmt: skip
-        try:
-            "".join(texts).encode("utf-8")
-        except UnicodeEncodeError:
-            texts = bad.texts(texts, index)
         if guard and guard[index]:
             texts = [_guarded(text) for text in texts]
         columns.append(texts)
     return columns
+
+
+def _encoded(text: str, columns: list[list[str]], bad: BadText, redo: Callable[[], str]) -> bytes:
+    """The chunk's bytes; bad bytes are found for free, as text holding one cannot be encoded,
+    and only then is the chunk repaired cell by cell and rendered again by `redo`."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        for index, texts in enumerate(columns):
+            columns[index] = bad.texts(texts, index)
+        return redo().encode("utf-8")
 
 
 _FORMULA_START = frozenset("=+-@\t\r")
@@ -137,25 +146,26 @@ def write_csv(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> i
     counter = RowCounter(options.progress)
     bad = BadText(table.columns)
     guard = _guard_columns(table, options)
-    for chunk in batches(table.rows, width):
-        columns = _text_columns(chunk, convert, bad, guard)
+
+    def render(columns: list[list[str]]) -> str:
         if width < 2:
             # A lone empty field must be written '""', which only csv.writer knows to do.
             writer.writerows(zip(*columns, strict=True))
-            text = target.drain()
-        else:
-            lines = list(map(",".join, zip(*columns, strict=True)))
-            text = "\r\n".join(lines)
-            if _plain(text, len(lines), width):
-                text += "\r\n"
+            return target.drain()
+        lines = list(map(",".join, zip(*columns, strict=True)))
+        text = "\r\n".join(lines)
+        if _plain(text, len(lines), width):
+            return text + "\r\n"
+        for line, fields in zip(lines, zip(*columns, strict=True), strict=True):
+            if _plain(line, 1, width):
+                target.write(line + "\r\n")
             else:
-                for line, fields in zip(lines, zip(*columns, strict=True), strict=True):
-                    if _plain(line, 1, width):
-                        target.write(line + "\r\n")
-                    else:
-                        writer.writerow(fields)
-                text = target.drain()
-        stream.write(text.encode("utf-8"))
+                writer.writerow(fields)
+        return target.drain()
+
+    for chunk in batches(table.rows, width):
+        columns = _text_columns(chunk, convert, guard)
+        stream.write(_encoded(render(columns), columns, bad, partial(render, columns)))
         stream.flush()
         counter.add(len(chunk))
     bad.report(options.warn)
@@ -171,13 +181,16 @@ def write_tsv(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> i
     counter = RowCounter(options.progress)
     bad = BadText(table.columns)
     guard = _guard_columns(table, options)
+
+    def render(columns: list[list[str]]) -> str:
+        return "\n".join(map("\t".join, zip(*columns, strict=True))) + "\n"
+
     for chunk in batches(table.rows, width):
         columns = [
             list(map(str.translate, texts, repeat(_TSV_BLANKS)))
-            for texts in _text_columns(chunk, convert, bad, guard)
+            for texts in _text_columns(chunk, convert, guard)
         ]
-        text = "\n".join(map("\t".join, zip(*columns, strict=True))) + "\n"
-        stream.write(text.encode("utf-8"))
+        stream.write(_encoded(render(columns), columns, bad, partial(render, columns)))
         stream.flush()
         counter.add(len(chunk))
     bad.report(options.warn)
