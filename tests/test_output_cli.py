@@ -49,13 +49,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     tmp_path = tmp_path_factory.mktemp("terminal")
     url = f"sqlite:///{tmp_path / 'moodle.sqlite'}"
     moodle = MoodleSite(url)
-    moodle.user(HOSTILE["username"], **{k: v for k, v in HOSTILE.items() if k != "username"})
+    hostile = moodle.user(
+        HOSTILE["username"], **{k: v for k, v in HOSTILE.items() if k != "username"}
+    )
     moodle.dispose()
     env = {
         "MANIREPORTS_MOODLE_URL": url,
         "MANIREPORTS_STATE_URL": f"sqlite:///{tmp_path / 'state.sqlite'}",
         "MANIREPORTS_SITE_TIMEZONE": "Europe/Paris",
         "TMP": str(tmp_path),
+        "HOSTILE_ID": str(hostile),
     }
     assert run_cli("db", "upgrade", env=env).returncode == 0
     sql = tmp_path / "users.sql"
@@ -208,3 +211,17 @@ def test_dates_in_site_time_and_details_encoded_once(site: dict[str, str]) -> No
     row = next(r for r in csv.DictReader(io.StringIO(listed)) if r["action"] == "report_created")
     assert json.loads(row["details"]) == created_entry["details"]
     assert row["time"] == created_entry["time"] and ":" in row["time"]
+
+
+def test_privacy_export_dates_in_site_time(site: dict[str, str]) -> None:
+    ran = run_cli(
+        "run-report", "course_completion", "--as-user", site["HOSTILE_ID"], "-f", "csv", env=site
+    )
+    assert ran.returncode == 0, ran.stderr
+    exported = json.loads(
+        run_cli("privacy", "export", "--user", site["HOSTILE_ID"], env=site).stdout
+    )
+    run = exported["report_runs"][0]
+    for key in ("timestarted", "timefinished"):
+        assert isinstance(run[key], str)
+        datetime.strptime(run[key], "%Y-%m-%d %H:%M:%S")
