@@ -68,6 +68,10 @@ class Environment:
         if not self.quiet:
             typer.echo(message, err=True)
 
+    def warn(self, message: str) -> None:
+        """A warning about the data written (bad bytes, missing glyphs), silenced by --quiet."""
+        self.say(f"Warning: {message}")
+
     def detail(self, message: str) -> None:
         self.log(message)
         if self.verbose and not self.quiet:
@@ -118,8 +122,8 @@ FormatOption = Annotated[
     typer.Option(
         "--format",
         "-f",
-        help="table, csv, tsv, json, jsonl, xlsx, pdf or html. Default: from -o's extension, "
-        "else table on a terminal and csv when piped.",
+        help="table, records, csv, tsv, json, jsonl, xlsx, pdf or html. Default: from -o's "
+        "extension, else table on a terminal and csv when piped.",
     ),
 ]
 OutputOption = Annotated[
@@ -396,6 +400,7 @@ def demo_init(
 def reports_list(
     ctx: typer.Context,
     fmt: FormatOption = None,
+    output: OutputOption = None,
 ) -> None:
     """List the built-in and custom reports with their parameters.
 
@@ -439,7 +444,7 @@ def reports_list(
         Column("parameters"),
         Column("columns"),
     ]
-    _export_small("Reports", columns, rows, fmt)
+    _export_small("Reports", columns, rows, fmt, output=output, ctx=ctx)
 
 
 SqlFileOption = Annotated[
@@ -551,7 +556,8 @@ def reports_show(
         "timecreated": record.timecreated,
         "timemodified": record.timemodified,
     }
-    _write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    shown = _site_dates(data, env_of(ctx).app().timezone)
+    _write_text(json.dumps(shown, indent=2, ensure_ascii=False) + "\n")
 
 
 @reports_app.command("update")
@@ -677,6 +683,10 @@ def run_report_command(
         bom=bom,
         pdf_max_rows=application.config.get_int("reports.pdf_max_rows"),
         progress=progress,
+        formula_guard=output is not None
+        and application.config.get_bool("export.csv_formula_guard"),
+        warn=env.warn,
+        pdf_fonts=tuple(application.config.get_list("export.pdf_fonts")),
     )
     destination: Path | BinaryIO = output if output else sys.stdout.buffer
     sys.stdout.flush()
@@ -707,6 +717,7 @@ def companies_command(
     ctx: typer.Context,
     as_user: AsUserOption = None,
     fmt: FormatOption = None,
+    output: OutputOption = None,
 ) -> None:
     """List the IOMAD companies and departments the acting user may see.
 
@@ -724,7 +735,7 @@ def companies_command(
         Column("department", "text"),
         Column("parentid", "int"),
     ]
-    _export_small("Companies", columns, rows, fmt)
+    _export_small("Companies", columns, rows, fmt, output=output, ctx=ctx)
 
 
 @audit_app.command("list")
@@ -739,20 +750,19 @@ def audit_list(
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many entries, newest first.")] = 100,
     fmt: FormatOption = None,
+    output: OutputOption = None,
 ) -> None:
     """List audit log entries, newest first: report runs, refusals, changes.
 
     Example: manireports audit list --action report_refused --since 2026-11-01
     """
-    from zoneinfo import ZoneInfo
 
     from manireports.export import Column
     from manireports.reports.params import parse_moment
     from manireports.state import list_audit
 
     application = env_of(ctx).app()
-    zone_name = application.config.get_opt_str("site.timezone")
-    zone = ZoneInfo(zone_name) if zone_name else ZoneInfo("UTC")
+    zone = application.timezone
     start = parse_moment(since, zone, what="--since") if since else None
     entries = list_audit(application.state, since=start, action=action, userid=user, limit=limit)
     columns = [
@@ -767,11 +777,11 @@ def audit_list(
     rows = (
         (
             e["id"], e["timecreated"], e["userid"], e["action"], e["objecttype"], e["objectid"],
-            json.dumps(e["details"], ensure_ascii=False, sort_keys=True),
+            e["details"],
         )
         for e in entries
     )  # fmt: skip
-    _export_small("Audit log", columns, rows, fmt, zone)
+    _export_small("Audit log", columns, rows, fmt, zone, output=output, ctx=ctx)
 
 
 class _Progress:
@@ -995,7 +1005,7 @@ def jobs_cleanup(ctx: typer.Context) -> None:
 
 
 @cache_app.command("stats")
-def cache_stats(ctx: typer.Context, fmt: FormatOption = None) -> None:
+def cache_stats(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = None) -> None:
     """Entries per report type: how many, how many fresh, their ages and the hit rate.
 
     Example: manireports cache stats
@@ -1015,7 +1025,7 @@ def cache_stats(ctx: typer.Context, fmt: FormatOption = None) -> None:
          s.hit_rate)
         for s in stats
     ]  # fmt: skip
-    _export_small("Cache", columns, rows, fmt)
+    _export_small("Cache", columns, rows, fmt, output=output, ctx=ctx)
 
 
 @cache_app.command("clear")
@@ -1058,7 +1068,8 @@ def privacy_export(ctx: typer.Context, user: UserIdOption) -> None:
     """
     from manireports.privacy import export_user
 
-    found = export_user(env_of(ctx).app(), user)
+    application = env_of(ctx).app()
+    found = _site_dates(export_user(application, user), application.timezone)
     _write_text(json.dumps(found, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
 
 
@@ -1116,22 +1127,32 @@ def _analytics(
 
 def _write_records(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> int:
     """The `records` format: each row as a block of `column  value` lines, like psql's \\x."""
-    from manireports.export.values import SiteClock, converters, row_converter
+    from manireports.export.values import (
+        BadText,
+        SiteClock,
+        converters,
+        row_converter,
+        visible_text,
+    )
 
     text = io.TextIOWrapper(stream, encoding="utf-8", write_through=True)
     convert = row_converter(converters(table.columns, "human", SiteClock(table.timezone)))
     width = max((len(column.name) for column in table.columns), default=0)
     count = 0
-    for row in table.rows:
+    bad = BadText(table.columns)
+    for raw in table.rows:
         count += 1
+        row = bad.rows([raw])[0]
         shown = convert(row) if convert else row
-        text.write(f"-[ {table.title}: {count} ]-\n")
+        text.write(f"-[ {visible_text(table.title)}: {count} ]-\n")
         for column, value in zip(table.columns, shown, strict=True):
-            text.write(f"{column.name:<{width}}  {'' if value is None else value}\n")
+            shown_value = "" if value is None else visible_text(str(value))
+            text.write(f"{visible_text(column.name):<{width}}  {shown_value}\n")
         text.write("\n")
     if count == 0:
-        text.write(f"{table.title}: no rows.\n")
+        text.write(f"{visible_text(table.title)}: no rows.\n")
     text.detach()
+    bad.report(options.warn)
     if options.progress:
         options.progress(count)
     return count
@@ -1260,7 +1281,9 @@ def _site_time(application: App, moment: int | None) -> str:
 
 
 @schedule_app.command("list")
-def schedule_list(ctx: typer.Context, fmt: FormatOption = None) -> None:
+def schedule_list(
+    ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = None
+) -> None:
     """List the schedules with their rule, next run and state.
 
     Example: manireports schedule list
@@ -1289,7 +1312,7 @@ def schedule_list(ctx: typer.Context, fmt: FormatOption = None) -> None:
         )
         for s in list_schedules(application.state)
     ]  # fmt: skip
-    _export_small("Schedules", columns, rows, fmt, application.timezone)
+    _export_small("Schedules", columns, rows, fmt, application.timezone, output=output, ctx=ctx)
 
 
 @schedule_app.command("show")
@@ -1457,7 +1480,7 @@ def cloud_send_reminders(
             Column("lastname", "text"),
         ]
         rows = [(r.userid, r.email, r.firstname, r.lastname) for r in plan.recipients]
-        _export_small("Reminders (dry run)", columns, rows, fmt)
+        _export_small("Reminders (dry run)", columns, rows, fmt, ctx=ctx)
         if plan.skipped_without_email:
             env.say(f"{plan.skipped_without_email} learners have no email address.")
         env.say(
@@ -1538,6 +1561,7 @@ def cloud_jobs(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option(help="Only jobs in this status.")] = None,
     fmt: FormatOption = None,
+    output: OutputOption = None,
 ) -> None:
     """List cloud jobs, newest first, with their counts.
 
@@ -1558,7 +1582,7 @@ def cloud_jobs(
          j.pending, j.timecreated, j.timecompleted)
         for j in jobs
     )  # fmt: skip
-    _export_small("Cloud jobs", columns, rows, fmt)
+    _export_small("Cloud jobs", columns, rows, fmt, output=output, ctx=ctx)
 
 
 @cloud_app.command("show")
@@ -1810,7 +1834,9 @@ def dashboard_create(ctx: typer.Context, file: DashboardFileOption) -> None:
 
 
 @dashboard_app.command("list")
-def dashboard_list(ctx: typer.Context, fmt: FormatOption = None) -> None:
+def dashboard_list(
+    ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = None
+) -> None:
     """List the custom dashboards.
 
     Example: manireports dashboard list
@@ -1821,7 +1847,9 @@ def dashboard_list(ctx: typer.Context, fmt: FormatOption = None) -> None:
     application = env_of(ctx).app()
     columns = [Column("id", "int"), Column("title"), Column("company", "int"),
                Column("widgets", "int"), Column("modified", "timestamp")]  # fmt: skip
-    _export_small("Dashboards", columns, list_dashboards(application.state), fmt)
+    _export_small(
+        "Dashboards", columns, list_dashboards(application.state), fmt, output=output, ctx=ctx
+    )
 
 
 @dashboard_app.command("show")
@@ -2019,6 +2047,30 @@ def _period_schedule_params(
 # Output helpers.
 
 
+_TIME_KEYS = frozenset({
+    "timecreated", "timemodified", "timecompleted", "timefinished", "timereceived", "timesent",
+    "timestarted", "at_time", "claimed_until", "last_run", "next_run", "lastaccess",
+    "lastgenerated", "lastupdated", "occurrence", "retry_at", "sessionstart",
+})  # fmt: skip
+"""Keys of manireports' own records that hold Unix times (durations like totaltime do not)."""
+
+
+def _site_dates(data: Any, zone: Any) -> Any:
+    """The JSON document with its Unix times as site-local 'YYYY-MM-DD HH:MM:SS', as every
+    other output shows them; 0 and null stay what they are (never)."""
+    if isinstance(data, list):
+        return [_site_dates(item, zone) for item in data]
+    if not isinstance(data, dict):
+        return data
+    shown: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _TIME_KEYS and type(value) is int and value > 0:
+            shown[key] = datetime.fromtimestamp(value, zone).strftime("%Y-%m-%d %H:%M:%S")
+        else:
+            shown[key] = _site_dates(value, zone)
+    return shown
+
+
 def _write_text(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
@@ -2030,14 +2082,19 @@ def _export_small(
     rows: Iterable[tuple[Any, ...]],
     fmt: str | None,
     zone: Any = None,
+    *,
+    output: Path | None = None,
+    ctx: typer.Context,
 ) -> None:
-    """Listings go through the same export pipeline as reports."""
+    """Listings go through the same export pipeline as reports, to stdout or to -o FILE."""
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
     from manireports.export import export
 
-    fmt_name = resolve_format(fmt, None, Environment.stdout_is_terminal())
+    env = env_of(ctx)
+    target = str(output) if output else None
+    fmt_name = resolve_format(fmt, target, Environment.stdout_is_terminal())
     table = ReportTable(
         title=title,
         columns=columns,
@@ -2046,31 +2103,57 @@ def _export_small(
         generated_at=datetime.now(UTC),
         timezone=zone or ZoneInfo("UTC"),
     )
+    options = ExportOptions(
+        formula_guard=output is not None and env.config().get_bool("export.csv_formula_guard"),
+        warn=env.warn,
+    )
     sys.stdout.flush()
-    export(table, fmt_name, sys.stdout.buffer, ExportOptions())
+    result = export(table, fmt_name, output if output else sys.stdout.buffer, options)
+    if output:
+        env.detail(f"Wrote {result.rows} rows to {output}.")
 
 
 def _write_rich_table(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> int:
     """The `table` format: rich tables on the terminal, in pages so memory stays bounded."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    from manireports.export.values import SiteClock, converters, row_converter
+    from manireports.export.values import (
+        BadText,
+        SiteClock,
+        converters,
+        row_converter,
+        visible_text,
+    )
 
     text = io.TextIOWrapper(stream, encoding="utf-8", write_through=True)
-    console = Console(file=text, no_color=not Environment.colour(), soft_wrap=False)
+    bad = BadText(table.columns)
+    # Values are data, never markup: `[old] Induction` is shown as written, and an ESC in a
+    # name is shown as \x1b (rich.Text is not parsed for markup or emoji).
+    console = Console(
+        file=text,
+        no_color=not Environment.colour(),
+        soft_wrap=False,
+        markup=False,
+        emoji=False,
+        highlight=False,
+    )
     convert = row_converter(converters(table.columns, "human", SiteClock(table.timezone)))
     count = 0
     page: list[Any] = []
 
+    def cell(value: Any) -> Text:
+        return Text("" if value is None else visible_text(str(value)))
+
     def flush(title: str | None) -> None:
-        grid = Table(title=title)
+        grid = Table(title=cell(title) if title is not None else None)
         for column in table.columns:
             numeric = column.kind in ("int", "float")
-            grid.add_column(column.name, justify="right" if numeric else "left")
-        for row in page:
+            grid.add_column(cell(column.label), justify="right" if numeric else "left")
+        for row in bad.rows(page):
             shown = convert(row) if convert else row
-            grid.add_row(*("" if value is None else str(value) for value in shown))
+            grid.add_row(*map(cell, shown))
         console.print(grid)
         page.clear()
 
@@ -2082,6 +2165,7 @@ def _write_rich_table(table: ReportTable, stream: BinaryIO, options: ExportOptio
     if page or count == 0:
         flush(table.title if count <= TABLE_PAGE_ROWS else None)
     text.detach()
+    bad.report(options.warn)
     if options.progress:
         options.progress(count)
     return count
@@ -2095,19 +2179,40 @@ register_writer("table", _write_rich_table)
 # Entry point and the one error table.
 
 
-_SIGTERM_RECEIVED: list[int] = []
+_SIGNALLED: list[int] = []
+"""Signals received; Typer turns the KeyboardInterrupt they raise into a silent return of 130."""
 
 
-def _terminate(signum: int, _frame: Any) -> None:
+def _terminate(_signum: int, _frame: Any) -> None:
     """SIGTERM unwinds like Ctrl-C: transactions roll back, claims, locks and temporary files go."""
-    _SIGTERM_RECEIVED.append(signum)
+    _SIGNALLED.append(signal.SIGTERM)
     raise Terminated
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    _SIGNALLED.append(signal.SIGINT)
+    raise KeyboardInterrupt
+
+
+_GLOBAL_FLAGS = frozenset({"-v", "--verbose", "-q", "--quiet", "--debug"})
+
+
+def _globals_first(args: list[str]) -> list[str]:
+    """`manireports run-report x -v` means `manireports -v run-report x`: the flags that take
+    no value are accepted anywhere before a `--`, as operators type them."""
+    end = args.index("--") if "--" in args else len(args)
+    flags = [arg for arg in args[:end] if arg in _GLOBAL_FLAGS]
+    rest = [arg for arg in args[:end] if arg not in _GLOBAL_FLAGS]
+    return flags + rest + args[end:]
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run the command line; every exit code comes from here (SPEC section 15)."""
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    argv = _globals_first(list(argv if argv is not None else sys.argv[1:]))
+    debug = "--debug" in argv
     signal.signal(signal.SIGTERM, _terminate)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupt)
     try:
         code = app(args=argv, prog_name="manireports", standalone_mode=False)
     except typer.Exit as exc:
@@ -2129,6 +2234,13 @@ def main(argv: list[str] | None = None) -> NoReturn:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(1)
+    except OSError as exc:
+        # Output that cannot be written (a full disk, a device that refuses it): one sentence.
+        if debug:
+            traceback.print_exc()
+        where = f" ({exc.filename})" if exc.filename else ""
+        typer.echo(f"Error: cannot write the output{where}: {exc.strerror or exc}.", err=True)
+        sys.exit(1)
     except Terminated:
         typer.echo("Stopped by SIGTERM.", err=True)
         sys.exit(143)
@@ -2144,10 +2256,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
             err=True,
         )
         sys.exit(1)
-    if code == 130 and _SIGTERM_RECEIVED:
-        # Typer turns every KeyboardInterrupt, SIGTERM's included, into exit code 130.
-        typer.echo("Stopped by SIGTERM.", err=True)
-        sys.exit(143)
+    if code == 130 and _SIGNALLED:
+        stopped_by_term = _SIGNALLED[0] == signal.SIGTERM
+        typer.echo("Stopped by SIGTERM." if stopped_by_term else "Interrupted.", err=True)
+        sys.exit(143 if stopped_by_term else 130)
     sys.exit(code if isinstance(code, int) else 0)
 
 

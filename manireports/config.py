@@ -168,6 +168,10 @@ SCHEMA: dict[str, dict[str, _Spec]] = {
         "recipients": ("list", [], False),
         "after_failures": ("int", 3, False),
     },
+    "export": {
+        "csv_formula_guard": ("bool", True, False),
+        "pdf_fonts": ("list", [], False),
+    },
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {

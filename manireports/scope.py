@@ -21,13 +21,14 @@ Everyone else sees their own rows. Grants add up: a manager who also teaches see
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from manireports.errors import InputError, PermissionDeniedError
 from manireports.moodle.connection import MoodleDB
 from manireports.moodle.detect import SiteInfo
+from manireports.sqlorder import outer_order
 from manireports.sqltext import expand_tables
 
 ScopeColumn = Literal["userid", "courseid", "companyid"]
@@ -296,11 +297,18 @@ def scope_condition(scope: Scope, columns: Mapping[ScopeColumn, str], what: str)
     return " AND ".join(parts)
 
 
-def wrap_query(sql: str, condition: str | None) -> str:
-    """Wrap a whole query (custom SQL) in the scope condition over its output columns `r.*`."""
+def wrap_query(sql: str, condition: str | None, output: Sequence[str] = ()) -> str:
+    """Wrap a whole query (custom SQL) in the scope condition over its output columns `r.*`.
+
+    The query's ORDER BY is repeated outside over `output` (its column names), since an engine
+    may drop the order of a derived table (MariaDB does).
+    """
     if condition is None:
         return sql
-    return f"SELECT r.* FROM (\n{sql.rstrip().rstrip(';')}\n) r\nWHERE {condition}"
+    body = sql.rstrip().rstrip(";")
+    wrapped = f"SELECT r.* FROM (\n{body}\n) r\nWHERE {condition}"
+    order = outer_order(body, output)
+    return wrapped if order is None else f"{wrapped}\nORDER BY {order}"
 
 
 def visible_companies(

@@ -230,7 +230,8 @@ def test_scope_refusal_exits_3_and_is_audited(moodle: dict[str, str]) -> None:
     assert audit.returncode == 0, audit.stderr
     entries = json.loads(audit.stdout)
     assert entries and entries[0]["action"] == "report_refused"
-    details = json.loads(entries[0]["details"])
+    # The details are one JSON object, not JSON text inside a string.
+    details = entries[0]["details"]
     assert details["as_user"] == "olga" and details["company"] == 1
 
 
@@ -241,7 +242,7 @@ def test_runs_are_audited_with_the_acting_user(moodle: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr
     assert [row["username"] for row in json.loads(result.stdout)] == ["olga"]
     audit = run_cli("audit", "list", "--action", "report_run", "-f", "json", env=moodle)
-    details = json.loads(json.loads(audit.stdout)[0]["details"])
+    details = json.loads(audit.stdout)[0]["details"]
     assert details["as_user"] == "olga" and details["rows"] == 1
 
 

@@ -56,7 +56,7 @@ def test_build_cache_stats_and_clear(env: dict[str, str]) -> None:
     assert first == again and json.loads(first)[0]["users"] == 2
     audit = json.loads(ok("audit", "list", "--action", "report_run", "--format", "json", env=env))
     outcomes = [
-        json.loads(e["details"])["cache"] for e in audit if "company_overview" in e["details"]
+        e["details"]["cache"] for e in audit if e["details"]["report"] == "company_overview"
     ]
     assert outcomes == ["refresh", "hit", "hit", "refresh"]  # newest first; the dashboard's hit
     stats = {s["reporttype"]: s for s in json.loads(ok("cache", "stats", "-f", "json", env=env))}

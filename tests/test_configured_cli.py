@@ -279,8 +279,8 @@ def test_every_step_is_audited(demo: dict[str, str], tmp_path: Path) -> None:
         e
         for e in json.loads(listed.stdout)
         if (e["objecttype"] == "customreport" and e["objectid"] == report_id)
-        or json.loads(e["details"]).get("name") == "refused"
-        or (e["objecttype"] == "report" and json.loads(e["details"])["report"] == "audited")
+        or e["details"].get("name") == "refused"
+        or (e["objecttype"] == "report" and e["details"]["report"] == "audited")
     ]
     actions = sorted(e["action"] for e in entries)
     assert actions == sorted(

@@ -114,7 +114,7 @@ def test_formats_in_text_exports(db: MoodleDB) -> None:
     assert [c.kind for c in table.columns] == ["text", "date", "timestamp", "text", "float"]
     expected = [
         ["ana", "2026-03-29", "2026-03-29 02:32:05", "1:02:05", "72.5"],
-        ["ben", "2026-04-01", "2026-04-02 01:31:01", "25:01:01", "80.0"],
+        ["ben", "2026-04-01", "2026-04-02 01:31:01", "25:01:01", "80"],
     ]
     for fmt, delimiter in (("csv", ","), ("tsv", "\t")):
         text = _export(table, fmt).decode()

@@ -27,6 +27,7 @@ from manireports.export import (
     register_writer,
     resolve_format,
 )
+from manireports.export.values import number_text
 
 LONDON = zoneinfo.ZoneInfo("Europe/London")
 COLUMNS = [
@@ -50,8 +51,8 @@ ROWS: list[tuple[Any, ...]] = [
 ]  # fmt: skip
 
 GOLDEN_CSV = (
-    "userid,fullname,email,enrolled,completed,timecompleted,score,note,enroldate\r\n"
-    "1,Zoë Ångström,zoe@example.com,2024-03-09 16:00:00,true,2024-04-01 01:00:00,85.50,"
+    "userid,Full name,email,enrolled,completed,timecompleted,score,note,enroldate\r\n"
+    "1,Zoë Ångström,zoe@example.com,2024-03-09 16:00:00,true,2024-04-01 01:00:00,85.5,"
     '"Says ""hi"", then leaves",2024-03-05\r\n'
     '2,Łukasz Nowak,lukasz@example.com,2024-07-01 13:00:00,false,,,"line one\nline two",'
     "2024-07-01\r\n"
@@ -132,7 +133,7 @@ def test_jsonl_is_one_object_per_line() -> None:
 def test_tsv_replaces_tabs_and_newlines_inside_values() -> None:
     text = render("tsv").decode("utf-8")
     lines = text.split("\n")
-    assert lines[0] == "\t".join(column.name for column in COLUMNS)
+    assert lines[0] == "\t".join(column.label for column in COLUMNS)
     assert lines[1].split("\t")[7] == 'Says "hi", then leaves'
     assert lines[2].split("\t")[7] == "line one line two"
     assert lines[3].split("\t")[7] == "tab here"
@@ -158,7 +159,10 @@ def test_csv_fast_path_writes_what_csv_writer_writes(width: int) -> None:
     expected = io.StringIO()
     writer = csv.writer(expected, lineterminator="\r\n")
     writer.writerow([column.name for column in columns])
-    writer.writerows(rows)
+    # Numbers are written alike on every engine: Decimal('2.50') as 2.5.
+    writer.writerows(
+        tuple(number_text(v) if isinstance(v, Decimal) else v for v in row) for row in rows
+    )
     assert render("csv", make_table(rows, columns)) == expected.getvalue().encode("utf-8")
 
 
@@ -196,7 +200,8 @@ def test_generation_time_must_be_aware() -> None:
     ("fmt", "output", "terminal", "expected"),
     [
         ("csv", None, True, "csv"),
-        ("XLSX", "report.pdf", False, "xlsx"),
+        ("XLSX", "report.xlsx", False, "xlsx"),
+        ("XLSX", "report.custom", False, "xlsx"),
         (None, "out/report.TSV", True, "tsv"),
         (None, "report.json", True, "json"),
         (None, "report.jsonl", True, "jsonl"),
@@ -228,6 +233,14 @@ def test_unknown_extension_names_it_and_the_choices() -> None:
         resolve_format(None, "report.txt", False)
     with pytest.raises(InputError, match="no extension"):
         resolve_format(None, "report", False)
+
+
+def test_a_format_that_contradicts_the_file_name_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"--format pdf does not match the file name 'out\.csv'"):
+        resolve_format("pdf", "out.csv", False)
+    with pytest.raises(InputError, match="is a directory"):
+        resolve_format(None, str(tmp_path), False)
+    assert resolve_format("html", "page.htm", False) == "html"
 
 
 @pytest.mark.parametrize("fmt", ["xlsx", "pdf"])

@@ -26,9 +26,9 @@ from typing import Any
 import jinja2.sandbox
 
 from manireports.app import App
-from manireports.errors import InputError
+from manireports.errors import InputError, RunError
 from manireports.export.atomic import atomic_output
-from manireports.export.fonts import find_fonts
+from manireports.export.fonts import INSTALL_HINT, FontSet, find_fonts, missing_scripts
 from manireports.reports.run import OPERATOR
 from manireports.state.audit import record_audit
 
@@ -180,10 +180,9 @@ def _cmap(pdf: Any, family: str) -> dict[int, Any]:
     return dict(font.cmap)
 
 
-def _render_pdf(layout: _Layout, texts: list[str]) -> bytes:
+def _render_pdf(layout: _Layout, texts: list[str], name: str, fonts: FontSet) -> bytes:
     from fpdf import FPDF
 
-    fonts = find_fonts()
     pdf = FPDF(orientation="L" if layout.orientation == "landscape" else "P", format=layout.format)
     pdf.set_auto_page_break(False)
     pdf.set_creator("manireports")
@@ -200,8 +199,17 @@ def _render_pdf(layout: _Layout, texts: list[str]) -> bytes:
             )  # fmt: skip
             families.append(fallback.family)
             missing -= set(_cmap(pdf, fallback.family))
+    unreadable = {point for point in map(ord, name) if point in missing}
+    if unreadable:
+        # A certificate without its recipient's name is worse than none.
+        raise RunError(
+            f"The recipient's name cannot be drawn: no font on this machine has its "
+            f"{missing_scripts(unreadable)} letters. {INSTALL_HINT[0].upper()}{INSTALL_HINT[1:]},"
+            " or name font files in [export] pdf_fonts."
+        )
     if families:
         pdf.set_fallback_fonts(families, exact_match=False)
+    pdf.set_text_shaping(True)
     pdf.add_page()
     if layout.border_mm > 0:
         edge = layout.border_mm
@@ -242,7 +250,11 @@ def make_certificate(
         texts = [environment.from_string(line.template).render(values) for line in layout.lines]
     except jinja2.TemplateError as exc:
         raise InputError(f"The certificate layout {layout.source}: {exc}.") from None
-    content = _render_pdf(layout, texts)
+    fonts = find_fonts(operator=app.config.get_list("export.pdf_fonts"))
+    from manireports.export.pdf import fpdf_quiet
+
+    with fpdf_quiet():
+        content = _render_pdf(layout, texts, values["fullname"], fonts)
     path = output or Path(f"certificate-{courseid}-{userid}.pdf")
     with atomic_output(path) as stream:
         stream.write(content)

@@ -113,10 +113,18 @@ def resolve_format(fmt: str | None, output: str | None, stdout_is_terminal: bool
     Binary formats cannot go to a terminal, so without `output` they are refused there; a pipe
     may take them (`... --format xlsx | mail-tool`).
     """
+    if output is not None and Path(output).is_dir():
+        raise InputError(f"'{output}' is a directory; give -o a file name such as report.csv.")
     if fmt is not None:
         name = fmt.strip().lower()
         if name not in available_formats():
             raise InputError(f"Unknown format '{fmt}'; choose one of: {_choices()}.")
+        suffix = PurePath(output).suffix.lower() if output is not None else ""
+        if EXTENSIONS.get(suffix, name) != name:
+            raise InputError(
+                f"--format {name} does not match the file name '{output}', which says "
+                f"{EXTENSIONS[suffix]}; give the file a .{name} name or leave out --format."
+            )
     elif output is not None:
         suffix = PurePath(output).suffix.lower()
         if suffix not in EXTENSIONS:

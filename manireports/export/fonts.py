@@ -1,22 +1,25 @@
-"""Find the Unicode fonts a PDF needs on this machine.
+"""Find the Unicode fonts a PDF needs.
 
 A Moodle site's users are named in every script, and PDF's built-in fonts cover only Latin-1, so
-the PDF writer embeds TrueType/OpenType fonts from the system: a main face (Noto Sans, else DejaVu
-Sans) for Latin, Greek and Cyrillic, and fallbacks for what it lacks (Noto Sans CJK for Chinese,
-Japanese and Korean, Noto Sans Arabic, DejaVu Sans for the rest). They are found by file name
-under the usual font directories, so no font configuration is needed on a Debian server with
-fonts-noto-core and fonts-noto-cjk installed.
+the PDF writer embeds TrueType/OpenType fonts: a main face for Latin, Greek and Cyrillic and
+fallbacks for what it lacks. The main face is Noto Sans when the machine has it, else DejaVu Sans,
+which ships inside matplotlib (a dependency), so those scripts never depend on system fonts.
+Fallbacks are the operator's own files (`[export] pdf_fonts`) first, then Noto Sans CJK, Noto
+Sans Arabic and the Indic Noto faces from the usual font directories (Debian's fonts-noto-core and
+fonts-noto-cjk). Characters no font has are named by script in one warning (`missing_scripts`).
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from manireports.errors import RunError
+from manireports.errors import InputError
 
 FONT_DIRECTORIES: tuple[Path, ...] = (
     Path("/usr/share/fonts"),
@@ -95,6 +98,11 @@ _FALLBACKS: tuple[tuple[str, Sequence[str], tuple[tuple[int, int], ...] | None],
         ("NotoSansArabic-Regular.ttf", "NotoNaskhArabic-Regular.ttf"),
         _ARABIC_RANGES,
     ),
+    ("NotoSansDevanagari", ("NotoSansDevanagari-Regular.ttf",), ((0x0900, 0x097F),)),
+    ("NotoSansBengali", ("NotoSansBengali-Regular.ttf",), ((0x0980, 0x09FF),)),
+    ("NotoSansTamil", ("NotoSansTamil-Regular.ttf",), ((0x0B80, 0x0BFF),)),
+    ("NotoSansThai", ("NotoSansThai-Regular.ttf",), ((0x0E00, 0x0E7F),)),
+    ("NotoSansHebrew", ("NotoSansHebrew-Regular.ttf",), ((0x0590, 0x05FF),)),
     ("DejaVuSans", ("DejaVuSans.ttf",), None),
 )
 
@@ -108,24 +116,80 @@ def _index(directories: Sequence[Path]) -> dict[str, Path]:
     return found
 
 
+def _bundled_directory() -> Path:
+    # Found without importing matplotlib, which would cost half a second and numpy.
+    spec = importlib.util.find_spec("matplotlib")
+    assert spec is not None and spec.submodule_search_locations, "matplotlib is a dependency"
+    return Path(next(iter(spec.submodule_search_locations))) / "mpl-data" / "fonts" / "ttf"
+
+
+BUNDLED = _bundled_directory()
+"""DejaVu Sans as matplotlib ships it: Latin, Greek and Cyrillic whatever the machine has."""
+
+
+def _operator_fonts(files: Sequence[str]) -> list[Fallback]:
+    fallbacks = []
+    for number, name in enumerate(files, start=1):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise InputError(
+                f"[export] pdf_fonts names {name}, which is not a font file on this machine."
+            )
+        fallbacks.append(Fallback(f"OperatorFont{number}", FontFile(path), None))
+    return fallbacks
+
+
+def find_fonts(directories: Sequence[Path] | None = None, operator: Sequence[str] = ()) -> FontSet:
+    """The fonts to embed: the main face, then the operator's files, then the system's."""
+    return _find_fonts(tuple(directories or FONT_DIRECTORIES), tuple(operator))
+
+
 @functools.cache
-def find_fonts(directories: tuple[Path, ...] = FONT_DIRECTORIES) -> FontSet:
-    """The fonts to embed; RunError naming the packages to install when there is none."""
+def _find_fonts(directories: tuple[Path, ...], operator: tuple[str, ...]) -> FontSet:
     files = _index(directories)
+    bundled = (FontFile(BUNDLED / "DejaVuSans.ttf"), FontFile(BUNDLED / "DejaVuSans-Bold.ttf"))
+    regular, bold = bundled
     for regular_name, bold_name in _MAIN:
         if regular_name in files:
             regular = FontFile(files[regular_name])
             bold = FontFile(files[bold_name]) if bold_name in files else regular
             break
-    else:
-        searched = ", ".join(str(directory) for directory in directories)
-        raise RunError(
-            f"No Unicode font for PDF output was found under {searched}; {INSTALL_HINT} "
-            "(or fonts-dejavu-core), or choose another format."
-        )
-    fallbacks = []
+    fallbacks = _operator_fonts(operator)
     for family, names, ranges in _FALLBACKS:
         name = next((name for name in names if name in files), None)
         if name is not None and files[name] != regular.path:
             fallbacks.append(Fallback(family, FontFile(files[name]), ranges))
+    if regular != bundled[0] and all(f.family != "DejaVuSans" for f in fallbacks):
+        fallbacks.append(Fallback("DejaVuSans", bundled[0], None))
     return FontSet(regular, bold, tuple(fallbacks))
+
+
+def missing_scripts(code_points: set[int]) -> str:
+    """The scripts of characters no font could draw, as people name them ('Devanagari, Han')."""
+    scripts: dict[str, None] = {}
+    for point in sorted(code_points):
+        name = unicodedata.name(chr(point), "")
+        if not name:
+            continue
+        word = name.split()[0]
+        script = _SCRIPT_NAMES.get(word, word.title())
+        scripts.setdefault(script, None)
+    return ", ".join(scripts) or "unnamed characters"
+
+
+_SCRIPT_NAMES = {
+    "CJK": "Chinese/Japanese (Han)",
+    "HIRAGANA": "Japanese (Hiragana)",
+    "KATAKANA": "Japanese (Katakana)",
+    "HANGUL": "Korean (Hangul)",
+}
+
+
+def missing_glyphs_message(code_points: set[int], values: int) -> str:
+    """One sentence for the run: what could not be drawn and what to install."""
+    plural = "s" if values != 1 else ""
+    return (
+        f"the PDF has {values} value{plural} in {missing_scripts(code_points)} that no font "
+        f"on this machine can draw; they show as blanks. {INSTALL_HINT[0].upper()}"
+        f"{INSTALL_HINT[1:]}, or name font files in [export] pdf_fonts."
+    )

@@ -14,7 +14,14 @@ from typing import Any, BinaryIO
 import jinja2
 
 from manireports.export.model import ExportOptions, ReportTable
-from manireports.export.values import RowCounter, SiteClock, batches, converters, row_converter
+from manireports.export.values import (
+    BadText,
+    RowCounter,
+    SiteClock,
+    batches,
+    converters,
+    row_converter,
+)
 
 TEMPLATE = "report.html.j2"
 _FLUSH_BYTES = 1 << 16
@@ -28,9 +35,10 @@ _environment = jinja2.Environment(
 )
 
 
-def _rows(table: ReportTable, counter: RowCounter) -> Iterator[Sequence[Any]]:
+def _rows(table: ReportTable, counter: RowCounter, bad: BadText) -> Iterator[Sequence[Any]]:
     apply = row_converter(converters(table.columns, "human", SiteClock(table.timezone)))
     for chunk in batches(table.rows, len(table.columns)):
+        chunk = bad.rows(chunk)
         yield from (chunk if apply is None else map(apply, chunk))
         counter.add(len(chunk))
 
@@ -38,6 +46,7 @@ def _rows(table: ReportTable, counter: RowCounter) -> Iterator[Sequence[Any]]:
 def write_html(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> int:
     """Render the page, writing it out in blocks of about 64 KiB as the rows arrive."""
     counter = RowCounter(options.progress)
+    bad = BadText(table.columns)
     numeric = [column.kind in ("int", "float") for column in table.columns]
     generated = table.generated_at.astimezone(table.timezone).replace(microsecond=0)
     pieces = _environment.get_template(TEMPLATE).generate(
@@ -52,7 +61,7 @@ def write_html(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> 
             for column, is_numeric in zip(table.columns, numeric, strict=True)
         ],
         numeric=numeric,
-        rows=_rows(table, counter),
+        rows=_rows(table, counter, bad),
         counter=counter,
     )
     buffer: list[str] = []
@@ -66,4 +75,5 @@ def write_html(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> 
             buffer.clear()
             size = 0
     stream.write("".join(buffer).encode("utf-8"))
+    bad.report(options.warn)
     return counter.finish()

@@ -58,7 +58,10 @@ class ExportOptions:
     """Choices that are the caller's, not the format's.
 
     `progress` is called with the running row count every `PROGRESS_EVERY` rows and once at the
-    end; the command-line layer decides whether anyone sees it.
+    end, `warn` with a sentence about the data (bad bytes, glyphs no font has); the command-line
+    layer decides whether anyone sees them. `formula_guard` makes CSV/TSV cells that a
+    spreadsheet would run as formulas text; it is for files, not for pipes. `pdf_fonts` are
+    font files the operator named, tried before the ones found on the machine.
     """
 
     bom: bool = False
@@ -67,6 +70,9 @@ class ExportOptions:
     sheet_name: str | None = None
     # Permission bits of a file created new; None leaves them to the umask.
     file_mode: int | None = None
+    formula_guard: bool = False
+    warn: Callable[[str], None] | None = None
+    pdf_fonts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

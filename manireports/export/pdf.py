@@ -4,23 +4,29 @@ PDF layout needs every row before the first page is final (the page count goes i
 so this writer holds the rows; `ExportOptions.pdf_max_rows` bounds that, and a larger report is
 refused before a byte is written: PDF is for reading, CSV and XLSX are for data.
 
+What tells rows apart is never cut: key columns (ids, usernames, emails, dates, times, numbers)
+are as wide as their widest value, and long text wraps inside its cell. A column empty in every
+row is left out (the title block says which). A table wider than A4 landscape continues its
+remaining columns on the following pages, with the identifying columns (ids, usernames, emails,
+names) repeated so each row can be found again.
+
 Speed: fpdf2's cell() is about ten times slower than its text(), mostly in the per-character
-font and markdown handling that table cells do not need. Cells the main font can draw (nearly
-all of them: Noto Sans covers Latin, Greek and Cyrillic) are measured with the font's own advance
-widths and drawn with text(); only cells with characters the main font lacks (CJK, Arabic, ...)
-go through cell(), which applies fpdf2's fallback fonts and, when uharfbuzz is installed, its text
-shaping and bidirectional ordering. Long values are cut with an ellipsis, never wrapped, so every
-row is one line.
+font and markdown handling that table cells do not need. Cells the main font can draw are
+measured with the font's own advance widths and drawn line by line with text(); only cells with
+characters the main font lacks (CJK, Arabic, Indic, ...) go through multi_cell(), which applies
+fpdf2's fallback fonts and uharfbuzz text shaping (joined Arabic, Indic conjuncts) and
+bidirectional ordering. Characters no font has are named in one warning of our own; fpdf2's own
+messages are kept off the operator's screen.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import logging
 import re
-from bisect import bisect_right
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import BinaryIO, Literal
 
 from fpdf import FPDF
@@ -28,10 +34,11 @@ from fpdf.enums import XPos, YPos
 from fpdf.fonts import TTFFont
 
 from manireports.errors import InputError
-from manireports.export.fonts import FontSet, find_fonts
-from manireports.export.model import ExportOptions, ReportTable
+from manireports.export.fonts import FontSet, find_fonts, missing_glyphs_message
+from manireports.export.model import Column, ExportOptions, ReportTable
 from manireports.export.values import (
     CHUNK_ROWS,
+    BadText,
     RowCounter,
     SiteClock,
     batches,
@@ -44,12 +51,17 @@ MARGIN = 10.0
 BODY_SIZE = 8.0
 TITLE_SIZE = 14.0
 ROW_HEIGHT = 5.0
+LINE_HEIGHT = 3.6
 PADDING = 1.2
 # Column widths are a value's width plus padding; taking the padding off again may come out a
 # hair short in floating point, which must not cut the widest value of a column.
 _SLACK = 1e-6
 MAX_COLUMN = 70.0
-"""No column may claim more than this before shrinking; a long comment column would starve all."""
+"""No text column is wider than this; longer text wraps."""
+MIN_TEXT_COLUMN = 28.0
+"""Text columns are narrowed down to this (and wrap more) before the table is split."""
+_KEY_NAME = re.compile(r"(^|_)(id|username|email|user|date|time)|(id|date|time|created|modified)$")
+_IDENTITY_NAME = re.compile(r"(^|_)(id|userid|username|email|fullname|name)$")
 
 SAMPLE_ROWS = CHUNK_ROWS
 ELLIPSIS = "…"
@@ -57,9 +69,6 @@ HEADER_FILL = (220, 230, 241)
 ZEBRA_FILL = (244, 246, 248)
 MAIN = "ReportSans"
 _POINT = 25.4 / 72  # millimetres per point
-_RIGHT_TO_LEFT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
-_COMPLEX_SCRIPT = re.compile("[\u0590-\u0dff\u0e00-\u0eff\ufb1d-\ufdff\ufe70-\ufeff]")
-"""Scripts whose letters change shape or order in context: worth the cost of text shaping."""
 
 
 class _Face:
@@ -84,34 +93,51 @@ class _Face:
             return sum(map(self._ascii.__getitem__, text.encode("ascii")))
         return sum(map(self._width, map(ord, text))) * self._scale
 
-    def clip(self, text: str, room: float) -> tuple[str, float]:
-        """The text, cut with an ellipsis to fit `room`, and its width."""
-        total = self.width(text)
-        if total <= room + _SLACK:
-            return text, total
-        if text.isascii():
-            advances = list(map(self._ascii.__getitem__, text.encode("ascii")))
-        else:
-            advances = [width * self._scale for width in map(self._width, map(ord, text))]
-        keep = bisect_right(list(accumulate(advances)), room - self.width(ELLIPSIS))
-        clipped = text[:keep].rstrip() + ELLIPSIS
-        return clipped, self.width(clipped)
+    def wrap(self, text: str, room: float) -> list[str]:
+        """The text in lines that fit `room`, broken at spaces, inside a word only when the word
+        alone is wider than the room."""
+        if self.width(text) <= room + _SLACK and "\n" not in text:
+            return [text]
+        lines: list[str] = []
+        for paragraph in text.split("\n"):
+            line = ""
+            for word in paragraph.split(" "):
+                candidate = f"{line} {word}" if line else word
+                if self.width(candidate) <= room + _SLACK:
+                    line = candidate
+                    continue
+                if line:
+                    lines.append(line)
+                line = ""
+                for char in word:
+                    if line and self.width(line + char) > room + _SLACK:
+                        lines.append(line)
+                        line = ""
+                    line += char
+            lines.append(line)
+        return lines
 
 
 @dataclass(frozen=True)
 class _Layout:
+    """Where each shown column goes: `pages` are groups of column indexes, one group per run of
+    pages (the identifying columns repeated in every group after the first)."""
+
     labels: list[str]
     widths: list[float]
     aligns: list[Literal["L", "R"]]
     landscape: bool
+    pages: list[list[int]]
 
 
 class _ReportPDF(FPDF):
-    def __init__(self, table: ReportTable, fonts: FontSet, row_count: int) -> None:
+    def __init__(self, table: ReportTable, fonts: FontSet, row_count: int, note: str) -> None:
         super().__init__(unit="mm", format="A4")
         self._table = table
         self._row_count = row_count
+        self._note = note
         self._layout: _Layout | None = None
+        self._group: list[int] = []
         self.set_margins(MARGIN, MARGIN, MARGIN)
         self.set_auto_page_break(False)
         self.c_margin = PADDING
@@ -120,21 +146,21 @@ class _ReportPDF(FPDF):
         self.body = _Face(self, MAIN, "", BODY_SIZE)
         self.bold = _Face(self, MAIN, "B", BODY_SIZE)
         self._fonts = fonts
-        self._fallbacks: list[_Face] = []
-        self._shaping = False
         self.set_title(table.title)
         self.set_creator("manireports")
         self.set_creation_date(table.generated_at)
 
-    def use_fallbacks(self, texts: set[str]) -> None:
-        """Embed only the fallback faces these texts need: the CJK face alone is 19 MB to parse."""
+    def use_fallbacks(self, texts: set[str]) -> set[int]:
+        """Embed only the fallback faces these texts need (the CJK face alone is 19 MB to
+        parse); the code points that no face has are returned."""
         missing = {
             point
             for text in texts
             if not self.body.covers(text)
             for point in map(ord, text)
-            if point not in self.body.cmap
+            if point not in self.body.cmap and not chr(point).isspace()
         }
+        families = []
         for fallback in self._fonts.fallbacks:
             if not fallback.wanted_for(missing):
                 continue
@@ -146,16 +172,17 @@ class _ReportPDF(FPDF):
             )
             face = _Face(self, fallback.family, "", BODY_SIZE)
             missing -= face.cmap.keys()
-            self._fallbacks.append(face)
-        if self._fallbacks:
-            # For the title, the parameters and shaped cells, which go through cell().
-            self.set_fallback_fonts([face.family for face in self._fallbacks], exact_match=False)
-        if importlib.util.find_spec("uharfbuzz") is not None:
-            self.set_text_shaping(True)
-            self._shaping = True
+            families.append(face.family)
+        if families:
+            # For the title, the parameters and the cells the main face cannot draw.
+            self.set_fallback_fonts(families, exact_match=False)
+        # Arabic letters joined and in reading order, Indic conjuncts formed (uharfbuzz).
+        self.set_text_shaping(True)
+        return missing
 
-    def start(self, layout: _Layout) -> None:
+    def start(self, layout: _Layout, group: list[int]) -> None:
         self._layout = layout
+        self._group = group
         self.add_page(orientation="L" if layout.landscape else "P")
 
     def header(self) -> None:
@@ -163,12 +190,20 @@ class _ReportPDF(FPDF):
             return
         if self.page_no() == 1:
             self._title_block()
+        elif self._group is not self._layout.pages[0]:
+            shown = ", ".join(self._layout.labels[index] for index in self._group)
+            self.set_font(MAIN, "", 7)
+            self.multi_cell(
+                0, 3.5, f"{self._table.title}, continued: {shown}",
+                new_x=XPos.LMARGIN, new_y=YPos.NEXT,
+            )  # fmt: skip
+            self.ln(1)
         self._column_header(self._layout)
 
     def _title_block(self) -> None:
         table = self._table
         self.set_font(MAIN, "B", TITLE_SIZE)
-        self.cell(0, 8, table.title, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.multi_cell(0, 8, table.title, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.set_font(MAIN, "", 9)
         if table.parameters:
             text = "   ".join(f"{name}: {value}" for name, value in table.parameters.items())
@@ -182,154 +217,220 @@ class _ReportPDF(FPDF):
             new_x=XPos.LMARGIN,
             new_y=YPos.NEXT,
         )
+        if self._note:
+            self.multi_cell(0, 4.5, self._note, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.ln(2)
 
     def _column_header(self, layout: _Layout) -> None:
         self.set_font(MAIN, "B", BODY_SIZE)
         self.set_fill_color(*HEADER_FILL)
         y = self.get_y()
-        self.rect(self.l_margin, y, sum(layout.widths), ROW_HEIGHT, style="F")
-        self.draw_row(layout, layout.labels, y, self.bold)
+        labels = [layout.labels[index] for index in self._group]
+        lines = self.cell_lines(labels, self._group, self.bold)
+        height = self.row_height(lines)
+        self.rect(self.l_margin, y, sum(layout.widths[i] for i in self._group), height, style="F")
+        self.draw_row(lines, y)
         self.set_font(MAIN, "", BODY_SIZE)
-        self.set_y(y + ROW_HEIGHT)
+        self.set_y(y + height)
 
     def footer(self) -> None:
         self.set_y(-MARGIN + 2)
         self.set_font(MAIN, "", 7)
         self.cell(0, 4, f"Page {self.page_no()} of {{nb}}", align="C")
 
-    def draw_row(self, layout: _Layout, texts: Sequence[str], y: float, face: _Face) -> None:
-        """One table row at `y`; every value on one line, cut with an ellipsis when too long."""
-        baseline = y + ROW_HEIGHT / 2 + 0.35 * BODY_SIZE * _POINT
+    def cell_lines(
+        self, texts: Sequence[str], group: list[int], face: _Face
+    ) -> list[tuple[int, list[str] | str]]:
+        """Each cell of a row as its lines, or as the text itself when fpdf2 must lay it out
+        (characters the main face lacks: fallback fonts and shaping)."""
+        assert self._layout is not None
+        out: list[tuple[int, list[str] | str]] = []
+        for index, text in zip(group, texts, strict=True):
+            room = self._layout.widths[index] - 2 * PADDING
+            if not text or face.covers(text):
+                out.append((index, face.wrap(text, room) if text else []))
+            else:
+                out.append((index, text))
+        return out
+
+    def _shaped_lines(self, index: int, text: str) -> int:
+        assert self._layout is not None
+        lines = self.multi_cell(
+            self._layout.widths[index], LINE_HEIGHT, text, dry_run=True, output="LINES"
+        )
+        assert isinstance(lines, list)
+        return max(1, len(lines))
+
+    def row_height(self, cells: list[tuple[int, list[str] | str]]) -> float:
+        most = 1
+        for index, lines in cells:
+            count = len(lines) if isinstance(lines, list) else self._shaped_lines(index, lines)
+            most = max(most, count)
+        return max(ROW_HEIGHT, most * LINE_HEIGHT + 2 * (ROW_HEIGHT - LINE_HEIGHT) / 2)
+
+    def draw_row(self, cells: list[tuple[int, list[str] | str]], y: float) -> None:
+        """One table row at `y`, each cell's lines from the top."""
+        assert self._layout is not None
+        layout = self._layout
+        top = y + (ROW_HEIGHT - LINE_HEIGHT) / 2
         x = self.l_margin
-        for text, width, align in zip(texts, layout.widths, layout.aligns, strict=True):
-            if text:
-                room = width - 2 * PADDING
-                if face.covers(text):
-                    shown, used = face.clip(text, room)
+        face = self.body if self.font_style == "" else self.bold
+        for index, lines in cells:
+            width = layout.widths[index]
+            align = layout.aligns[index]
+            if isinstance(lines, list):
+                for number, line in enumerate(lines):
+                    baseline = top + number * LINE_HEIGHT + 0.75 * LINE_HEIGHT
+                    used = face.width(line)
                     left = x + PADDING if align == "L" else x + width - PADDING - used
-                    self.text(left, baseline, shown)
-                elif self._shaping and _COMPLEX_SCRIPT.search(text):
-                    self.set_xy(x, y)
-                    self.cell(width, ROW_HEIGHT, self._fit(text, room), align=align)
-                else:
-                    self._draw_runs(text, x, width, align, baseline, face)
+                    self.text(left, baseline, line)
+            else:
+                self.set_xy(x, top)
+                self.multi_cell(width, LINE_HEIGHT, lines, align=align)
+                self.set_font(MAIN, self.font_style, BODY_SIZE)
             x += width
-
-    def _draw_runs(
-        self, text: str, x: float, width: float, align: str, baseline: float, face: _Face
-    ) -> None:
-        """Draw text the main face lacks glyphs for as runs of fallback faces, with text().
-
-        A character stays in the current run's face when that face has it, so a space between
-        two Arabic words does not split them; without a shaping engine a right-to-left run is
-        drawn reversed, which puts its letters in reading order (unjoined, but legible).
-        """
-        faces = [face, *self._fallbacks]
-        owners: list[int] = []
-        current = 0
-        for char in text:
-            point = ord(char)
-            if point not in faces[current].cmap:
-                current = next((i for i, f in enumerate(faces) if point in f.cmap), 0)
-            owners.append(current)
-        advances = [faces[owner].width(char) for owner, char in zip(owners, text, strict=True)]
-        room = width - 2 * PADDING
-        if sum(advances) > room:
-            keep = bisect_right(list(accumulate(advances)), room - face.width(ELLIPSIS))
-            text = text[:keep] + ELLIPSIS
-            owners = [*owners[:keep], 0]
-            advances = [*advances[:keep], face.width(ELLIPSIS)]
-        left = x + PADDING if align == "L" else x + width - PADDING - sum(advances)
-        start = 0
-        for end in range(1, len(text) + 1):
-            if end < len(text) and owners[end] == owners[start]:
-                continue
-            run = text[start:end]
-            if not self._shaping and _RIGHT_TO_LEFT.search(run):
-                run = run[::-1]
-            run_face = faces[owners[start]]
-            self.set_font(run_face.family, run_face.style, BODY_SIZE)
-            self.text(left, baseline, run)
-            left += sum(advances[start:end])
-            start = end
-        self.set_font(face.family, face.style, BODY_SIZE)
 
     def measure(self, text: str, face: _Face) -> float:
         return face.width(text) if face.covers(text) else self.get_string_width(text)
 
-    def _fit(self, text: str, room: float) -> str:
-        # Cells that need fallback fonts are rare, so a binary search over get_string_width is
-        # affordable here where it would not be for every cell.
-        if self.get_string_width(text) <= room + _SLACK:
-            return text
-        low, high = 0, len(text)
-        while low < high:
-            middle = (low + high + 1) // 2
-            if self.get_string_width(text[:middle] + ELLIPSIS) <= room:
-                low = middle
-            else:
-                high = middle - 1
-        return text[:low].rstrip() + ELLIPSIS
+
+def _is_key(column: Column) -> bool:
+    return column.kind != "text" or bool(_KEY_NAME.search(column.name.lower()))
 
 
-def _layout(pdf: _ReportPDF, table: ReportTable, rows: list[list[str]]) -> _Layout:
-    """Widths from the header and a sample of rows, shrunk in proportion when the page is full."""
-    labels = [column.label for column in table.columns]
+def _longest_word(pdf: _ReportPDF, text: str, face: _Face) -> float:
+    return max((pdf.measure(word, face) for word in text.split()), default=0.0)
+
+
+def _layout(pdf: _ReportPDF, columns: list[Column], rows: list[list[str]]) -> _Layout:
+    """Key columns as wide as their widest value; text columns up to MAX_COLUMN, narrowed to
+    MIN_TEXT_COLUMN before the table is split into groups of columns across pages."""
+    labels = [column.label for column in columns]
+    keys = [_is_key(column) for column in columns]
     pdf.set_font(MAIN, "B", BODY_SIZE)
-    natural = [pdf.measure(label, pdf.bold) for label in labels]
+    headings = [_longest_word(pdf, label, pdf.bold) for label in labels]
+    natural = list(headings)
     pdf.set_font(MAIN, "", BODY_SIZE)
-    for row in rows[:SAMPLE_ROWS]:
+    for row in rows:
         for index, text in enumerate(row):
             if text:
                 natural[index] = max(natural[index], pdf.measure(text, pdf.body))
-    natural = [min(width + 2 * PADDING, MAX_COLUMN) for width in natural]
-    total = sum(natural)
-    landscape = total > A4_SHORT - 2 * MARGIN
-    room = (A4_LONG if landscape else A4_SHORT) - 2 * MARGIN
-    widths = [width * room / total for width in natural] if total > room else natural
-    aligns: list[Literal["L", "R"]] = [
-        "R" if column.kind in ("int", "float") else "L" for column in table.columns
+    widths = [
+        width + 2 * PADDING if key else min(width + 2 * PADDING, MAX_COLUMN)
+        for width, key in zip(natural, keys, strict=True)
     ]
-    return _Layout(labels, widths, aligns, landscape)
+    portrait = A4_SHORT - 2 * MARGIN
+    landscape = sum(widths) > portrait
+    room = (A4_LONG if landscape else A4_SHORT) - 2 * MARGIN
+    excess = sum(widths) - room
+    if excess > 0:
+        # A heading's longest word is never broken either.
+        floors = [max(MIN_TEXT_COLUMN, heading + 2 * PADDING) for heading in headings]
+        give = [
+            0.0 if key else max(0.0, width - floor)
+            for width, key, floor in zip(widths, keys, floors, strict=True)
+        ]
+        share = min(1.0, excess / sum(give)) if sum(give) else 0.0
+        widths = [w - g * share for w, g in zip(widths, give, strict=True)]
+    aligns: list[Literal["L", "R"]] = [
+        "R" if column.kind in ("int", "float") else "L" for column in columns
+    ]
+    identity = [i for i, c in enumerate(columns) if _IDENTITY_NAME.search(c.name.lower())]
+    return _Layout(labels, widths, aligns, landscape, _groups(widths, identity, room))
+
+
+def _groups(widths: list[float], identity: list[int], room: float) -> list[list[int]]:
+    """Columns in page-wide groups; groups after the first start with the identifying ones."""
+    if sum(widths) <= room + _SLACK:
+        return [list(range(len(widths)))]
+    repeated = [i for i in identity if sum(widths[j] for j in identity[: identity.index(i) + 1])
+                <= room / 2]  # fmt: skip
+    groups: list[list[int]] = []
+    current: list[int] = []
+    used = 0.0
+    for index, width in enumerate(widths):
+        if current and used + width > room + _SLACK:
+            groups.append(current)
+            current = [i for i in repeated if i < index]
+            used = sum(widths[i] for i in current)
+        if index not in current:
+            current.append(index)
+            used += width
+    groups.append(current)
+    return groups
+
+
+@contextmanager
+def fpdf_quiet() -> Iterator[None]:
+    """fpdf2 reports missing glyphs and font quirks through logging and warnings, in its own
+    words and regardless of -q; manireports says what matters once, through ExportOptions.warn."""
+    logger = logging.getLogger("fpdf")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def write_pdf(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> int:
     """Lay out and write the whole report; refuse one longer than options.pdf_max_rows."""
-    fonts = find_fonts()
+    fonts = find_fonts(operator=options.pdf_fonts)
     apply = row_converter(converters(table.columns, "human", SiteClock(table.timezone)))
+    bad = BadText(table.columns)
     limit = options.pdf_max_rows
     rows: list[list[str]] = []
     for chunk in batches(table.rows, len(table.columns)):
+        chunk = bad.rows(chunk)
         rows.extend(map(list, chunk if apply is None else map(apply, chunk)))
         if len(rows) > limit:
             raise InputError(
                 f"Report '{table.title}' has more than {limit:,} rows; PDF is for reading, "
                 "use CSV or XLSX for data of this size."
             )
+    bad.report(options.warn)
 
-    pdf = _ReportPDF(table, fonts, len(rows))
-    texts = {text for row in rows for text in row if not text.isascii()}
-    texts.update(column.label for column in table.columns)
-    texts.update((table.title, *table.parameters.keys(), *table.parameters.values()))
-    pdf.use_fallbacks(texts)
-    layout = _layout(pdf, table, rows)
-    pdf.start(layout)
-    bottom = pdf.h - MARGIN - 4
-    table_width = sum(layout.widths)
-    counter = RowCounter(options.progress)
-    for index, row in enumerate(rows):
-        y = pdf.get_y()
-        if y + ROW_HEIGHT > bottom:
-            pdf.add_page()
-            y = pdf.get_y()
-        if index % 2:
-            pdf.set_fill_color(*ZEBRA_FILL)
-            pdf.rect(MARGIN, y, table_width, ROW_HEIGHT, style="F")
-        pdf.draw_row(layout, row, y, pdf.body)
-        pdf.set_y(y + ROW_HEIGHT)
-        if (index + 1) % CHUNK_ROWS == 0:
-            counter.add(CHUNK_ROWS)
-    counter.add(len(rows) % CHUNK_ROWS)
-    stream.write(pdf.output())
+    shown = [i for i in range(len(table.columns)) if any(row[i] for row in rows)] if rows else []
+    if not shown:
+        shown = list(range(len(table.columns)))
+    dropped = [table.columns[i].label for i in range(len(table.columns)) if i not in shown]
+    note = f"Empty in every row, so left out: {', '.join(dropped)}." if dropped else ""
+    columns = [table.columns[i] for i in shown]
+    rows = [[row[i] for i in shown] for row in rows]
+
+    with fpdf_quiet():
+        pdf = _ReportPDF(table, fonts, len(rows), note)
+        texts = {text for row in rows for text in row if not text.isascii()}
+        texts.update(column.label for column in columns)
+        texts.update((table.title, *table.parameters.keys(), *table.parameters.values()))
+        missing = pdf.use_fallbacks(texts)
+        if missing and options.warn is not None:
+            affected = sum(1 for text in texts if any(ord(char) in missing for char in text))
+            options.warn(missing_glyphs_message(missing, affected))
+        layout = _layout(pdf, columns, rows)
+        counter = RowCounter(options.progress)
+        for group in layout.pages:
+            pdf.start(layout, group)
+            _draw_rows(pdf, layout, group, rows)
+        counter.add(len(rows))
+        stream.write(pdf.output())
     return counter.finish()
+
+
+def _draw_rows(pdf: _ReportPDF, layout: _Layout, group: list[int], rows: list[list[str]]) -> None:
+    bottom = pdf.h - MARGIN - 4
+    table_width = sum(layout.widths[index] for index in group)
+    for number, row in enumerate(rows):
+        cells = pdf.cell_lines([row[index] for index in group], group, pdf.body)
+        height = pdf.row_height(cells)
+        y = pdf.get_y()
+        if y + height > bottom:
+            pdf.add_page(orientation="L" if layout.landscape else "P")
+            y = pdf.get_y()
+        if number % 2:
+            pdf.set_fill_color(*ZEBRA_FILL)
+            pdf.rect(MARGIN, y, table_width, height, style="F")
+        pdf.draw_row(cells, y)
+        pdf.set_y(y + height)

@@ -20,17 +20,22 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from itertools import repeat
 from typing import Any, BinaryIO
 
 from manireports.export.model import ExportOptions, ReportTable
 from manireports.export.values import (
+    BadText,
     Convert,
     RowCounter,
     SiteClock,
     batches,
     converters,
+    number_text,
+    plain_text,
     row_converter,
 )
 
@@ -38,18 +43,66 @@ UTF8_BOM = b"\xef\xbb\xbf"
 _TSV_BLANKS = str.maketrans({"\t": " ", "\r": " ", "\n": " "})
 
 
-def _text_columns(chunk: list[Sequence[Any]], convert: Sequence[Convert | None]) -> list[list[str]]:
+def _text_columns(
+    chunk: list[Sequence[Any]],
+    convert: Sequence[Convert | None],
+    guard: Sequence[bool] = (),
+) -> list[list[str]]:
     """The chunk as columns of strings, NULL as ''; what csv.writer would write unquoted."""
     columns: list[list[str]] = []
-    for values, function in zip(zip(*chunk, strict=True), convert, strict=True):
+    for index, (values, function) in enumerate(zip(zip(*chunk, strict=True), convert, strict=True)):
         if function is not None:
             # The csv-target converters (timestamps, booleans) already return text.
-            columns.append(list(map(function, values)))
+            texts = list(map(function, values))
         else:
             # A comprehension, not map(str, ...): CPython 3.11 specialises str(x) in bytecode
-            # but not through map, which makes this three times faster.
-            columns.append(["" if value is None else str(value) for value in values])
+            # but not through map, which makes this three times faster. Floats are inlined
+            # (100.0 reads 100, as 100 and Decimal('100.000') do), being the next most common.
+            texts = [
+                value if type(value) is str
+                else str(value) if type(value) is int
+                else (
+                    text if "e" not in (text := repr(value)) else number_text(value)
+                ) if type(value) is float and not value.is_integer()
+                else plain_text(value)
+                for value in values
+            ]  # fmt: skip
+        if guard and guard[index]:
+            texts = [_guarded(text) for text in texts]
+        columns.append(texts)
     return columns
+
+
+def _encoded(text: str, columns: list[list[str]], bad: BadText, redo: Callable[[], str]) -> bytes:
+    """The chunk's bytes; bad bytes are found for free, as text holding one cannot be encoded,
+    and only then is the chunk repaired cell by cell and rendered again by `redo`."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        for index, texts in enumerate(columns):
+            columns[index] = bad.texts(texts, index)
+        return redo().encode("utf-8")
+
+
+_FORMULA_START = frozenset("=+-@\t\r")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _guarded(text: str) -> str:
+    """A cell a spreadsheet would run as a formula, made text with a leading apostrophe.
+
+    A number such as -12.5 is data, not a formula, and stays as it is.
+    """
+    if text[:1] in _FORMULA_START and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def _guard_columns(table: ReportTable, options: ExportOptions) -> list[bool]:
+    """Which columns the formula guard applies to: text columns, when it is on."""
+    if not options.formula_guard:
+        return []
+    return [column.kind in ("text", "date") for column in table.columns]
 
 
 def _plain(text: str, lines: int, width: int) -> bool:
@@ -88,31 +141,34 @@ def write_csv(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> i
     convert = converters(table.columns, "csv", SiteClock(table.timezone))
     target = _Lines()
     writer = csv.writer(target, lineterminator="\r\n")
-    writer.writerow([column.name for column in table.columns])
+    writer.writerow([column.label for column in table.columns])
     _header(stream, options, target.drain())
-    apply = row_converter(convert)
     counter = RowCounter(options.progress)
-    for chunk in batches(table.rows, width):
+    bad = BadText(table.columns)
+    guard = _guard_columns(table, options)
+
+    def render(columns: list[list[str]]) -> str:
         if width < 2:
             # A lone empty field must be written '""', which only csv.writer knows to do.
-            writer.writerows(chunk if apply is None else map(apply, chunk))
-            text = target.drain()
-        else:
-            columns = _text_columns(chunk, convert)
-            lines = list(map(",".join, zip(*columns, strict=True)))
-            text = "\r\n".join(lines)
-            if _plain(text, len(lines), width):
-                text += "\r\n"
+            writer.writerows(zip(*columns, strict=True))
+            return target.drain()
+        lines = list(map(",".join, zip(*columns, strict=True)))
+        text = "\r\n".join(lines)
+        if _plain(text, len(lines), width):
+            return text + "\r\n"
+        for line, fields in zip(lines, zip(*columns, strict=True), strict=True):
+            if _plain(line, 1, width):
+                target.write(line + "\r\n")
             else:
-                for line, fields in zip(lines, zip(*columns, strict=True), strict=True):
-                    if _plain(line, 1, width):
-                        target.write(line + "\r\n")
-                    else:
-                        writer.writerow(fields)
-                text = target.drain()
-        stream.write(text.encode("utf-8"))
+                writer.writerow(fields)
+        return target.drain()
+
+    for chunk in batches(table.rows, width):
+        columns = _text_columns(chunk, convert, guard)
+        stream.write(_encoded(render(columns), columns, bad, partial(render, columns)))
         stream.flush()
         counter.add(len(chunk))
+    bad.report(options.warn)
     return counter.finish()
 
 
@@ -120,22 +176,28 @@ def write_tsv(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> i
     """Tab-separated, unquoted; tabs and line breaks inside values become spaces."""
     width = len(table.columns)
     convert = converters(table.columns, "csv", SiteClock(table.timezone))
-    names = [column.name.translate(_TSV_BLANKS) for column in table.columns]
+    names = [column.label.translate(_TSV_BLANKS) for column in table.columns]
     _header(stream, options, "\t".join(names) + "\n")
     counter = RowCounter(options.progress)
+    bad = BadText(table.columns)
+    guard = _guard_columns(table, options)
+
+    def render(columns: list[list[str]]) -> str:
+        return "\n".join(map("\t".join, zip(*columns, strict=True))) + "\n"
+
     for chunk in batches(table.rows, width):
         columns = [
             list(map(str.translate, texts, repeat(_TSV_BLANKS)))
-            for texts in _text_columns(chunk, convert)
+            for texts in _text_columns(chunk, convert, guard)
         ]
-        text = "\n".join(map("\t".join, zip(*columns, strict=True))) + "\n"
-        stream.write(text.encode("utf-8"))
+        stream.write(_encoded(render(columns), columns, bad, partial(render, columns)))
         stream.flush()
         counter.add(len(chunk))
+    bad.report(options.warn)
     return counter.finish()
 
 
-def _json_rows(table: ReportTable) -> Iterator[list[str]]:
+def _json_rows(table: ReportTable, bad: BadText) -> Iterator[list[str]]:
     """Each chunk of rows as JSON object texts, keyed by column name."""
     names = [column.name for column in table.columns]
     apply = row_converter(converters(table.columns, "json", SiteClock(table.timezone)))
@@ -143,28 +205,38 @@ def _json_rows(table: ReportTable) -> Iterator[list[str]]:
         ensure_ascii=False, separators=(",", ":"), allow_nan=False
     ).encode
     for chunk in batches(table.rows, len(names)):
-        values = chunk if apply is None else map(apply, chunk)
-        yield [encode(dict(zip(names, row, strict=True))) for row in values]
+        values = list(chunk if apply is None else map(apply, chunk))
+        objects = [encode(dict(zip(names, row, strict=True))) for row in values]
+        try:
+            "".join(objects).encode("utf-8")
+        except UnicodeEncodeError:
+            # Only a chunk holding bad bytes pays for the cell-by-cell repair.
+            objects = [encode(dict(zip(names, row, strict=True))) for row in bad.rows(values)]
+        yield objects
 
 
 def write_json(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> int:
     """One JSON array of objects, written as it goes: the list is never built in memory."""
     counter = RowCounter(options.progress)
+    bad = BadText(table.columns)
     separator = "[\n"
-    for objects in _json_rows(table):
+    for objects in _json_rows(table, bad):
         stream.write((separator + ",\n".join(objects)).encode("utf-8"))
         stream.flush()
         separator = ",\n"
         counter.add(len(objects))
     stream.write(b"[]\n" if separator == "[\n" else b"\n]\n")
+    bad.report(options.warn)
     return counter.finish()
 
 
 def write_jsonl(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> int:
     """One JSON object per line (JSON Lines, also called NDJSON)."""
     counter = RowCounter(options.progress)
-    for objects in _json_rows(table):
+    bad = BadText(table.columns)
+    for objects in _json_rows(table, bad):
         stream.write(("\n".join(objects) + "\n").encode("utf-8"))
         stream.flush()
         counter.add(len(objects))
+    bad.report(options.warn)
     return counter.finish()

@@ -10,7 +10,10 @@ across DST transitions.
 
 from __future__ import annotations
 
+import json
 import math
+import operator
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
@@ -289,6 +292,101 @@ def date_serial(clock: SiteClock) -> Convert:
     return convert
 
 
+def number_text(value: Any) -> str:
+    """One text for a number whatever the engine: MariaDB's Decimal('37.50000'), PostgreSQL's
+    numeric and SQLite's 37.5 all read 37.5, and 100.00000, 100.0 and 100 all read 100."""
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return str(value)
+        if value == value.to_integral_value():
+            return str(int(value))
+        return format(value.normalize(), "f")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if value.is_integer() and abs(value) < 1e16:
+            return str(int(value))
+        shown = repr(value)
+        return format(Decimal(shown), "f") if "e" in shown else shown
+    return str(value)
+
+
+def plain_text(value: Any) -> str:
+    """A raw value as text for CSV and TSV: NULL as '', numbers alike on every engine, bytes
+    decoded (a byte that is not UTF-8 becomes a lone surrogate, repaired and counted later)."""
+    if value is None:
+        return ""
+    if type(value) is str:
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "surrogateescape")
+    if isinstance(value, float | Decimal):
+        return number_text(value)
+    if isinstance(value, dict | list):
+        # Structured details (the audit log's) as one JSON text, never Python's repr.
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+class BadText:
+    """Cells whose bytes are not UTF-8, counted per column, so the run can say so once.
+
+    Drivers hand such cells over as bytes or as text with lone surrogates (see
+    moodle.connection); each becomes its text with U+FFFD in place of the bad bytes.
+    """
+
+    def __init__(self, columns: Sequence[Column]) -> None:
+        self.names = [column.name for column in columns]
+        self.counts: dict[str, int] = {}
+
+    def repair(self, value: Any, index: int) -> Any:
+        """The value with bytes decoded and bad bytes replaced; anything else unchanged."""
+        if type(value) is str:
+            if value.isascii() or not _SURROGATES.search(value):
+                return value
+        elif isinstance(value, bytes | bytearray | memoryview):
+            value = bytes(value).decode("utf-8", "surrogateescape")
+            if not _SURROGATES.search(value):
+                return value
+        elif isinstance(value, dict | list):
+            return plain_text(value)
+        else:
+            return value
+        name = self.names[index]
+        self.counts[name] = self.counts.get(name, 0) + 1
+        return _SURROGATES.sub(REPLACEMENT, value)
+
+    def rows(self, chunk: list[Sequence[Any]]) -> list[Sequence[Any]]:
+        """The chunk with every cell repaired; rows without a bad cell are kept as they are."""
+        repair = self.repair
+        out: list[Sequence[Any]] = []
+        for row in chunk:
+            fixed = [repair(value, index) for index, value in enumerate(row)]
+            out.append(row if all(map(operator.is_, fixed, row)) else tuple(fixed))
+        return out
+
+    def texts(self, texts: list[str], index: int) -> list[str]:
+        """A column of text with its bad cells repaired (the cheap path found one)."""
+        return [self.repair(text, index) for text in texts]
+
+    def report(self, warn: Callable[[str], None] | None) -> None:
+        """One warning for the whole run, naming each column and how many rows it had."""
+        if not self.counts or warn is None:
+            return
+        parts = ", ".join(
+            f"{name!r} ({count} row{'s' if count != 1 else ''})"
+            for name, count in self.counts.items()
+        )
+        warn(
+            f"Some values are not valid UTF-8 text and were written with U+FFFD in place of "
+            f"the bad bytes: column {parts}."
+        )
+
+
 def json_int(value: Any) -> Any:
     """Integers stay exact; a Decimal from SUM() becomes an int when it is whole."""
     if value is None or type(value) is int:
@@ -301,17 +399,25 @@ def json_int(value: Any) -> Any:
 
 
 def json_float(value: Any) -> Any:
-    """Floats and Decimals as JSON numbers; NaN and infinities, which JSON lacks, as null."""
+    """Floats and Decimals as JSON numbers, whole ones as integers (100, never 100.0 on one
+    engine and 100 on another); NaN and infinities, which JSON lacks, as null."""
     if value is None or type(value) is int:
         return value
     if isinstance(value, float | Decimal):
         number = float(value)
-        return number if math.isfinite(number) else None
+        if not math.isfinite(number):
+            return None
+        if number.is_integer() and abs(number) < 1e16:
+            return int(number)
+        return number
     return value
 
 
 def json_text(value: Any) -> Any:
-    return value if value is None or type(value) is str else str(value)
+    """Text as JSON strings; structured details stay JSON objects, not JSON in a string."""
+    if value is None or type(value) is str or isinstance(value, dict | list):
+        return value
+    return plain_text(value)
 
 
 def human_number(value: Any) -> str:
@@ -330,7 +436,7 @@ def human_number(value: Any) -> str:
 
 
 def human_text(value: Any) -> str:
-    return "" if value is None else str(value)
+    return "" if value is None else plain_text(value)
 
 
 def _timestamp_json(clock: SiteClock) -> Convert:
@@ -451,3 +557,26 @@ class RowCounter:
         if self._progress is not None and self._reported != self.count:
             self._progress(self.count)
         return self.count
+
+
+_CONTROL_ESCAPES = {
+    code: f"\\x{code:02x}"
+    for code in (*range(0x00, 0x20), *range(0x7F, 0xA0))
+    if chr(code) not in "\n\t"
+}
+_CONTROL_ESCAPES.update({ord("\r"): "\\r"})
+_CONTROL_ESCAPES.update(
+    {code: f"\\u{code:04x}" for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+)
+
+
+def visible_text(text: str) -> str:
+    """Text safe to send to a terminal: control characters shown as escapes, never obeyed.
+
+    A user name holding an ESC sequence could otherwise recolour, retitle or clear the
+    operator's terminal; bidirectional overrides could make one value read as another.
+    Line breaks and tabs stay, they are layout and harmless.
+    """
+    if text.isprintable():
+        return text
+    return text.translate(_CONTROL_ESCAPES)

@@ -10,15 +10,19 @@ none), booleans as booleans. Text is never turned into formulas or links: a name
 
 from __future__ import annotations
 
+import shutil
 import tempfile
+import zipfile
 from typing import Any, BinaryIO
 
 import xlsxwriter
+from xlsxwriter.exceptions import FileCreateError
 
 from manireports.export.model import Column, ExportOptions, ReportTable
 from manireports.export.values import (
     BOOL_TEXT,
     CHUNK_ROWS,
+    BadText,
     RowCounter,
     SiteClock,
     batches,
@@ -68,6 +72,16 @@ def _clamped(widths: list[int]) -> list[int]:
     return [min(max(width, MIN_WIDTH), MAX_WIDTH) for width in widths]
 
 
+def _abandon_zip_files(exc: BaseException) -> None:
+    """Mark the zip files of a failed save closed, so their finalisers write nothing more."""
+    traceback = exc.__context__.__traceback__ if exc.__context__ else exc.__traceback__
+    while traceback is not None:
+        for value in traceback.tb_frame.f_locals.values():
+            if isinstance(value, zipfile.ZipFile):
+                value.fp = None
+        traceback = traceback.tb_next
+
+
 def write_xlsx(
     table: ReportTable,
     stream: BinaryIO,
@@ -83,11 +97,18 @@ def write_xlsx(
     widths = _clamped([display_width(label) + 2 for label in labels])
     base = sheet_base_name(options.sheet_name or table.title)
     counter = RowCounter(options.progress)
+    bad = BadText(columns)
     last_column = max(len(columns) - 1, 0)
 
-    with tempfile.TemporaryDirectory(prefix="manireports-xlsx-") as scratch:
+    # The workbook is built in a scratch file and copied out whole: a reader that stops early
+    # (`| head`) or a full disk then breaks a plain copy, not xlsxwriter's zip file half-way
+    # through (whose finaliser would try to write again and print a traceback).
+    with (
+        tempfile.TemporaryDirectory(prefix="manireports-xlsx-") as scratch,
+        tempfile.TemporaryFile(dir=scratch) as target,
+    ):
         workbook = xlsxwriter.Workbook(
-            stream,
+            target,
             {
                 "constant_memory": True,
                 "tmpdir": scratch,
@@ -125,6 +146,7 @@ def write_xlsx(
         row_number = 1
         sampled = False
         for chunk in batches(table.rows, len(columns)):
+            chunk = bad.rows(chunk)
             if not sampled:
                 for row in chunk[:WIDTH_SAMPLE_ROWS]:
                     for index, column in enumerate(columns):
@@ -142,5 +164,13 @@ def write_xlsx(
                 row_number += 1
             counter.add(len(chunk))
         finish_sheet(sheet, row_number - 1)
-        workbook.close()
+        try:
+            workbook.close()
+        except FileCreateError as exc:
+            _abandon_zip_files(exc)
+            cause = exc.__context__ if isinstance(exc.__context__, OSError) else None
+            raise cause or OSError(str(exc)) from None
+        target.seek(0)
+        shutil.copyfileobj(target, stream)
+    bad.report(options.warn)
     return counter.finish()

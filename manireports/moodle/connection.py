@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import sqlite3
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -144,10 +145,10 @@ class MoodleDB:
                 cursor.execute(f"SET LOCAL statement_timeout = {timeout * 1000}")
             else:
                 cursor.execute("PRAGMA query_only = 1")
-                deadline = time.monotonic() + timeout
-                dbapi_connection.set_progress_handler(
-                    lambda: 1 if time.monotonic() > deadline else 0, 20_000
-                )
+                dbapi_connection.set_progress_handler(_SqliteDeadline(timeout), 20_000)
+                # Text that is not UTF-8 reaches the writers, which repair and count it, instead
+                # of failing the whole report.
+                dbapi_connection.text_factory = _lenient_text
         finally:
             cursor.close()
 
@@ -243,6 +244,11 @@ class MoodleDB:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         lowered = text.lower()
         if isinstance(exc, sqlite3.OperationalError) and "interrupted" in lowered:
+            pending = _SqliteDeadline.pending
+            if pending is not None:
+                # Ctrl-C or SIGTERM arrived inside the progress handler, which stopped the query.
+                _SqliteDeadline.pending = None
+                raise pending
             return ManiReportsQueryError(self._timeout_message())
         if any(
             marker in lowered
@@ -303,6 +309,43 @@ class MoodleDB:
     def dispose(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
+
+
+class _SqliteDeadline:
+    """SQLite's progress handler: stops a query past the deadline.
+
+    Ctrl-C or SIGTERM during a query raises inside this handler, where sqlite3 swallows it and
+    stops the query as "interrupted", like a timeout. sqlite3 hands such an exception to
+    sys.unraisablehook when callback tracebacks are on, so a hook keeps it and query_error
+    raises it again: the operator sees "Interrupted" and exit 130 (143), not a timeout.
+    """
+
+    pending: BaseException | None = None
+    _hooked = False
+
+    def __init__(self, timeout: int) -> None:
+        self.deadline = time.monotonic() + timeout
+        if not _SqliteDeadline._hooked:
+            _SqliteDeadline._hooked = True
+            previous = sys.unraisablehook
+
+            def keep(unraisable: Any) -> None:
+                if isinstance(unraisable.object, _SqliteDeadline) and isinstance(
+                    unraisable.exc_value, KeyboardInterrupt
+                ):
+                    _SqliteDeadline.pending = unraisable.exc_value
+                else:
+                    previous(unraisable)
+
+            sys.unraisablehook = keep
+            sqlite3.enable_callback_tracebacks(True)
+
+    def __call__(self) -> int:
+        return 1 if time.monotonic() > self.deadline else 0
+
+
+def _lenient_text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
 
 
 class _Raw:

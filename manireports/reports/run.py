@@ -143,7 +143,7 @@ def apply_scope(sql: str, report: BuiltinReport, scope: Scope, output: list[str]
         return sql.replace(SCOPE_MARKER, condition or "1 = 1")
     carried = [name for name in ("userid", "courseid", "companyid") if name in output]
     columns: dict[ScopeColumn, str] = {name: f"r.{name}" for name in carried}
-    return wrap_query(sql, scope_condition(scope, columns, what))
+    return wrap_query(sql, scope_condition(scope, columns, what), output)
 
 
 def run_report(

@@ -231,6 +231,8 @@ def _generate(
         bom=schedule.format in ("csv", "tsv"),
         pdf_max_rows=app.config.get_int("reports.pdf_max_rows"),
         file_mode=app.config.file_mode(),
+        formula_guard=app.config.get_bool("export.csv_formula_guard"),
+        pdf_fonts=tuple(app.config.get_list("export.pdf_fonts")),
     )
     result = run_report(app, request, fmt=schedule.format, destination=path, options=options)
     status = "skipped" if schedule.skip_empty and result.rows == 0 else "pending"
