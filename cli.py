@@ -273,14 +273,17 @@ def db_check(ctx: typer.Context) -> None:
     ]
     from manireports.state import StateDB
 
-    described = StateDB(application.config.get_opt_str("state.url")).describe()
+    state = StateDB(application.config.get_opt_str("state.url"))
+    described = state.describe()
     current, head = described.revision, described.head
     lines.append(f"State database: {described.engine} {described.version} at {described.url}")
     lines.append(
         f"State schema: {'up to date' if current == head else 'behind'} "
         f"(revision {current or 'none'}, needs {head})"
     )
-    problems = []
+    problems: list[str] = []
+    bound = _state_site(state, application, problems) if current == head else None
+    lines.append(f"State belongs to: {bound.describe() if bound else 'no site yet'}")
     if site.missing_tables:
         lines.append("Missing Moodle tables: " + ", ".join(site.missing_tables))
         problems.append("Moodle tables are missing")
@@ -289,6 +292,20 @@ def db_check(ctx: typer.Context) -> None:
     _write_text("\n".join(lines) + "\n")
     if problems:
         raise DatabaseError("Not usable yet: " + "; ".join(problems) + ".")
+
+
+def _state_site(state: Any, application: App, problems: list[str]) -> Any:
+    """The site the state is bound to; a state bound elsewhere is one of `problems`."""
+    from manireports.state.binding import read_binding
+
+    bound = read_binding(state)
+    if bound is not None and not bound.same_site(application.site_binding):
+        problems.append(
+            f"the state database belongs to another Moodle site, not to "
+            f"{application.site_binding.describe()} (`manireports db rebind` if it was restored "
+            "or moved)"
+        )
+    return bound
 
 
 def _scorm_text(layout: str | None) -> str:
@@ -306,13 +323,46 @@ def db_upgrade(ctx: typer.Context) -> None:
     """
     env = env_of(ctx)
     from manireports.state import StateDB
+    from manireports.state.binding import check_binding, refuse_moodle_database
 
-    state = StateDB(env.config().get_opt_str("state.url"))
+    application = env.app()
+    state = StateDB(application.config.get_opt_str("state.url"))
+    moodle = application.moodle if application.moodle_configured() else None
+    refuse_moodle_database(state, moodle)
     before, after = state.upgrade()
     if before == after:
         env.say(f"The state database is already at revision {after}.")
     else:
         env.say(f"Upgraded the state database from {before or 'empty'} to revision {after}.")
+    if moodle is not None:
+        bound = check_binding(state, application.site_binding)
+        env.say(f"The state database belongs to the Moodle site {bound.describe()}.")
+
+
+@db_app.command("rebind")
+def db_rebind(ctx: typer.Context) -> None:
+    """Bind the state database to the configured Moodle site, for a restored or moved site.
+
+    The state remembers the site it was made for and refuses any other. Run this only when the
+    configured Moodle is that same site under a new identity (a restore or a reinstall); the
+    cached report results are deleted, since they came from the site bound before.
+
+    Example: manireports db rebind
+    """
+    env = env_of(ctx)
+    from manireports.state import StateDB
+    from manireports.state.binding import rebind, refuse_moodle_database
+
+    application = env.app()
+    state = StateDB(application.config.get_opt_str("state.url"))
+    refuse_moodle_database(state, application.moodle)
+    state.require_current()
+    previous, cleared = rebind(state, application.site_binding)
+    was = "nothing" if previous is None else previous.describe()
+    env.say(
+        f"The state database now belongs to the Moodle site {application.site_binding.describe()} "
+        f"(was {was}); {cleared} cached results deleted."
+    )
 
 
 # --------------------------------------------------------------------------------------------

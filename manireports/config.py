@@ -152,6 +152,48 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "moodle.mysql_driver": ("auto", "pymysql", "mysqlclient"),
 }
 
+# (lowest, highest) a number may take; None leaves that side open. A zero timeout or a negative
+# row limit has no meaning, and would otherwise surface as a confusing error deep inside a run.
+BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "reports.timeout_seconds": (1, None),
+    "reports.max_rows": (1, None),
+    "reports.pdf_max_rows": (1, None),
+    "time_tracking.session_timeout_minutes": (1, None),
+    "time_tracking.single_event_seconds": (0, None),
+    "time_tracking.heartbeat_extend_minutes": (1, None),
+    "time_tracking.heartbeat_idle_minutes": (1, None),
+    "analytics.engagement.time_weight": (0, None),
+    "analytics.engagement.login_weight": (0, None),
+    "analytics.engagement.completion_weight": (0, None),
+    "analytics.engagement.interaction_weight": (0, None),
+    "analytics.engagement.window_days": (1, None),
+    "analytics.at_risk.min_time_minutes": (0, None),
+    "analytics.at_risk.max_days_since_access": (0, None),
+    "analytics.at_risk.min_completion_percent": (0, 100),
+    "analytics.at_risk.min_engagement": (0, 100),
+    "analytics.at_risk.at_risk_score": (0, 100),
+    "schedule.retries": (0, None),
+    "schedule.retry_delay_seconds": (0, None),
+    "schedule.max_concurrent": (1, None),
+    "schedule.claim_timeout_seconds": (1, None),
+    "email.max_attachment_mb": (0.001, None),
+    "email.smtp.port": (1, 65535),
+    "email.smtp.timeout_seconds": (1, None),
+    "cloud.batch_size": (1, None),
+    "cloud.submit_retries": (0, None),
+    "cloud.submit_retry_delay_seconds": (0, None),
+    "cache.ttl_dashboard_seconds": (1, None),
+    "cache.ttl_trends_seconds": (1, None),
+    "cache.ttl_historical_seconds": (1, None),
+    # 0 keeps the data for ever.
+    "retention.sessions_days": (0, None),
+    "retention.daily_days": (0, None),
+    "retention.runs_days": (0, None),
+    "retention.cache_days": (0, None),
+    "retention.audit_days": (0, None),
+    "retention.cloud_jobs_days": (0, None),
+}
+
 ENV_PREFIX = "MANIREPORTS_"
 # Variables that are not configuration keys but steer where the configuration is found.
 _ENV_NOT_KEYS = {"MANIREPORTS_CONFIG"}
@@ -377,7 +419,25 @@ def load_config(
                 f"{key} must be one of {', '.join(choices)}, not {config.get(key)!r} "
                 f"(from {config.origin(key)})."
             )
+    for key in BOUNDS:
+        check_bounds(key, config.get(key), config.origin(key))
     return config
+
+
+def check_bounds(key: str, value: float, origin: str) -> None:
+    """Refuse a number outside the range that makes sense for `key`, naming the key."""
+    lowest, highest = BOUNDS[key]
+    too_low = lowest is not None and value < lowest
+    too_high = highest is not None and value > highest
+    if not (too_low or too_high or value != value):  # value != value: NaN from the environment
+        return
+    if lowest is not None and highest is not None:
+        wanted = f"between {lowest:g} and {highest:g}"
+    elif lowest is not None:
+        wanted = f"at least {lowest:g}"
+    else:
+        wanted = f"at most {highest:g}"
+    raise ConfigError(f"{key} must be {wanted}, not {value!r} (from {origin}).")
 
 
 def _apply(
