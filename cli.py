@@ -299,11 +299,11 @@ def _state_site(state: Any, application: App, problems: list[str]) -> Any:
     from manireports.state.binding import read_binding
 
     bound = read_binding(state)
-    if bound is not None and not bound.same_site(application.site_binding):
+    site = application.require_site_binding()
+    if bound is not None and not bound.same_site(site):
         problems.append(
-            f"the state database belongs to another Moodle site, not to "
-            f"{application.site_binding.describe()} (`manireports db rebind` if it was restored "
-            "or moved)"
+            f"the state database belongs to another Moodle site, not to {site.describe()} "
+            "(`manireports db rebind` if it was restored or moved)"
         )
     return bound
 
@@ -335,7 +335,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     else:
         env.say(f"Upgraded the state database from {before or 'empty'} to revision {after}.")
     if moodle is not None:
-        bound = check_binding(state, application.site_binding)
+        bound = check_binding(state, application.require_site_binding())
         env.say(f"The state database belongs to the Moodle site {bound.describe()}.")
 
 
@@ -357,10 +357,11 @@ def db_rebind(ctx: typer.Context) -> None:
     state = StateDB(application.config.get_opt_str("state.url"))
     refuse_moodle_database(state, application.moodle)
     state.require_current()
-    previous, cleared = rebind(state, application.site_binding)
+    site = application.require_site_binding()
+    previous, cleared = rebind(state, site)
     was = "nothing" if previous is None else previous.describe()
     env.say(
-        f"The state database now belongs to the Moodle site {application.site_binding.describe()} "
+        f"The state database now belongs to the Moodle site {site.describe()} "
         f"(was {was}); {cleared} cached results deleted."
     )
 
@@ -1020,6 +1021,9 @@ def jobs_cleanup(ctx: typer.Context) -> None:
 def cache_stats(ctx: typer.Context, fmt: FormatOption = None) -> None:
     """Entries per report type: how many, how many fresh, their ages and the hit rate.
 
+    Misses count every read that computed afresh; invalidations, those of them whose entry was
+    still within its TTL but computed from Moodle data that has changed since.
+
     Example: manireports cache stats
     """
     from manireports.cache import ResultCache
@@ -1031,10 +1035,11 @@ def cache_stats(ctx: typer.Context, fmt: FormatOption = None) -> None:
         Column("reporttype"), Column("entries", "int"), Column("fresh", "int"),
         Column("newest_age_seconds", "int"), Column("oldest_age_seconds", "int"),
         Column("hits", "int"), Column("misses", "int"), Column("hit_rate_percent", "float"),
+        Column("invalidations", "int"),
     ]  # fmt: skip
     rows = [
         (s.reporttype, s.entries, s.fresh, s.newest_age, s.oldest_age, s.hits, s.misses,
-         s.hit_rate)
+         s.hit_rate, s.invalidations)
         for s in stats
     ]  # fmt: skip
     _export_small("Cache", columns, rows, fmt)

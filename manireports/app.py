@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from manireports.config import Config, data_dir
-from manireports.errors import ConfigError, SchemaBehindError
+from manireports.errors import ConfigError, DatabaseError, SchemaBehindError
 from manireports.moodle.connection import MoodleDB, MysqlDriver
 from manireports.moodle.detect import SiteInfo, detect_site
 
@@ -97,11 +97,23 @@ class App:
             ) from None
 
     @cached_property
-    def site_binding(self) -> SiteBinding:
-        """The running Moodle's identity, which the state database must be bound to."""
+    def site_binding(self) -> SiteBinding | None:
+        """The running Moodle's identity, which the state database must be bound to; None when
+        the database is not a Moodle site."""
         from manireports.state.binding import site_of
 
         return site_of(self.moodle, self.wwwroot)
+
+    def require_site_binding(self) -> SiteBinding:
+        """The site's identity, for commands that bind; a database without Moodle is refused."""
+        site = self.site_binding
+        if site is None:
+            self.site  # noqa: B018 - detect_site refuses a database without Moodle's tables
+            raise DatabaseError(
+                f"{self.moodle.describe_url()} has no readable {self.moodle.table('config')} "
+                "table; check [moodle] url and [moodle] prefix."
+            )
+        return site
 
     @cached_property
     def state(self) -> StateDB:
@@ -127,11 +139,12 @@ class App:
             # A state URL naming Moodle's database under another spelling looks empty: say so.
             refuse_moodle_database(state, moodle)
             raise
-        if moodle is not None:
+        site = None if moodle is None else self.site_binding
+        if moodle is not None and site is not None:
             # Looking for Moodle's tables costs a catalogue query, so only before binding.
             if read_binding(state) is None:
                 refuse_moodle_database(state, moodle)
-            check_binding(state, self.site_binding)
+            check_binding(state, site)
         return state
 
     def now(self) -> int:

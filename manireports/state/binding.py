@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from manireports.errors import ConfigError, DatabaseError
-from manireports.moodle.connection import MoodleDB
+from manireports.moodle.connection import ManiReportsQueryError, MoodleDB
 from manireports.state.store import StateDB, read_setting, transaction, write_setting
 from manireports.state.tables import cache_summary
 
@@ -113,12 +113,19 @@ class SiteBinding:
         return f"{where} ({name})"
 
 
-def site_of(moodle: MoodleDB, wwwroot: str | None = None) -> SiteBinding:
-    """The running Moodle's identity, read from its `config` table."""
-    rows = moodle.fetch_all(
-        f"SELECT name, value FROM {moodle.table('config')} "
-        "WHERE name IN ('siteidentifier', 'wwwroot')"
-    )
+def site_of(moodle: MoodleDB, wwwroot: str | None = None) -> SiteBinding | None:
+    """The running Moodle's identity, read from its `config` table.
+
+    None when the database has no readable `config` table: it is not a Moodle site (yet), so
+    there is nothing to bind to, and every command that reads Moodle refuses it on its own.
+    """
+    try:
+        rows = moodle.fetch_all(
+            f"SELECT name, value FROM {moodle.table('config')} "
+            "WHERE name IN ('siteidentifier', 'wwwroot')"
+        )
+    except ManiReportsQueryError:
+        return None
     values = {str(name): value for name, value in rows}
     return SiteBinding(
         siteidentifier=values.get("siteidentifier") or None,
