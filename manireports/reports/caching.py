@@ -61,11 +61,17 @@ PROBES: dict[str, tuple[Probe, ...]] = {
 }
 
 
-def data_fingerprint(app: App, reporttype: str) -> str:
-    """The probes of `reporttype`'s tables on this site, as one short text (see module doc)."""
+# A dashboard reads all of them.
+ALL_PROBES: tuple[Probe, ...] = tuple(dict.fromkeys(p for ps in PROBES.values() for p in ps))
+
+
+def data_fingerprint(app: App, reporttype: str | None) -> str:
+    """The probes of `reporttype`'s tables on this site (None: every probe, for a dashboard),
+    as one short text (see the module docstring)."""
     site = app.site
     present = {None, site.iomad and "iomad", site.scorm}
-    probes = [probe for probe in PROBES[reporttype] if probe[2] in present]
+    chosen = ALL_PROBES if reporttype is None else PROBES[reporttype]
+    probes = [probe for probe in chosen if probe[2] in present]
     if not probes:
         return ""
     moodle = app.moodle
