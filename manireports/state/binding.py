@@ -15,6 +15,7 @@ that already holds Moodle's tables.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from manireports.state.store import StateDB, read_setting, transaction, write_se
 from manireports.state.tables import cache_summary
 
 SETTING = "site.binding"
+_MEMORY = itertools.count()
 _LOOPBACK = {"", "localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0"}  # noqa: S104 - a name, not a bind
 _DEFAULT_PORTS = {"mysql": 3306, "postgresql": 5432}
 # Tables no Moodle lacks; a database holding all of them with one prefix is a Moodle database.
@@ -45,7 +47,8 @@ def database_location(url: sa.URL) -> str:
     if backend == "sqlite":
         database = url.database or ""
         if database in ("", ":memory:"):
-            return f"sqlite:memory:{id(url)}"
+            # Every in-memory database is a database of its own.
+            return f"sqlite:memory:{next(_MEMORY)}"
         if database.startswith("file:"):
             database = database[len("file:") :].split("?", 1)[0]
         return "sqlite:" + os.path.realpath(database)
