@@ -445,7 +445,6 @@ def reports_list(
     """
     from manireports.export import Column
     from manireports.reports.builtin import BUILTIN_REPORTS
-    from manireports.state import StateDB
 
     rows: list[tuple[Any, ...]] = [
         (
@@ -458,8 +457,7 @@ def reports_list(
         )
         for report in BUILTIN_REPORTS.values()
     ]
-    state = StateDB(env_of(ctx).config().get_opt_str("state.url"))
-    state.require_current()
+    state = env_of(ctx).app().state
     from manireports.reports.custom import list_custom_reports
 
     for record in list_custom_reports(state):
@@ -577,10 +575,8 @@ def reports_show(
     Example: manireports reports show 3
     """
     from manireports.reports.custom import require_custom_report
-    from manireports.state import StateDB
 
-    state = StateDB(env_of(ctx).config().get_opt_str("state.url"))
-    state.require_current()
+    state = env_of(ctx).app().state
     record = require_custom_report(state, report)
     data = {
         "id": record.id,
@@ -641,11 +637,9 @@ def reports_delete(
     Example: manireports reports delete 3
     """
     from manireports.reports.custom import delete_custom_report, require_custom_report
-    from manireports.state import StateDB
 
     env = env_of(ctx)
-    state = StateDB(env.config().get_opt_str("state.url"))
-    state.require_current()
+    state = env.app().state
     record = require_custom_report(state, report)
     delete_custom_report(state, record.id)
     env.say(f"Deleted the custom report {record.name!r} ({record.id}).")
