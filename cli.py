@@ -273,7 +273,10 @@ def db_check(ctx: typer.Context) -> None:
     ]
     from manireports.state import StateDB
 
+    from manireports.state.binding import refuse_moodle_database
+
     state = StateDB(application.config.get_opt_str("state.url"))
+    refuse_moodle_database(state, moodle)
     described = state.describe()
     current, head = described.revision, described.head
     lines.append(f"State database: {described.engine} {described.version} at {described.url}")
