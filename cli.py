@@ -272,7 +272,6 @@ def db_check(ctx: typer.Context) -> None:
         f"Site timezone: {application.timezone.key}",
     ]
     from manireports.state import StateDB
-
     from manireports.state.binding import refuse_moodle_database
 
     state = StateDB(application.config.get_opt_str("state.url"))
