@@ -122,6 +122,8 @@ def databases(tmp_path: Path) -> Iterator[Any]:
         generator.close()
 
 
+# One child process per point, each importing Alembic: minutes on a busy machine.
+@pytest.mark.timeout(1500)
 @pytest.mark.parametrize("kind", ["mariadb", "postgresql", "sqlite"])
 def test_a_killed_upgrade_is_completed_by_the_next(kind: str, databases: Any) -> None:
     clean = databases(kind)
