@@ -176,7 +176,7 @@ BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "schedule.retry_delay_seconds": (0, None),
     "schedule.max_concurrent": (1, None),
     "schedule.claim_timeout_seconds": (1, None),
-    "email.max_attachment_mb": (0.001, None),
+    "email.max_attachment_mb": (0, None),  # and not 0 itself (below)
     "email.smtp.port": (1, 65535),
     "email.smtp.timeout_seconds": (1, None),
     "cloud.batch_size": (1, None),
@@ -193,6 +193,9 @@ BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "retention.audit_days": (0, None),
     "retention.cloud_jobs_days": (0, None),
 }
+
+# Numbers that must be more than their lowest bound, not equal to it.
+_ABOVE_LOWEST = frozenset({"email.max_attachment_mb"})
 
 ENV_PREFIX = "MANIREPORTS_"
 # Variables that are not configuration keys but steer where the configuration is found.
@@ -427,14 +430,15 @@ def load_config(
 def check_bounds(key: str, value: float, origin: str) -> None:
     """Refuse a number outside the range that makes sense for `key`, naming the key."""
     lowest, highest = BOUNDS[key]
-    too_low = lowest is not None and value < lowest
+    above = key in _ABOVE_LOWEST
+    too_low = lowest is not None and (value <= lowest if above else value < lowest)
     too_high = highest is not None and value > highest
     if not (too_low or too_high or value != value):  # value != value: NaN from the environment
         return
     if lowest is not None and highest is not None:
         wanted = f"between {lowest:g} and {highest:g}"
     elif lowest is not None:
-        wanted = f"at least {lowest:g}"
+        wanted = f"more than {lowest:g}" if above else f"at least {lowest:g}"
     else:
         wanted = f"at most {highest:g}"
     raise ConfigError(f"{key} must be {wanted}, not {value!r} (from {origin}).")

@@ -153,6 +153,7 @@ NONSENSE = [
     ("cache", "ttl_trends_seconds", 0, "at least 1"),
     ("analytics.at_risk", "min_completion_percent", 150, "between 0 and 100"),
     ("cloud", "batch_size", 0, "at least 1"),
+    ("email", "max_attachment_mb", 0, "more than 0"),
 ]
 
 
@@ -177,6 +178,7 @@ def test_edge_values_that_make_sense_are_kept() -> None:
         "MANIREPORTS_REPORTS_MAX_ROWS": "1",
         "MANIREPORTS_RETENTION_RUNS_DAYS": "0",  # 0 keeps runs for ever
         "MANIREPORTS_SCHEDULE_RETRY_DELAY_SECONDS": "0",
+        "MANIREPORTS_EMAIL_MAX_ATTACHMENT_MB": "0.0001",
     }
     config = load_config(environ=environ)
     assert config.get_int("email.smtp.port") == 65535
