@@ -151,7 +151,7 @@ NONSENSE = [
     ("retention", "audit_days", -30, "at least 0"),
     ("schedule", "claim_timeout_seconds", 0, "at least 1"),
     ("cache", "ttl_trends_seconds", 0, "at least 1"),
-    ("analytics.at_risk", "min_completion_percent", 150, "between 0 and 100"),
+    ("time_tracking", "heartbeat_idle_minutes", 0, "at least 1"),
     ("cloud", "batch_size", 0, "at least 1"),
     ("email", "max_attachment_mb", 0, "more than 0"),
 ]
