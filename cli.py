@@ -285,15 +285,20 @@ def db_check(ctx: typer.Context) -> None:
         f"Site timezone: {application.timezone.key}",
     ]
     from manireports.state import StateDB
+    from manireports.state.binding import refuse_moodle_database
 
-    described = StateDB(application.config.get_opt_str("state.url")).describe()
+    state = StateDB(application.config.get_opt_str("state.url"))
+    refuse_moodle_database(state, moodle)
+    described = state.describe()
     current, head = described.revision, described.head
     lines.append(f"State database: {described.engine} {described.version} at {described.url}")
     lines.append(
         f"State schema: {'up to date' if current == head else 'behind'} "
         f"(revision {current or 'none'}, needs {head})"
     )
-    problems = []
+    problems: list[str] = []
+    bound = _state_site(state, application, problems) if current == head else None
+    lines.append(f"State belongs to: {bound.describe() if bound else 'no site yet'}")
     if site.missing_tables:
         lines.append("Missing Moodle tables: " + ", ".join(site.missing_tables))
         problems.append("Moodle tables are missing")
@@ -302,6 +307,20 @@ def db_check(ctx: typer.Context) -> None:
     _write_text("\n".join(lines) + "\n")
     if problems:
         raise DatabaseError("Not usable yet: " + "; ".join(problems) + ".")
+
+
+def _state_site(state: Any, application: App, problems: list[str]) -> Any:
+    """The site the state is bound to; a state bound elsewhere is one of `problems`."""
+    from manireports.state.binding import read_binding
+
+    bound = read_binding(state)
+    site = application.require_site_binding()
+    if bound is not None and not bound.same_site(site):
+        problems.append(
+            f"the state database belongs to another Moodle site, not to {site.describe()} "
+            "(`manireports db rebind` if it was restored or moved)"
+        )
+    return bound
 
 
 def _scorm_text(layout: str | None) -> str:
@@ -319,13 +338,49 @@ def db_upgrade(ctx: typer.Context) -> None:
     """
     env = env_of(ctx)
     from manireports.state import StateDB
+    from manireports.state.binding import check_binding, refuse_moodle_database
 
-    state = StateDB(env.config().get_opt_str("state.url"), file_mode=env.config().file_mode())
+    application = env.app()
+    state = StateDB(
+        application.config.get_opt_str("state.url"), file_mode=application.config.file_mode()
+    )
+    moodle = application.moodle if application.moodle_configured() else None
+    refuse_moodle_database(state, moodle)
     before, after = state.upgrade()
     if before == after:
         env.say(f"The state database is already at revision {after}.")
     else:
         env.say(f"Upgraded the state database from {before or 'empty'} to revision {after}.")
+    if moodle is not None:
+        bound = check_binding(state, application.require_site_binding())
+        env.say(f"The state database belongs to the Moodle site {bound.describe()}.")
+
+
+@db_app.command("rebind")
+def db_rebind(ctx: typer.Context) -> None:
+    """Bind the state database to the configured Moodle site, for a restored or moved site.
+
+    The state remembers the site it was made for and refuses any other. Run this only when the
+    configured Moodle is that same site under a new identity (a restore or a reinstall); the
+    cached report results are deleted, since they came from the site bound before.
+
+    Example: manireports db rebind
+    """
+    env = env_of(ctx)
+    from manireports.state import StateDB
+    from manireports.state.binding import rebind, refuse_moodle_database
+
+    application = env.app()
+    state = StateDB(application.config.get_opt_str("state.url"))
+    refuse_moodle_database(state, application.moodle)
+    state.require_current()
+    site = application.require_site_binding()
+    previous, cleared = rebind(state, site)
+    was = "nothing" if previous is None else previous.describe()
+    env.say(
+        f"The state database now belongs to the Moodle site {site.describe()} "
+        f"(was {was}); {cleared} cached results deleted."
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -408,7 +463,6 @@ def reports_list(
     """
     from manireports.export import Column
     from manireports.reports.builtin import BUILTIN_REPORTS
-    from manireports.state import StateDB
 
     rows: list[tuple[Any, ...]] = [
         (
@@ -421,8 +475,7 @@ def reports_list(
         )
         for report in BUILTIN_REPORTS.values()
     ]
-    state = StateDB(env_of(ctx).config().get_opt_str("state.url"))
-    state.require_current()
+    state = env_of(ctx).app().state
     from manireports.reports.custom import list_custom_reports
 
     for record in list_custom_reports(state):
@@ -540,10 +593,8 @@ def reports_show(
     Example: manireports reports show 3
     """
     from manireports.reports.custom import require_custom_report
-    from manireports.state import StateDB
 
-    state = StateDB(env_of(ctx).config().get_opt_str("state.url"))
-    state.require_current()
+    state = env_of(ctx).app().state
     record = require_custom_report(state, report)
     data = {
         "id": record.id,
@@ -605,11 +656,9 @@ def reports_delete(
     Example: manireports reports delete 3
     """
     from manireports.reports.custom import delete_custom_report, require_custom_report
-    from manireports.state import StateDB
 
     env = env_of(ctx)
-    state = StateDB(env.config().get_opt_str("state.url"))
-    state.require_current()
+    state = env.app().state
     record = require_custom_report(state, report)
     delete_custom_report(state, record.id)
     env.say(f"Deleted the custom report {record.name!r} ({record.id}).")
@@ -1008,6 +1057,9 @@ def jobs_cleanup(ctx: typer.Context) -> None:
 def cache_stats(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = None) -> None:
     """Entries per report type: how many, how many fresh, their ages and the hit rate.
 
+    Misses count every read that computed afresh; invalidations, those of them whose entry was
+    still within its TTL but computed from Moodle data that has changed since.
+
     Example: manireports cache stats
     """
     from manireports.cache import ResultCache
@@ -1019,10 +1071,11 @@ def cache_stats(ctx: typer.Context, fmt: FormatOption = None, output: OutputOpti
         Column("reporttype"), Column("entries", "int"), Column("fresh", "int"),
         Column("newest_age_seconds", "int"), Column("oldest_age_seconds", "int"),
         Column("hits", "int"), Column("misses", "int"), Column("hit_rate_percent", "float"),
+        Column("invalidations", "int"),
     ]  # fmt: skip
     rows = [
         (s.reporttype, s.entries, s.fresh, s.newest_age, s.oldest_age, s.hits, s.misses,
-         s.hit_rate)
+         s.hit_rate, s.invalidations)
         for s in stats
     ]  # fmt: skip
     _export_small("Cache", columns, rows, fmt, output=output, ctx=ctx)

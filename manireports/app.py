@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from manireports.config import Config, data_dir
-from manireports.errors import ConfigError
+from manireports.errors import ConfigError, DatabaseError, SchemaBehindError
 from manireports.moodle.connection import MoodleDB, MysqlDriver
 from manireports.moodle.detect import SiteInfo, detect_site
 
 if TYPE_CHECKING:
+    from manireports.state.binding import SiteBinding
     from manireports.state.store import StateDB
 
 Notice = Callable[[str], None]
@@ -34,6 +35,14 @@ class App:
     def __init__(self, config: Config, notice: Notice | None = None) -> None:
         self.config = config
         self._notice = notice or (lambda _message: None)
+        # The site's address when config.php names it, for messages about the state's site.
+        self.wwwroot: str | None = None
+
+    def moodle_configured(self) -> bool:
+        """Whether a Moodle database is named ([moodle] url or config_php) or the demo exists."""
+        config = self.config
+        named = config.get_opt_str("moodle.url") or config.get_opt_str("moodle.config_php")
+        return bool(named) or demo_database_path().is_file()
 
     @cached_property
     def moodle(self) -> MoodleDB:
@@ -49,6 +58,7 @@ class App:
             from manireports.moodle.config_php import moodle_url, read_config_php
 
             site = read_config_php(config_php)
+            self.wwwroot = site.wwwroot
             return MoodleDB(
                 moodle_url(site),
                 prefix=site.prefix if config.origin("moodle.prefix") == "default" else prefix,
@@ -87,11 +97,54 @@ class App:
             ) from None
 
     @cached_property
-    def state(self) -> StateDB:
-        from manireports.state.store import StateDB
+    def site_binding(self) -> SiteBinding | None:
+        """The running Moodle's identity, which the state database must be bound to; None when
+        the database is not a Moodle site."""
+        from manireports.state.binding import site_of
 
-        state = StateDB(self.config.get_opt_str("state.url"), file_mode=self.config.file_mode())
-        state.require_current()
+        return site_of(self.moodle, self.wwwroot)
+
+    def require_site_binding(self) -> SiteBinding:
+        """The site's identity, for commands that bind; a database without Moodle is refused."""
+        site = self.site_binding
+        if site is None:
+            self.site  # noqa: B018 - detect_site refuses a database without Moodle's tables
+            raise DatabaseError(
+                f"{self.moodle.describe_url()} has no readable {self.moodle.table('config')} "
+                "table; check [moodle] url and [moodle] prefix."
+            )
+        return site
+
+    @cached_property
+    def state(self) -> StateDB:
+        """The state database, current and bound to this Moodle site.
+
+        The default local SQLite database is created (or upgraded) on first use, so a first run
+        needs no `db upgrade`; a configured one is migrated only by `db upgrade`, which an
+        operator runs once for every host that shares it. When a Moodle database is configured,
+        the state must belong to its site (see manireports.state.binding).
+        """
+        from manireports.state.binding import check_binding, read_binding, refuse_moodle_database
+        from manireports.state.store import StateDB, head_revision
+
+        url = self.config.get_opt_str("state.url")
+        state = StateDB(url, file_mode=self.config.file_mode())
+        moodle = self.moodle if self.moodle_configured() else None
+        refuse_moodle_database(state, moodle, look_inside=False)
+        if url is None and state.current_revision() != head_revision():
+            state.upgrade()
+        try:
+            state.require_current()
+        except SchemaBehindError:
+            # A state URL naming Moodle's database under another spelling looks empty: say so.
+            refuse_moodle_database(state, moodle)
+            raise
+        site = None if moodle is None else self.site_binding
+        if moodle is not None and site is not None:
+            # Looking for Moodle's tables costs a catalogue query, so only before binding.
+            if read_binding(state) is None:
+                refuse_moodle_database(state, moodle)
+            check_binding(state, site)
         return state
 
     def now(self) -> int:

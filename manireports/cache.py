@@ -4,8 +4,12 @@ An entry is keyed `reporttype_referenceid_filtershash`: the hash covers everythi
 the answer, so two requests share an entry only when they would compute the same thing. Each
 entry carries the TTL of its kind (dashboard widgets, trends, historical answers; `[cache]`), set
 when it is written, and an entry past its TTL is never served: a reader gets nothing and computes
-afresh. Reads answered count as hits of the entry; a computation that replaces a missing or stale
-entry counts as a miss of it, so `cache stats` can say how often the cache saved a query.
+afresh. An entry may also carry a fingerprint of the Moodle data it was computed from; a reader
+that brings a different fingerprint (Moodle changed, or a restored site went back in time) is not
+served either, so the TTL is only a ceiling. Reads answered count as hits of the entry; a
+computation that replaces a missing, stale or outdated entry counts as a miss of it, and the reads
+that found it outdated also count as invalidations, so `cache stats` can say how often the cache
+saved a query and how often Moodle's changes made it recompute.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ class CacheStats:
     oldest_age: int
     hits: int
     misses: int
+    # Misses because Moodle's data had changed since the entry was computed.
+    invalidations: int = 0
 
     @property
     def hit_rate(self) -> float | None:
@@ -71,17 +77,30 @@ class ResultCache:
         self.enabled = config.get_bool("cache.enabled")
         self.ttls = {kind: config.get_int(f"cache.ttl_{kind}_seconds") for kind in KINDS}
 
-    def get(self, key: str, *, now: int) -> Any | None:
-        """The data of a fresh entry (counting a hit), else None."""
+    def get(self, key: str, *, now: int, fingerprint: str | None = None) -> Any | None:
+        """The data of a fresh entry (counting a hit), else None.
+
+        With a `fingerprint`, an entry computed from other Moodle data is not fresh: the read
+        counts as an invalidation of it and returns None.
+        """
         if not self.enabled:
             return None
         fresh = sa.and_(entries.c.cachekey == key, entries.c.lastgenerated + entries.c.ttl > now)
         with self.state.begin() as connection:
-            text = connection.execute(sa.select(entries.c.datajson).where(fresh)).scalar()
-            if text is None:
+            found = connection.execute(
+                sa.select(entries.c.datajson, entries.c.fingerprint).where(fresh)
+            ).first()
+            if found is None:
+                return None
+            if fingerprint is not None and found.fingerprint != fingerprint:
+                connection.execute(
+                    sa.update(entries)
+                    .where(fresh)
+                    .values(invalidations=entries.c.invalidations + 1)
+                )
                 return None
             connection.execute(sa.update(entries).where(fresh).values(hits=entries.c.hits + 1))
-        return json.loads(text)
+        return json.loads(found.datajson)
 
     def put(
         self,
@@ -93,8 +112,12 @@ class ResultCache:
         *,
         now: int,
         missed: bool,
+        fingerprint: str | None = None,
     ) -> str | None:
         """Store `data` as the entry for these filters; `missed` counts the read it answers.
+
+        `fingerprint` is the Moodle data's, taken before `data` was computed, so a change made
+        during the computation makes the next read recompute rather than serve stale rows.
 
         Returns the key, or None when the cache is off. A concurrent writer of the same key
         makes the insert fail; the update that follows then keeps whichever came last.
@@ -108,6 +131,7 @@ class ResultCache:
             "datajson": json.dumps(data, separators=(",", ":"), default=_json_value),
             "lastgenerated": now,
             "ttl": self.ttls[kind],
+            "fingerprint": fingerprint,
         }
         for attempt in range(2):
             try:
@@ -120,7 +144,7 @@ class ResultCache:
                     if not updated:
                         connection.execute(
                             sa.insert(entries).values(
-                                cachekey=key, hits=0, misses=int(missed), **values
+                                cachekey=key, hits=0, misses=int(missed), invalidations=0, **values
                             )
                         )
                 return key
@@ -138,16 +162,27 @@ class ResultCache:
         compute: Callable[[], Any],
         *,
         now: int,
+        fingerprint: str | None = None,
     ) -> tuple[Any, bool]:
         """The fresh entry's data, or `compute()` stored as the new entry; and whether it hit.
 
         `compute` must return JSON-ready data (lists, numbers, text, None).
         """
-        found = self.get(cache_key(reporttype, referenceid, filters), now=now)
+        key = cache_key(reporttype, referenceid, filters)
+        found = self.get(key, now=now, fingerprint=fingerprint)
         if found is not None:
             return found, True
         data = compute()
-        self.put(kind, reporttype, referenceid, filters, data, now=now, missed=True)
+        self.put(
+            kind,
+            reporttype,
+            referenceid,
+            filters,
+            data,
+            now=now,
+            missed=True,
+            fingerprint=fingerprint,
+        )
         return data, False
 
     def stats(self, *, now: int) -> list[CacheStats]:
@@ -162,6 +197,7 @@ class ResultCache:
                 sa.func.min(entries.c.lastgenerated),
                 sa.func.sum(entries.c.hits),
                 sa.func.sum(entries.c.misses),
+                sa.func.sum(entries.c.invalidations),
             )
             .group_by(entries.c.reporttype)
             .order_by(entries.c.reporttype)
@@ -177,6 +213,7 @@ class ResultCache:
                 oldest_age=now - int(row[4]),
                 hits=int(row[5] or 0),
                 misses=int(row[6] or 0),
+                invalidations=int(row[7] or 0),
             )
             for row in rows
         ]

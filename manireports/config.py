@@ -76,6 +76,7 @@ SCHEMA: dict[str, dict[str, _Spec]] = {
         "heartbeat_extend_minutes": ("int", 5, False),
         "heartbeat_idle_minutes": ("int", 10, False),
     },
+    # Checked, with the rules between the values, by manireports.analytics.
     "analytics.engagement": {
         "time_weight": ("float", 0.3, False),
         "login_weight": ("float", 0.2, False),
@@ -180,6 +181,41 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "cloud.mode": ("api_gateway", "sqs"),
     "moodle.mysql_driver": ("auto", "pymysql", "mysqlclient"),
 }
+
+# (lowest, highest) a number may take; None leaves that side open. A zero timeout or a negative
+# row limit has no meaning, and would otherwise surface as a confusing error deep inside a run.
+BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "reports.timeout_seconds": (1, None),
+    "reports.max_rows": (1, None),
+    "reports.pdf_max_rows": (1, None),
+    "time_tracking.session_timeout_minutes": (1, None),
+    "time_tracking.single_event_seconds": (0, None),
+    "time_tracking.heartbeat_extend_minutes": (1, None),
+    "time_tracking.heartbeat_idle_minutes": (1, None),
+    "schedule.retries": (0, None),
+    "schedule.retry_delay_seconds": (0, None),
+    "schedule.max_concurrent": (1, None),
+    "schedule.claim_timeout_seconds": (1, None),
+    "email.max_attachment_mb": (0, None),  # and not 0 itself (below)
+    "email.smtp.port": (1, 65535),
+    "email.smtp.timeout_seconds": (1, None),
+    "cloud.batch_size": (1, None),
+    "cloud.submit_retries": (0, None),
+    "cloud.submit_retry_delay_seconds": (0, None),
+    "cache.ttl_dashboard_seconds": (1, None),
+    "cache.ttl_trends_seconds": (1, None),
+    "cache.ttl_historical_seconds": (1, None),
+    # 0 keeps the data for ever.
+    "retention.sessions_days": (0, None),
+    "retention.daily_days": (0, None),
+    "retention.runs_days": (0, None),
+    "retention.cache_days": (0, None),
+    "retention.audit_days": (0, None),
+    "retention.cloud_jobs_days": (0, None),
+}
+
+# Numbers that must be more than their lowest bound, not equal to it.
+_ABOVE_LOWEST = frozenset({"email.max_attachment_mb"})
 
 ENV_PREFIX = "MANIREPORTS_"
 # Variables that are not configuration keys but steer where the configuration is found.
@@ -419,7 +455,26 @@ def load_config(
                 f"(from {config.origin(key)})."
             )
     config.file_mode()
+    for key in BOUNDS:
+        check_bounds(key, config.get(key), config.origin(key))
     return config
+
+
+def check_bounds(key: str, value: float, origin: str) -> None:
+    """Refuse a number outside the range that makes sense for `key`, naming the key."""
+    lowest, highest = BOUNDS[key]
+    above = key in _ABOVE_LOWEST
+    too_low = lowest is not None and (value <= lowest if above else value < lowest)
+    too_high = highest is not None and value > highest
+    if not (too_low or too_high or value != value):  # value != value: NaN from the environment
+        return
+    if lowest is not None and highest is not None:
+        wanted = f"between {lowest:g} and {highest:g}"
+    elif lowest is not None:
+        wanted = f"more than {lowest:g}" if above else f"at least {lowest:g}"
+    else:
+        wanted = f"at most {highest:g}"
+    raise ConfigError(f"{key} must be {wanted}, not {value!r} (from {origin}).")
 
 
 def _apply(

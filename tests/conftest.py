@@ -117,3 +117,14 @@ def mariadb_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def postgres_url(tmp_path: Path) -> Iterator[str]:
     yield from fresh_database("postgresql", tmp_path)
+
+
+@pytest.fixture
+def state_db_url(db_url: str, tmp_path: Path) -> Iterator[str]:
+    """A second fresh database on `db_url`'s engine, for the state: manireports refuses to keep
+    its state inside the Moodle database, so a test's Moodle and state never share one."""
+    if db_url.startswith("sqlite"):
+        kind = "sqlite"
+    else:
+        kind = "mariadb" if db_url.startswith("mysql") else "postgresql"
+    yield from fresh_database(kind, tmp_path)

@@ -9,15 +9,16 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from manireports.app import App
 from manireports.cache import ResultCache, cache_key
 from manireports.config import load_config
 from manireports.export import ExportOptions
+from manireports.reports.caching import data_fingerprint
 from manireports.reports.run import ReportRequest, run_report
 from manireports.state import StateDB, list_audit, list_runs
 from tests.moodle_site import MoodleSite
@@ -41,10 +42,9 @@ def make_app(moodle_url: str, state_url: str, **settings: str) -> ClockApp:
 
 
 @pytest.fixture
-def state_url(db_url: str, tmp_path: Path) -> str:
-    """The state database: the test's server database, or its own file on SQLite (a Moodle
-    SQLite file is opened read-only)."""
-    url = f"sqlite:///{tmp_path / 'state.sqlite'}" if db_url.startswith("sqlite") else db_url
+def state_url(state_db_url: str) -> str:
+    """The state database: a database of its own on the test's engine."""
+    url = state_db_url
     StateDB(url).upgrade()
     return url
 
@@ -147,24 +147,69 @@ def test_run_report_reads_fresh_entries(site: MoodleSite, state_url: str) -> Non
     # Two enrolments this month: the first run computes, the second reads the entry.
     assert trend_run(app) == (2, "miss")
     assert trend_run(app) == (2, "hit")
-    # A third enrolment is not seen while the entry is fresh ...
+    # A third enrolment raises the highest user_enrolments id: the entry no longer matches
+    # Moodle's data, so the next run recomputes although the entry is within its TTL.
     site.enrol(site.user("c"), site.course_a, timecreated=ENROLLED, role=None)  # type: ignore[attr-defined]
-    assert trend_run(app) == (2, "hit")
-    # ... unless --no-cache, which recomputes and refreshes the entry for later readers.
-    assert trend_run(app, use_cache=False) == (3, "refresh")
+    assert trend_run(app) == (3, "miss")
     assert trend_run(app) == (3, "hit")
+    # An edit in place that no index probe sees (the first enrolment moved 400 days back, out of
+    # the 12-month window) is not seen while the entry is fresh ...
+    first = site.table("user_enrolments")
+    with site.engine.begin() as connection:
+        first_id = connection.execute(sa.select(sa.func.min(first.c.id))).scalar_one()
+    site.update("user_enrolments", first_id, timecreated=T - 400 * 86_400)
+    assert trend_run(app) == (3, "hit")
+    # ... unless --no-cache, which recomputes and refreshes the entry for later readers.
+    assert trend_run(app, use_cache=False) == (2, "refresh")
+    assert trend_run(app) == (2, "hit")
     # Six hours later (trends TTL 21600 s) the entry is stale and never served.
     app.clock = T + 21_600
-    assert trend_run(app) == (3, "miss")
+    assert trend_run(app) == (2, "miss")
     # A parameter changes the key; a --limit run computes but stores nothing.
     course = str(site.course_a)  # type: ignore[attr-defined]
-    assert trend_run(app, params={"courseid": course}) == (3, "miss")
+    assert trend_run(app, params={"courseid": course}) == (2, "miss")
     out = io.BytesIO()
     run_report(
         app, ReportRequest("enrolment_trends", limit=5), fmt="json", destination=out,
         options=ExportOptions(),
     )  # fmt: skip
-    assert [s.entries for s in ResultCache(app.state, app.config).stats(now=app.clock)] == [2]
+    stats = ResultCache(app.state, app.config).stats(now=app.clock)
+    assert [s.entries for s in stats] == [2]
+    # Reads that looked: miss, hit, miss (invalidated), hit, hit, hit (after the refresh, which
+    # does not count), miss (TTL), miss (the new key), hit (--limit reads the fresh entry).
+    assert (stats[0].hits, stats[0].misses, stats[0].invalidations) == (5, 4, 1)
+
+
+def test_fingerprints_probe_the_tables_each_report_reads(site: MoodleSite, state_url: str) -> None:
+    app = make_app(site.url, state_url)
+    # Users guest 1, admin 2, a 3, b 4; two enrolments (ids 1, 2), each with its own instance
+    # (ids 1, 2); no completion, company member or SCORM row yet (empty probes).
+    assert data_fingerprint(app, "enrolment_trends") == "2,2,4,"
+    assert data_fingerprint(app, "completion_trends") == ",,4,"
+    assert data_fingerprint(app, "scorm_summary") == ",,,,4,"
+    site.complete(3, site.course_a, 1_750_000_000)  # type: ignore[attr-defined]
+    site.complete(4, site.course_a, 1_740_000_000)  # type: ignore[attr-defined]
+    site.insert("company_users", companyid=1, userid=3, departmentid=0)
+    # The latest completion time is the first row's, whatever the order of the ids.
+    assert data_fingerprint(app, "completion_trends") == "2,1750000000,4,1"
+    assert data_fingerprint(app, "company_overview") == "2,1750000000,2,2,4,1,"
+
+
+def test_a_site_restored_from_an_older_backup_is_not_served_newer_rows(
+    site: MoodleSite, state_url: str
+) -> None:
+    """Same site, older data: the fingerprint goes backwards, which is a change like any other."""
+    app = make_app(site.url, state_url, site_timezone="UTC")
+    assert trend_run(app) == (2, "miss")
+    # The restore lacks the newest enrolment (the highest user_enrolments id).
+    enrolments = site.table("user_enrolments")
+    with site.engine.begin() as connection:
+        newest = connection.execute(sa.select(sa.func.max(enrolments.c.id))).scalar_one()
+        connection.execute(enrolments.delete().where(enrolments.c.id == newest))
+    assert trend_run(app) == (1, "miss")
+    assert trend_run(app) == (1, "hit")
+    stats = ResultCache(app.state, app.config).stats(now=app.clock)
+    assert [(s.hits, s.misses, s.invalidations) for s in stats] == [(1, 2, 1)]
 
 
 def test_as_of_past_is_historical_and_future_bypasses(site: MoodleSite, state_url: str) -> None:

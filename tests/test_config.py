@@ -137,3 +137,84 @@ def test_example_file_documents_every_key_with_its_default() -> None:
             if default is not None:
                 assert config.get(f"{section}.{key}") == default, f"{section}.{key}"
     assert document["moodle"]["prefix"] == "mdl_"
+
+
+# Values that make no sense, each with the words the refusal must contain.
+NONSENSE = [
+    ("reports", "timeout_seconds", 0, "at least 1"),
+    ("reports", "max_rows", -1, "at least 1"),
+    ("reports", "pdf_max_rows", 0, "at least 1"),
+    ("email.smtp", "port", 0, "between 1 and 65535"),
+    ("email.smtp", "port", 65536, "between 1 and 65535"),
+    ("email.smtp", "timeout_seconds", -5, "at least 1"),
+    ("retention", "runs_days", -1, "at least 0"),
+    ("retention", "audit_days", -30, "at least 0"),
+    ("schedule", "claim_timeout_seconds", 0, "at least 1"),
+    ("cache", "ttl_trends_seconds", 0, "at least 1"),
+    ("time_tracking", "heartbeat_idle_minutes", 0, "at least 1"),
+    ("cloud", "batch_size", 0, "at least 1"),
+    ("email", "max_attachment_mb", 0, "more than 0"),
+]
+
+
+@pytest.mark.parametrize(("section", "key", "value", "wanted"), NONSENSE)
+def test_nonsense_numbers_are_refused_naming_the_key(
+    tmp_path: Path, section: str, key: str, value: int, wanted: str
+) -> None:
+    path = write(tmp_path / "m.toml", f"[{section}]\n{key} = {value}\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config(str(path), environ={})
+    message = str(refused.value)
+    assert f"{section}.{key}" in message and wanted in message and str(path) in message
+    # The same value from the environment names the variable.
+    variable = "MANIREPORTS_" + f"{section}_{key}".replace(".", "_").upper()
+    with pytest.raises(ConfigError, match=variable):
+        load_config(environ={variable: str(value)})
+
+
+def test_edge_values_that_make_sense_are_kept() -> None:
+    environ = {
+        "MANIREPORTS_EMAIL_SMTP_PORT": "65535",
+        "MANIREPORTS_REPORTS_MAX_ROWS": "1",
+        "MANIREPORTS_RETENTION_RUNS_DAYS": "0",  # 0 keeps runs for ever
+        "MANIREPORTS_SCHEDULE_RETRY_DELAY_SECONDS": "0",
+        "MANIREPORTS_EMAIL_MAX_ATTACHMENT_MB": "0.0001",
+    }
+    config = load_config(environ=environ)
+    assert config.get_int("email.smtp.port") == 65535
+    assert config.get_int("reports.max_rows") == 1
+    assert config.get_int("retention.runs_days") == 0
+
+
+def test_cli_refuses_a_negative_max_rows_with_exit_2(tmp_path: Path) -> None:
+    from tests.cli_runner import run_cli
+
+    path = write(tmp_path / "manireports.toml", "[reports]\nmax_rows = -1\n")
+    result = run_cli("--config", str(path), "run-report", "course_completion")
+    assert result.returncode == 2
+    message = result.stderr.decode()
+    assert "reports.max_rows must be at least 1, not -1" in message
+    assert "unexpected" not in message and "Traceback" not in message
+
+
+@pytest.mark.parametrize(
+    ("expression", "wanted"),
+    [
+        ("0 0 30 2 *", "never fires"),
+        ("0 0 31 4 *", "never fires"),
+        ("0 0 * * * *", "five-field"),
+        ("0 0 * *", "five-field"),
+    ],
+)
+def test_schedule_add_refuses_cron_that_never_fires_or_has_six_fields(
+    tmp_path: Path, expression: str, wanted: str
+) -> None:
+    from tests.cli_runner import run_cli
+
+    result = run_cli(
+        "schedule", "add", "--report", "course_completion", "--name", "x",
+        "--frequency", "cron", "--cron", expression, "--recipient", "a@example.org", "-f", "csv",
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    message = result.stderr.decode()
+    assert "--cron" in message and wanted in message and "Traceback" not in message

@@ -31,16 +31,16 @@ def at(text: str) -> int:
 
 
 @pytest.fixture
-def env(db_url: str, tmp_path: Path) -> dict[str, str]:
-    return build_site(db_url, tmp_path)
+def env(db_url: str, state_db_url: str, tmp_path: Path) -> dict[str, str]:
+    return build_site(db_url, tmp_path, state_db_url)
 
 
 @pytest.fixture
 def sqlite_env(sqlite_url: str, tmp_path: Path) -> dict[str, str]:
-    return build_site(sqlite_url, tmp_path)
+    return build_site(sqlite_url, tmp_path, f"sqlite:///{tmp_path / 's.db'}")
 
 
-def build_site(db_url: str, tmp_path: Path) -> dict[str, str]:
+def build_site(db_url: str, tmp_path: Path, state_db_url: str) -> dict[str, str]:
     site = MoodleSite(db_url)
     site.insert("config", name="enablecompletion", value="1")
     course_a, course_b = site.course("A"), site.course("B")
@@ -59,7 +59,8 @@ def build_site(db_url: str, tmp_path: Path) -> dict[str, str]:
     boss = site.user("boss")
     site.insert("company_users", companyid=company, userid=boss, departmentid=0, managertype=1)
     site.dispose()
-    state_url = db_url if not db_url.startswith("sqlite") else f"sqlite:///{tmp_path / 's.db'}"
+    # The state never shares the Moodle database (manireports refuses that).
+    state_url = state_db_url
     state = StateDB(state_url)
     state.upgrade()
     # Time tracked: 2026-01 ann 600 s; 2026-02 ann 3600 s and bob 1800 s, in course A.

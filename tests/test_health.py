@@ -112,6 +112,17 @@ def test_an_unreachable_moodle_is_critical(site: dict[str, str], tmp_path: Path)
     assert checks["state.schema"]["status"] == "OK"
 
 
+def test_a_state_bound_to_another_site_is_critical(site: dict[str, str], tmp_path: Path) -> None:
+    code, checks = _health(site)
+    assert checks["state.site"]["status"] == "OK"
+    other = tmp_path / "other.sqlite"
+    build_site(other)
+    code, checks = _health(site, MANIREPORTS_MOODLE_URL=f"sqlite:///{other}")
+    assert code == 2
+    assert checks["state.site"]["status"] == "CRITICAL"
+    assert "manireports db rebind" in checks["state.site"]["message"]
+
+
 def test_a_state_database_behind_is_critical(site: dict[str, str]) -> None:
     with StateDB(site["MANIREPORTS_STATE_URL"]) as state:
         state.downgrade("0003")
@@ -198,7 +209,7 @@ def test_prometheus_text_reads_back(site: dict[str, str]) -> None:
         for sample in families["manireports_health_status"].samples
     }
     assert status["moodle.reachable"] == 0 and status["storage.state"] == 0
-    assert len(status) == 18
+    assert len(status) == 19
     free = families["manireports_free_bytes"].samples
     assert {sample.labels["check"] for sample in free} == {"storage.reports", "storage.state"}
     assert families["manireports_health_timestamp_seconds"].samples[0].value > 1.7e9

@@ -20,8 +20,8 @@ DAY = 86_400
 
 
 @pytest.fixture
-def state_url(db_url: str, tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'state.sqlite'}" if db_url.startswith("sqlite") else db_url
+def state_url(state_db_url: str) -> str:
+    url = state_db_url
     StateDB(url).upgrade()
     return url
 

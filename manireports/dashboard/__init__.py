@@ -20,6 +20,7 @@ from manireports.dashboard.model import Dashboard, Widget
 from manireports.dashboard.periods import dashboard_periods
 from manireports.dashboard.sources import Sources
 from manireports.errors import InputError, PermissionDeniedError
+from manireports.reports.caching import data_fingerprint
 from manireports.reports.params import parse_moment
 from manireports.reports.run import OPERATOR
 from manireports.scope import Scope, resolve_scope
@@ -96,8 +97,11 @@ def build_dashboard(app: App, request: DashboardRequest) -> tuple[Dashboard, boo
     reporttype = f"dashboard_{role}" if definition is None else "dashboard_custom"
     cacheable = request.as_of is None and cache.enabled
     now = app.now()
+    # The Moodle data's fingerprint: an entry computed from other data is not served.
+    fingerprint = data_fingerprint(app, None) if cacheable else None
     if cacheable and request.use_cache and not request.refresh:
-        found = cache.get(cache_key(reporttype, request.company, filters), now=now)
+        key = cache_key(reporttype, request.company, filters)
+        found = cache.get(key, now=now, fingerprint=fingerprint)
         if found is not None:
             _audit(app, "dashboard_view", request, {"role": role, "cache": "hit"})
             return Dashboard.from_json(found), True
@@ -137,6 +141,7 @@ def build_dashboard(app: App, request: DashboardRequest) -> tuple[Dashboard, boo
             dashboard.to_json(),
             now=now,
             missed=request.use_cache and not request.refresh,
+            fingerprint=fingerprint,
         )
     _audit(app, "dashboard_view", request, {"role": role, "cache": "miss" if cacheable else None})
     return dashboard, False

@@ -105,8 +105,8 @@ def run_checks(app: App, now: int | None = None) -> list[Check]:
     checks = list(moodle_checks(app))
     state, state_checks = _state(app, moment)
     checks.extend(state_checks)
-    # Site binding: the check that this state database belongs to this Moodle site goes here,
-    # beside the other state checks, once the state records which site it serves.
+    if state is not None:
+        checks.extend(_guarded("state.site", lambda: [site_check(app, state)]))
     for name, probe in _STATE_PROBES:
         if state is not None:
             checks.extend(_guarded(name, functools.partial(probe, app, state, moment)))
@@ -295,6 +295,33 @@ def _state(app: App, now: int) -> tuple[StateDB | None, list[Check]]:
     checks.append(Check("state.schema", Status.OK, f"current ({head})", {"revision": head}))
     checks.extend(_guarded("state.tables", lambda: [table_sizes(state, now)]))
     return state, checks
+
+
+def site_check(app: App, state: StateDB) -> Check:
+    """Whether this state database belongs to the configured Moodle site: a state bound to
+    another site would answer this site's reports with the other one's caches and sessions."""
+    from manireports.state.binding import read_binding, site_of
+
+    name = "state.site"
+    bound = read_binding(state)
+    if bound is None:
+        return Check(name, Status.WARNING, "not bound to a site yet: run `manireports db upgrade`")
+    try:
+        site = site_of(app.moodle, app.wwwroot)
+    except ManiReportsError as exc:
+        return Check(name, Status.UNKNOWN, f"bound to {bound.describe()}; {_first_line(exc)}")
+    figures: dict[str, Figure] = {"siteidentifier": bound.siteidentifier}
+    if site is None:
+        return Check(name, Status.UNKNOWN, f"bound to {bound.describe()}; Moodle has no config")
+    if not bound.same_site(site):
+        return Check(
+            name,
+            Status.CRITICAL,
+            f"bound to {bound.describe()}, not to {site.describe()}: give this site its own "
+            "state database, or run `manireports db rebind` for a restored or moved site",
+            figures,
+        )
+    return Check(name, Status.OK, f"bound to {bound.describe()}", figures)
 
 
 def table_sizes(state: StateDB, now: int) -> Check:

@@ -12,6 +12,13 @@ operator's entries), and the moment asked for:
 
 A miss is stored only when the whole result went through: a run cut by `--limit` or stopped at
 `[reports] max_rows` stores nothing.
+
+Each entry carries a fingerprint of the Moodle data its report reads: the highest id of each table
+(a new enrolment, completion record, SCORM track, company member) and the latest completion time
+(a completion recorded on an existing row), all answered from an index in one query of a few
+milliseconds. A different fingerprint, higher or lower (a site restored from an older backup), is a
+miss. Changes no index shows (a row edited in place without a new completion time, a row deleted
+other than the newest) still wait for the TTL.
 """
 
 from __future__ import annotations
@@ -23,11 +30,58 @@ from typing import TYPE_CHECKING, Any
 from manireports.app import App
 from manireports.cache import Kind, ResultCache, cache_key
 from manireports.reports.spec import Row
+from manireports.sqltext import expand_tables
 
 if TYPE_CHECKING:
     from manireports.reports.run import PreparedReport, ReportRequest
 
 CACHED_REPORTS = ("enrolment_trends", "completion_trends", "company_overview", "scorm_summary")
+
+# (table, column, what the site needs to have the table) probed for each cached report. Every
+# column is a primary key or indexed in Moodle's schema, so MAX() is one index lookup.
+Probe = tuple[str, str, str | None]
+_USERS: tuple[Probe, ...] = (("user", "id", None), ("company_users", "id", "iomad"))
+_ENROLMENTS: tuple[Probe, ...] = (("user_enrolments", "id", None), ("enrol", "id", None))
+_COMPLETIONS: tuple[Probe, ...] = (
+    ("course_completions", "id", None),
+    ("course_completions", "timecompleted", None),
+)
+PROBES: dict[str, tuple[Probe, ...]] = {
+    "enrolment_trends": _ENROLMENTS + _USERS,
+    "completion_trends": _COMPLETIONS + _USERS,
+    "company_overview": _COMPLETIONS + _ENROLMENTS + _USERS + (("company", "id", "iomad"),),
+    "scorm_summary": (
+        ("scorm", "id", None),
+        ("scorm_scoes", "id", None),
+        ("scorm_attempt", "id", "43plus"),
+        ("scorm_scoes_value", "id", "43plus"),
+        ("scorm_scoes_track", "id", "pre43"),
+        *_USERS,
+    ),
+}
+
+
+# A dashboard reads all of them.
+ALL_PROBES: tuple[Probe, ...] = tuple(dict.fromkeys(p for ps in PROBES.values() for p in ps))
+
+
+def data_fingerprint(app: App, reporttype: str | None) -> str:
+    """The probes of `reporttype`'s tables on this site (None: every probe, for a dashboard),
+    as one short text (see the module docstring)."""
+    site = app.site
+    present = {None, site.iomad and "iomad", site.scorm}
+    chosen = ALL_PROBES if reporttype is None else PROBES[reporttype]
+    probes = [probe for probe in chosen if probe[2] in present]
+    if not probes:
+        return ""
+    moodle = app.moodle
+    aliases = site.table_aliases()
+    selects = [
+        f"(SELECT MAX({column}) FROM {expand_tables('{' + table + '}', moodle.prefix, aliases)})"
+        for table, column, _needs in probes
+    ]
+    values = moodle.fetch_all("SELECT " + ", ".join(selects))[0]
+    return ",".join("" if value is None else str(int(value)) for value in values)
 
 
 @dataclass
@@ -43,6 +97,8 @@ class ReportCache:
     rows: list[Row] | None
     # Whether the run looked for an entry (False with --no-cache, which only refreshes it).
     looked: bool
+    # The Moodle data's fingerprint taken before the run, stored with what it computes.
+    fingerprint: str | None = None
 
     @property
     def outcome(self) -> str:
@@ -65,6 +121,7 @@ class ReportCache:
             kept,
             now=now,
             missed=self.looked,
+            fingerprint=self.fingerprint,
         )
 
 
@@ -88,8 +145,12 @@ def report_cache(app: App, prepared: PreparedReport, request: ReportRequest) -> 
         "as_of": None if request.as_of is None else prepared.now,
     }
     referenceid = prepared.params.get("companyid") or scope.company
+    fingerprint = data_fingerprint(app, report.name)
     found = None
     if request.use_cache:
-        found = cache.get(cache_key(report.name, referenceid, filters), now=now)
+        key = cache_key(report.name, referenceid, filters)
+        found = cache.get(key, now=now, fingerprint=fingerprint)
     rows = None if found is None else [tuple(row) for row in found]
-    return ReportCache(cache, kind, report.name, referenceid, filters, rows, request.use_cache)
+    return ReportCache(
+        cache, kind, report.name, referenceid, filters, rows, request.use_cache, fingerprint
+    )

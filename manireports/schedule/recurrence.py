@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY, rrule
 
@@ -72,8 +72,16 @@ def make_recurrence(
             raise InputError('--frequency cron needs --cron "EXPR", e.g. --cron "30 2 * * 1-5".')
         if at is not None or weekday is not None or day is not None:
             raise InputError("--at, --weekday and --day do not go with --frequency cron.")
-        if not croniter.is_valid(cron):
+        # croniter also takes a sixth (seconds) field, which a schedule cannot honour.
+        if len(cron.split()) != 5 or not croniter.is_valid(cron):
             raise InputError(f"--cron {cron!r} is not a valid five-field cron expression.")
+        try:
+            croniter(cron, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+        except CroniterBadDateError:
+            raise InputError(
+                f"--cron {cron!r} never fires (no such date, e.g. 30 February); check the day "
+                "and month fields."
+            ) from None
         return Recurrence("cron", at="", cron=cron)
     if cron is not None:
         raise InputError("--cron goes only with --frequency cron.")

@@ -277,6 +277,10 @@ cache_summary = sa.Table(
     # derives the hit rate from their sums.
     sa.Column("hits", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.Column("misses", sa.Integer, nullable=False, server_default=sa.text("0")),
+    # Index probes of the Moodle data the entry was computed from (manireports.reports.caching);
+    # an entry that no longer matches Moodle is not served. Invalidations count those reads.
+    sa.Column("fingerprint", sa.String(255)),
+    sa.Column("invalidations", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.Index(None, "cachekey", unique=True),
     sa.Index(None, "reporttype"),
     sa.Index(None, "lastgenerated"),

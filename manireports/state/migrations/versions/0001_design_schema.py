@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import op
 from sqlalchemy.dialects import mysql
+
+from manireports.state import ddl
 
 revision = "0001"
 down_revision = None
@@ -43,10 +44,11 @@ def _create(
     indexes: Sequence[tuple[str, ...]] = (),
     unique: Sequence[tuple[str, ...]] = (),
 ) -> None:
-    """Create a table, then its indexes named by the metadata's convention."""
-    op.create_table(name, *columns, **MYSQL)
+    """Create a table, then its indexes named by the metadata's convention; each step is skipped
+    when a killed earlier run already made it (manireports.state.ddl)."""
+    ddl.create_table(name, *columns, **MYSQL)
     for fields, is_unique in [(f, True) for f in unique] + [(f, False) for f in indexes]:
-        op.create_index(f"ix_{name}_{'_'.join(fields)}", name, list(fields), unique=is_unique)
+        ddl.create_index(f"ix_{name}_{'_'.join(fields)}", name, fields, unique=is_unique)
 
 
 def _fk(column: str, table: str, parent: str) -> sa.ForeignKeyConstraint:
@@ -240,4 +242,4 @@ def downgrade() -> None:
         "manireports_schedules",
         "manireports_customreports",
     ):
-        op.drop_table(table)
+        ddl.drop_table(table)

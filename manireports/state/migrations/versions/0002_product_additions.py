@@ -30,6 +30,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
+from manireports.state import ddl
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -84,17 +86,6 @@ def _id() -> sa.Column[int]:
     return sa.Column("id", ID, primary_key=True, autoincrement=True)
 
 
-def _set_foreign_key(
-    table: str, column: str, parent: str, parent_column: str, ondelete: str | None, *, drop: bool
-) -> None:
-    with op.batch_alter_table(table) as batch:
-        if drop:
-            batch.drop_constraint(_fk(table, column), type_="foreignkey")
-        batch.create_foreign_key(
-            _fk(table, column), parent, [column], [parent_column], ondelete=ondelete
-        )
-
-
 def _unique_report_names() -> None:
     """Append the id to every custom report name already taken (ignoring case and spaces)."""
     reports = sa.table(CUSTOMREPORTS, sa.column("id", sa.BigInteger), sa.column("name", sa.String))
@@ -118,40 +109,38 @@ def _fill_report_names(table: str) -> None:
 
 
 def upgrade() -> None:
+    # Each schema step checks first (manireports.state.ddl): on MySQL a killed upgrade leaves part
+    # of this revision applied, and the rerun must complete it. The data steps are repeatable.
     _unique_report_names()
-    op.create_index(_ix(CUSTOMREPORTS, "name"), CUSTOMREPORTS, ["name"], unique=True)
+    ddl.create_index(_ix(CUSTOMREPORTS, "name"), CUSTOMREPORTS, ["name"], unique=True)
 
-    op.add_column(SCHEDULES, sa.Column("report", sa.String(255)))
+    ddl.add_column(SCHEDULES, sa.Column("report", sa.String(255)))
     _fill_report_names(SCHEDULES)
     with op.batch_alter_table(SCHEDULES) as batch:
         batch.alter_column("reportid", existing_type=sa.BigInteger(), nullable=True)
         batch.alter_column("report", existing_type=sa.String(255), nullable=False)
-        batch.add_column(sa.Column("cron_expr", sa.String(100)))
-        batch.add_column(sa.Column("at_time", sa.String(5)))
-        batch.add_column(sa.Column("weekday", sa.SmallInteger))
-        batch.add_column(sa.Column("monthday", sa.SmallInteger))
-        batch.add_column(
-            sa.Column("scope", sa.String(20), nullable=False, server_default="recipient")
-        )
-        batch.add_column(sa.Column("ownerid", sa.BigInteger))
-        batch.add_column(sa.Column("claimed_by", sa.String(255)))
-        batch.add_column(sa.Column("claimed_until", sa.BigInteger))
-        batch.add_column(
-            sa.Column("attempt", sa.Integer, nullable=False, server_default=sa.text("0"))
-        )
-        batch.add_column(sa.Column("last_run", sa.BigInteger))
+        for column in (
+            sa.Column("cron_expr", sa.String(100)),
+            sa.Column("at_time", sa.String(5)),
+            sa.Column("weekday", sa.SmallInteger),
+            sa.Column("monthday", sa.SmallInteger),
+            sa.Column("scope", sa.String(20), nullable=False, server_default="recipient"),
+            sa.Column("ownerid", sa.BigInteger),
+            sa.Column("claimed_by", sa.String(255)),
+            sa.Column("claimed_until", sa.BigInteger),
+            sa.Column("attempt", sa.Integer, nullable=False, server_default=sa.text("0")),
+            sa.Column("last_run", sa.BigInteger),
+        ):
+            ddl.batch_add_column(batch, SCHEDULES, column)
 
     with op.batch_alter_table(RECIPIENTS) as batch:
         batch.alter_column("userid", existing_type=sa.BigInteger(), nullable=True)
-        batch.add_column(sa.Column("email", sa.String(255)))
-        batch.create_index(
-            _ix(RECIPIENTS, "scheduleid", "userid"), ["scheduleid", "userid"], unique=True
-        )
-        batch.create_index(
-            _ix(RECIPIENTS, "scheduleid", "email"), ["scheduleid", "email"], unique=True
-        )
+        ddl.batch_add_column(batch, RECIPIENTS, sa.Column("email", sa.String(255)))
+        for columns in (("scheduleid", "userid"), ("scheduleid", "email")):
+            name = _ix(RECIPIENTS, *columns)
+            ddl.batch_create_index(batch, RECIPIENTS, name, columns, unique=True)
 
-    op.add_column(RUNS, sa.Column("report", sa.String(255)))
+    ddl.add_column(RUNS, sa.Column("report", sa.String(255)))
     _fill_report_names(RUNS)
     # Revision 0001 had no key on scheduleid, so runs may name schedules deleted since.
     runs = sa.table(RUNS, sa.column("scheduleid"))
@@ -163,15 +152,15 @@ def upgrade() -> None:
     )
     # Indexes before keys: MySQL would otherwise add its own index for the new key.
     for columns in (("report", "timestarted"), ("scheduleid",), ("userid",), ("timestarted",)):
-        op.create_index(_ix(RUNS, *columns), RUNS, list(columns))
+        ddl.create_index(_ix(RUNS, *columns), RUNS, columns)
     with op.batch_alter_table(RUNS) as batch:
         batch.alter_column("reportid", existing_type=sa.BigInteger(), nullable=True)
         batch.alter_column("report", existing_type=sa.String(255), nullable=False)
-        batch.add_column(sa.Column("actinguser", sa.BigInteger))
-        batch.add_column(sa.Column("format", sa.String(10)))
-        batch.add_column(sa.Column("outputpath", TEXT))
+        ddl.batch_add_column(batch, RUNS, sa.Column("actinguser", sa.BigInteger))
+        ddl.batch_add_column(batch, RUNS, sa.Column("format", sa.String(10)))
+        ddl.batch_add_column(batch, RUNS, sa.Column("outputpath", TEXT))
 
-    op.create_table(
+    ddl.create_table(
         DELIVERIES,
         _id(),
         sa.Column("runid", sa.BigInteger, nullable=False),
@@ -190,36 +179,36 @@ def upgrade() -> None:
         **MYSQL,
     )
 
-    op.add_column(
+    ddl.add_column(
         SESSIONS, sa.Column("eventcount", sa.Integer, nullable=False, server_default=sa.text("0"))
     )
-    op.add_column(
+    ddl.add_column(
         SESSIONS, sa.Column("source", sa.String(10), nullable=False, server_default="log")
     )
 
-    op.add_column(SCORM, sa.Column("courseid", sa.BigInteger))
-    op.create_index(_ix(SCORM, "courseid"), SCORM, ["courseid"])
+    ddl.add_column(SCORM, sa.Column("courseid", sa.BigInteger))
+    ddl.create_index(_ix(SCORM, "courseid"), SCORM, ["courseid"])
 
-    op.add_column(CACHE, sa.Column("hits", sa.Integer, nullable=False, server_default=sa.text("0")))
-    op.add_column(
+    ddl.add_column(
+        CACHE, sa.Column("hits", sa.Integer, nullable=False, server_default=sa.text("0"))
+    )
+    ddl.add_column(
         CACHE, sa.Column("misses", sa.Integer, nullable=False, server_default=sa.text("0"))
     )
 
-    op.create_index(_ix(AUDIT, "timecreated"), AUDIT, ["timecreated"])
+    ddl.create_index(_ix(AUDIT, "timecreated"), AUDIT, ["timecreated"])
 
-    op.add_column(CLOUD_JOBS, sa.Column("courseid", sa.BigInteger))
-    op.add_column(CLOUD_JOBS, sa.Column("error_message", TEXT))
+    ddl.add_column(CLOUD_JOBS, sa.Column("courseid", sa.BigInteger))
+    ddl.add_column(CLOUD_JOBS, sa.Column("error_message", TEXT))
     # Revision 0001 had no key on jobid: recipients of a job that no longer exists mean nothing.
     recipients = sa.table(CLOUD_RECIPIENTS, sa.column("jobid"))
     jobs = sa.table(CLOUD_JOBS, sa.column("jobid"))
     op.execute(recipients.delete().where(recipients.c.jobid.not_in(sa.select(jobs.c.jobid))))
 
-    for table, column, parent, parent_column, ondelete in CHANGED_KEYS:
-        _set_foreign_key(table, column, parent, parent_column, ondelete, drop=True)
-    for table, column, parent, parent_column, ondelete in NEW_KEYS:
-        _set_foreign_key(table, column, parent, parent_column, ondelete, drop=False)
+    for table, column, parent, parent_column, ondelete in CHANGED_KEYS + NEW_KEYS:
+        ddl.set_foreign_key(table, _fk(table, column), column, parent, parent_column, ondelete)
 
-    op.create_table(
+    ddl.create_table(
         SETTINGS,
         _id(),
         sa.Column("name", sa.String(100), nullable=False),
@@ -228,7 +217,7 @@ def upgrade() -> None:
         sa.Index(_ix(SETTINGS, "name"), "name", unique=True),
         **MYSQL,
     )
-    op.create_table(
+    ddl.create_table(
         REPLAY,
         _id(),
         sa.Column("bodyhash", sa.String(64), nullable=False),
@@ -259,10 +248,9 @@ def downgrade() -> None:
     op.drop_table(DELIVERIES)
 
     for table, column, *_ in NEW_KEYS:
-        with op.batch_alter_table(table) as batch:
-            batch.drop_constraint(_fk(table, column), type_="foreignkey")
+        ddl.drop_foreign_key(table, _fk(table, column))
     for table, column, parent, parent_column, _ondelete in CHANGED_KEYS:
-        _set_foreign_key(table, column, parent, parent_column, None, drop=True)
+        ddl.set_foreign_key(table, _fk(table, column), column, parent, parent_column, None)
 
     _drop_columns(CLOUD_JOBS, "courseid", "error_message")
     op.drop_index(_ix(AUDIT, "timecreated"), AUDIT)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from manireports.state import ddl
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -29,20 +31,23 @@ DELIVERIES = "manireports_deliveries"
 
 
 def upgrade() -> None:
+    # Each step checks first (manireports.state.ddl), so a rerun after a killed upgrade completes.
     with op.batch_alter_table(SCHEDULES) as batch:
-        batch.add_column(
-            sa.Column("skip_empty", sa.SmallInteger, nullable=False, server_default=sa.text("0"))
+        ddl.batch_add_column(
+            batch,
+            SCHEDULES,
+            sa.Column("skip_empty", sa.SmallInteger, nullable=False, server_default=sa.text("0")),
         )
-        batch.add_column(sa.Column("retry_at", sa.BigInteger))
+        ddl.batch_add_column(batch, SCHEDULES, sa.Column("retry_at", sa.BigInteger))
     with op.batch_alter_table(DELIVERIES) as batch:
-        batch.add_column(sa.Column("occurrence", sa.BigInteger))
-        batch.create_index("ix_manireports_deliveries_occurrence", ["occurrence"])
+        ddl.batch_add_column(batch, DELIVERIES, sa.Column("occurrence", sa.BigInteger))
+    ddl.create_index("ix_manireports_deliveries_occurrence", DELIVERIES, ["occurrence"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table(DELIVERIES) as batch:
-        batch.drop_index("ix_manireports_deliveries_occurrence")
-        batch.drop_column("occurrence")
+        ddl.batch_drop_index(batch, DELIVERIES, "ix_manireports_deliveries_occurrence")
+        ddl.batch_drop_column(batch, DELIVERIES, "occurrence")
     with op.batch_alter_table(SCHEDULES) as batch:
-        batch.drop_column("retry_at")
-        batch.drop_column("skip_empty")
+        ddl.batch_drop_column(batch, SCHEDULES, "retry_at")
+        ddl.batch_drop_column(batch, SCHEDULES, "skip_empty")

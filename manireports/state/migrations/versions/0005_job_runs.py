@@ -9,14 +9,16 @@ Create Date: 2026-12-07
 - `manireports_job_alerts`: one row per job with its failures in a row and whether the failure
   alert went out, changed by conditional updates so that of several cron hosts only one mails.
 
-The downgrade drops both tables; nothing else refers to them.
+Each step checks before it creates, so a rerun after an interrupted upgrade completes. The
+downgrade drops both tables; nothing else refers to them.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
 from sqlalchemy.dialects import mysql
+
+from manireports.state import ddl
 
 revision = "0005"
 down_revision = "0004"
@@ -35,7 +37,7 @@ JOB_ALERTS = "manireports_job_alerts"
 
 
 def upgrade() -> None:
-    op.create_table(
+    ddl.create_table(
         JOB_RUNS,
         sa.Column("id", ID, primary_key=True, autoincrement=True),
         sa.Column("job", sa.String(50), nullable=False),
@@ -47,9 +49,9 @@ def upgrade() -> None:
         sa.Column("timefinished", sa.BigInteger),
         **MYSQL,
     )
-    op.create_index("ix_manireports_job_runs_job_timestarted", JOB_RUNS, ["job", "timestarted"])
-    op.create_index("ix_manireports_job_runs_timestarted", JOB_RUNS, ["timestarted"])
-    op.create_table(
+    ddl.create_index("ix_manireports_job_runs_job_timestarted", JOB_RUNS, ["job", "timestarted"])
+    ddl.create_index("ix_manireports_job_runs_timestarted", JOB_RUNS, ["timestarted"])
+    ddl.create_table(
         JOB_ALERTS,
         sa.Column("id", ID, primary_key=True, autoincrement=True),
         sa.Column("job", sa.String(50), nullable=False),
@@ -58,9 +60,9 @@ def upgrade() -> None:
         sa.Column("timemodified", sa.BigInteger, nullable=False),
         **MYSQL,
     )
-    op.create_index("ix_manireports_job_alerts_job", JOB_ALERTS, ["job"], unique=True)
+    ddl.create_index("ix_manireports_job_alerts_job", JOB_ALERTS, ["job"], unique=True)
 
 
 def downgrade() -> None:
-    op.drop_table(JOB_ALERTS)
-    op.drop_table(JOB_RUNS)
+    ddl.drop_table(JOB_ALERTS)
+    ddl.drop_table(JOB_RUNS)
