@@ -800,6 +800,8 @@ def time_heartbeat(ctx: typer.Context) -> None:
 
     env = env_of(ctx)
     result = apply_heartbeats(env.app(), sys.stdin.buffer)
+    if result.repeated:
+        env.detail("This batch was applied before (a resend): nothing applied again.")
     env.detail(
         f"Applied {result.applied} of {result.lines} heartbeats ({result.ignored} ignored: "
         f"guest, not logged in or site-level); {result.sessions_open} heartbeat sessions open."
@@ -1852,8 +1854,13 @@ register_writer("table", _write_rich_table)
 # Entry point and the one error table.
 
 
-def _terminate(_signum: int, _frame: Any) -> None:
+_TERMINATED: list[int] = []
+"""Signals received: Typer reports a KeyboardInterrupt inside a command as a plain exit 130."""
+
+
+def _terminate(signum: int, _frame: Any) -> None:
     """SIGTERM unwinds like Ctrl-C: transactions roll back, claims, locks and temporary files go."""
+    _TERMINATED.append(signum)
     raise Terminated
 
 
@@ -1897,6 +1904,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
             err=True,
         )
         sys.exit(1)
+    if code == 130 and _TERMINATED:
+        typer.echo("Stopped by SIGTERM.", err=True)
+        sys.exit(143)
     sys.exit(code if isinstance(code, int) else 0)
 
 

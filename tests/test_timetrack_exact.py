@@ -67,21 +67,23 @@ def test_heartbeats_in_twenty_batches_equal_one_batch(
     assert (sessions, tracking.daily()) == from_scratch(tracking, reference, beats, now)
 
 
-def test_a_batch_sent_twice_counts_as_received(
+def test_a_batch_sent_again_is_applied_once(
     tracking: Tracking, request: pytest.FixtureRequest
 ) -> None:
-    """A resent batch is input like any other: the state equals one batch holding both copies
-    (same sessions and seconds; each beat counted as often as it was received)."""
+    """A resent batch (a producer's retry) is recognised and skipped; a different batch that
+    repeats some heartbeats counts them again, as one batch holding both copies would."""
     beats = batched_heartbeats(15)[:4000]
     now = beats[-1][2] + 3600
     app = tracking.app()
     try:
         apply_heartbeats(app, heartbeat_lines(beats[:2000]), now=now)
         apply_heartbeats(app, heartbeat_lines(beats[2000:]), now=now)
+        again = apply_heartbeats(app, heartbeat_lines(beats[:2000]), now=now)
         apply_heartbeats(app, heartbeat_lines(beats[1000:3000]), now=now)
         aggregate_daily(app, now=now)
     finally:
         close(app)
+    assert again.repeated and again.applied == 0
     received = beats + beats[1000:3000]
     sessions = tracking.sessions()
     assert sessions == expected_sessions(
@@ -153,4 +155,29 @@ def test_late_events_only_a_few_pairs_still_exact(tracking: Tracking) -> None:
         (5, 7, "log", T, T + 300, 3, 300),
         (5, 7, "log", T + 20_000, T + 20_000, 1, 0),
         (5, 8, "log", T + 100, T + 400, 3, 300),
+    ]
+
+
+def test_a_rebuild_counts_rows_older_than_the_first_by_id(tracking: Tracking) -> None:
+    """A row written late with a time days before the log's first row by id is counted by a
+    rebuild as by a sync: the log's first day is that of its oldest event by time."""
+    from manireports.timetrack import rebuild
+
+    tracking.log(Event(5, 7, T), Event(5, 7, T + 100), Event(5, 7, T - 2 * DAY))
+    expected = [
+        (5, 7, "log", T - 2 * DAY, T - 2 * DAY, 1, 0),
+        (5, 7, "log", T, T + 100, 2, 100),
+    ]
+    app = tracking.app()
+    try:
+        result = rebuild(app, now=T + DAY)
+        assert tracking.sessions() == expected
+        assert result.sync.events_read == 3
+        rebuild(app, now=T + DAY)
+    finally:
+        close(app)
+    assert tracking.sessions() == expected
+    assert [row[2:4] for row in tracking.daily()] == [
+        ("2026-01-12", 0),
+        ("2026-01-14", 100),
     ]

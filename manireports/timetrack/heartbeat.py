@@ -15,16 +15,17 @@ way round, so a long read with heartbeats and no clicks counts in full, and `tim
 A batch is all or nothing: when any line is malformed, nothing is applied and the error names
 every bad line (up to a limit), so a producer can fix and resend the whole batch. The input is
 read as a stream (validated heartbeats are spooled to a temporary file), so a batch of millions
-of lines runs in bounded memory. A heartbeat is counted each time it is received: a batch sent
-twice counts its heartbeats twice in the event counts (the sessions and their seconds stay as
-they were, except that a session of a single heartbeat, sent twice, holds two heartbeats at the
-same second and so lasts 0 seconds instead of the single-event credit). Heartbeats of
-users not logged in (0) or the guest (1) are ignored, as are site-level heartbeats (course 0 or
-1) when `include_site_events` is false; those are not errors.
+of lines runs in bounded memory. A batch sent again (the same heartbeats in the same order, as a
+producer's retry sends it) is recognised and not applied twice; heartbeats that arrive again in
+a different batch are counted again (each counts as one more event; the seconds only change for
+a one-heartbeat session, which then holds two heartbeats at one second and lasts 0 seconds).
+Heartbeats of users not logged in (0) or the guest (1) are ignored, as are site-level heartbeats
+(course 0 or 1) when `include_site_events` is false; those are not errors.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import tempfile
@@ -38,6 +39,7 @@ import sqlalchemy as sa
 
 from manireports.app import App
 from manireports.errors import InputError
+from manireports.state import read_setting, write_setting
 from manireports.timetrack.engine import merge_late
 from manireports.timetrack.sessions import HEARTBEAT, SITE_COURSE, Pair, TimeSettings
 from manireports.timetrack.store import (
@@ -60,6 +62,9 @@ MAX_ERRORS = 1000
 """Malformed lines remembered; the rest are counted."""
 APPLY_CHUNK = 200_000
 """Heartbeats merged per round: bounds the memory of a batch of any size."""
+BATCHES_KEPT = 500
+"""Digests of the latest batches remembered, to recognise a batch sent again."""
+BATCHES = "timetracking.heartbeat.batches"
 _PACK = array("q").itemsize * 3
 """Bytes of one spooled heartbeat."""
 
@@ -89,6 +94,7 @@ class HeartbeatResult:
     sessions_closed: int
     sessions_open: int
     pairs: int = 0
+    repeated: bool = False
 
 
 def _integer(value: object, name: str, *, fraction: bool = False) -> int:
@@ -143,6 +149,10 @@ def apply_heartbeats(
     producer writes. The spool is then merged `chunk` heartbeats at a time inside one
     transaction: merging is exact in any grouping (see `sessions`), and the transaction makes
     the batch all or nothing, also when the run is interrupted.
+
+    A batch identical to one of the latest `BATCHES_KEPT` applied (the same heartbeats in the
+    same order: a producer's retry, or a resend after a run was stopped) is recognised by its
+    digest and not applied again, so resending is always safe.
     """
     settings = TimeSettings.from_config(app.config)
     now = app.now() if now is None else int(now)
@@ -156,7 +166,12 @@ def apply_heartbeats(
         pairs: set[Pair] = set()
         with locked(app.state, now) as connection:
             writer = SessionWriter(connection, HEARTBEAT, settings)
-            for points in _chunks(spool, chunk):
+            seen = json.loads(read_setting(connection, BATCHES) or "[]")
+            repeated = read.digest in seen
+            if read.applied and not repeated:
+                seen = [*seen, read.digest][-BATCHES_KEPT:]
+                write_setting(connection, BATCHES, json.dumps(seen), now=now)
+            for points in [] if repeated else _chunks(spool, chunk):
                 pairs.update(points)
                 since = {pair: min(times) - reach for pair, times in points.items()}
                 stored = load_pairs(connection, HEARTBEAT, since)
@@ -176,11 +191,12 @@ def apply_heartbeats(
             still_open = count_open(connection, HEARTBEAT, now - close_after)
     return HeartbeatResult(
         lines=read.lines,
-        applied=read.applied,
+        applied=0 if repeated else read.applied,
         ignored=read.ignored,
         sessions_closed=writer.closed + idle,
         sessions_open=still_open,
         pairs=len(pairs),
+        repeated=repeated,
     )
 
 
@@ -191,6 +207,7 @@ class _Read:
     ignored: int = 0
     total_errors: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
+    digest: str = ""
 
 
 def _spool(
@@ -199,6 +216,7 @@ def _spool(
     """Validate every line; write the heartbeats to keep as (user, course, time) triples."""
     read = _Read()
     buffer = array("q")
+    digest = hashlib.sha256()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -225,10 +243,13 @@ def _spool(
             continue  # the batch is rejected anyway: only validate the rest
         buffer.extend((userid, courseid, timestamp))
         if len(buffer) >= 3 * 8192:
+            digest.update(buffer.tobytes())
             buffer.tofile(spool)
             del buffer[:]
     if buffer and not read.total_errors:
+        digest.update(buffer.tobytes())
         buffer.tofile(spool)
+    read.digest = digest.hexdigest()[:32]
     return read
 
 
