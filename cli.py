@@ -794,6 +794,9 @@ def time_sync(ctx: typer.Context) -> None:
 def time_heartbeat(ctx: typer.Context) -> None:
     """Apply heartbeats read as JSON lines on stdin: {"userid", "courseid", "timestamp"}.
 
+    The batch is all or nothing (a bad line is named by its number); a batch sent again is
+    recognised and not applied twice.
+
     Example: manireports time heartbeat < heartbeats.jsonl
     """
     from manireports.timetrack import apply_heartbeats
