@@ -192,6 +192,7 @@ def app_for(args: argparse.Namespace) -> object:
 
 
 NOW = START + (DAYS + 1) * 86_400
+DRIVERS = ("pymysql", "mysqldb")
 
 
 def child(args: argparse.Namespace) -> None:
@@ -312,6 +313,9 @@ def main() -> None:
         "its driver is replaced by that of --url.",
     )
     parser.add_argument("--state-db", default=STATE_DB, help="State database (dropped first).")
+    parser.add_argument(
+        "--drivers", nargs="*", default=list(DRIVERS), help="MySQL drivers to run the sync with."
+    )
     parser.add_argument("--now", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -373,9 +377,6 @@ def main() -> None:
             print(f"{item.label:<52} {item.seconds:>9.2f} {item.peak_mb:>8.1f}")
 
 
-DRIVERS = ("pymysql", "mysqldb")
-
-
 def demo(args: argparse.Namespace) -> None:
     """An existing site's log: the SQL window pass, then the first `time sync` plus `time
     aggregate` with each driver, the hourly run, and the check that both passes agree.
@@ -402,7 +403,7 @@ def demo(args: argparse.Namespace) -> None:
     lag: Measurement | None = None
     for name in wanted:
         if name == "sync-aggregate":
-            for driver in DRIVERS:
+            for driver in args.drivers:
                 fresh_state(args)
                 label = f"sync+aggregate ({driver})"
                 found = measure(label, child_argv(driver, name), repeat=1)
