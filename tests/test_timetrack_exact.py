@@ -63,7 +63,7 @@ def test_heartbeats_in_twenty_batches_equal_one_batch(
     sessions = tracking.sessions()
     assert sessions == expected
     assert sum(row[5] for row in sessions) == 20_000
-    reference = reference_state(tracking.kind, request.config, request.node.path.parent)
+    reference = reference_state(tracking.kind, request)
     assert (sessions, tracking.daily()) == from_scratch(tracking, reference, beats, now)
 
 
@@ -90,7 +90,7 @@ def test_a_batch_sent_again_is_applied_once(
         received, reach=300, close_after=600, now=now, source="heartbeat"
     )
     assert sum(row[5] for row in sessions) == 6000
-    reference = reference_state(tracking.kind, request.config, request.node.path.parent)
+    reference = reference_state(tracking.kind, request)
     assert (sessions, tracking.daily()) == from_scratch(tracking, reference, received, now)
 
 
@@ -131,7 +131,7 @@ def test_late_log_events_across_more_pairs_than_one_query_reads(
     sessions = tracking.sessions()
     assert sessions == expected_sessions(everything, now=now)
     assert sum(row[5] for row in sessions) == len(everything)
-    reference = reference_state(tracking.kind, request.config, request.node.path.parent)
+    reference = reference_state(tracking.kind, request)
     assert (sessions, tracking.daily()) == from_scratch(tracking, reference, [], now)
 
 

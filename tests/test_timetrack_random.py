@@ -278,5 +278,5 @@ def test_incremental_equals_from_scratch_on_servers(
 ) -> None:
     rng = random.Random(seed)
     tracking = make_tracking(kind, request)
-    reference = reference_state(kind, request.config, request.node.path.parent)
+    reference = reference_state(kind, request)
     run_scenario(tracking, reference, scenario(rng.randint))

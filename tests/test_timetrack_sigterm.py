@@ -119,7 +119,7 @@ def test_sigterm_mid_run_loses_and_doubles_nothing(
     assert sum(killed.values()) >= 3, killed
 
     final = int(time.time())
-    reference = reference_state("sqlite", request.config, tmp_path)
+    reference = reference_state("sqlite", request)
     sessions, daily = sqlite_tracking.sessions(), sqlite_tracking.daily()
     expected_sessions, expected_daily = from_scratch(sqlite_tracking, reference, beats, final)
     only_here = sorted(set(sessions) - set(expected_sessions))[:5]

@@ -245,14 +245,15 @@ def at(text: str, timezone: str = "UTC") -> int:
 _REFERENCE: dict[str, str] = {}
 
 
-def reference_state(kind: str, config: pytest.Config, tmp_path: Path) -> str:
+def reference_state(kind: str, request: pytest.FixtureRequest) -> str:
     """A second state database per engine, for the from-scratch answer beside the incremental
     one (both read the same Moodle log)."""
     if kind not in _REFERENCE:
-        state = fresh_database(kind, tmp_path)
+        folder = request.getfixturevalue("tmp_path_factory").mktemp(f"reference_{kind}")
+        state = fresh_database(kind, folder)
         url = next(state)
         StateDB(url).upgrade()
-        config.add_cleanup(state.close)
+        request.config.add_cleanup(state.close)
         _REFERENCE[kind] = url
     return _REFERENCE[kind]
 
