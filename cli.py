@@ -873,12 +873,17 @@ def time_sync(ctx: typer.Context) -> None:
 def time_heartbeat(ctx: typer.Context) -> None:
     """Apply heartbeats read as JSON lines on stdin: {"userid", "courseid", "timestamp"}.
 
+    The batch is all or nothing (a bad line is named by its number); a batch sent again is
+    recognised and not applied twice.
+
     Example: manireports time heartbeat < heartbeats.jsonl
     """
     from manireports.timetrack import apply_heartbeats
 
     env = env_of(ctx)
     result = apply_heartbeats(env.app(), sys.stdin.buffer)
+    if result.repeated:
+        env.detail("This batch was applied before (a resend): nothing applied again.")
     env.detail(
         f"Applied {result.applied} of {result.lines} heartbeats ({result.ignored} ignored: "
         f"guest, not logged in or site-level); {result.sessions_open} heartbeat sessions open."

@@ -51,6 +51,20 @@ def server_url(args: argparse.Namespace, database: str) -> str:
     return args.url.rstrip("/") + f"/{database}?charset=utf8mb4"
 
 
+def log_url(args: argparse.Namespace) -> str:
+    """The Moodle database holding the log: an existing site (--moodle-url), read only, or the
+    synthetic one, through the driver of --url."""
+    if not args.moodle_url:
+        return server_url(args, LOG_DB)
+    given = sa.make_url(args.moodle_url)
+    driver = sa.make_url(args.url).drivername
+    return given.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def state_url(args: argparse.Namespace) -> str:
+    return server_url(args, args.state_db)
+
+
 def synthetic_log(rows: int, seed: int = 7) -> Iterator[tuple[object, ...]]:
     """(id, userid, courseid, timecreated, origin, anonymous, realuserid) in time order, day by
     day: sessions of 1 to 60 clicks, 80% of gaps under the 10-minute timeout."""
@@ -157,9 +171,9 @@ def fresh_state(args: argparse.Namespace) -> str:
 
     admin = sa.create_engine(args.url)
     with admin.connect() as connection:
-        connection.execute(sa.text(f"DROP DATABASE IF EXISTS {STATE_DB}"))
-        connection.execute(sa.text(f"CREATE DATABASE {STATE_DB} CHARACTER SET utf8mb4"))
-    url = server_url(args, STATE_DB)
+        connection.execute(sa.text(f"DROP DATABASE IF EXISTS {args.state_db}"))
+        connection.execute(sa.text(f"CREATE DATABASE {args.state_db} CHARACTER SET utf8mb4"))
+    url = state_url(args)
     StateDB(url).upgrade()
     return url
 
@@ -169,8 +183,8 @@ def app_for(args: argparse.Namespace) -> object:
     from manireports.config import load_config
 
     environ = {
-        "MANIREPORTS_MOODLE_URL": server_url(args, LOG_DB),
-        "MANIREPORTS_STATE_URL": server_url(args, STATE_DB),
+        "MANIREPORTS_MOODLE_URL": log_url(args),
+        "MANIREPORTS_STATE_URL": state_url(args),
         "MANIREPORTS_SITE_TIMEZONE": "Europe/London",
         "MANIREPORTS_REPORTS_TIMEOUT_SECONDS": "3600",
     }
@@ -178,6 +192,7 @@ def app_for(args: argparse.Namespace) -> object:
 
 
 NOW = START + (DAYS + 1) * 86_400
+DRIVERS = ("pymysql", "mysqldb")
 
 
 def child(args: argparse.Namespace) -> None:
@@ -189,12 +204,13 @@ def child(args: argparse.Namespace) -> None:
 
     app = app_for(args)
     name = args.child
+    now = args.now or NOW
     if name in ("floor", "python-sessionize"):
         settings = TimeSettings.from_config(app.config)  # type: ignore[attr-defined]
         source = log_source(app)  # type: ignore[arg-type]
         upto = max_log_id(app.moodle, source)  # type: ignore[attr-defined]
         sql, params = events_sql(source, settings, limit=100_000)
-        builder = SessionBuilder(settings, LOG, now=NOW, horizon=-(10**9), maxtime=0)
+        builder = SessionBuilder(settings, LOG, now=now, horizon=-(10**9), maxtime=0)
         after, count = 0, 0
         while after < upto:
             chunk = 0
@@ -212,13 +228,16 @@ def child(args: argparse.Namespace) -> None:
             after = upto if chunk < 100_000 else last
         print(count, len(builder.resident) + len(builder.pending))
     elif name in ("sync-full", "sync-incremental"):
-        result = sync_log(app, now=NOW)  # type: ignore[arg-type]
+        result = sync_log(app, now=now)  # type: ignore[arg-type]
         print(result)
+    elif name == "sync-aggregate":
+        print(sync_log(app, now=now))  # type: ignore[arg-type]
+        print(aggregate_daily(app, now=now))  # type: ignore[arg-type]
     elif name == "aggregate-full":
-        print(aggregate_daily(app, now=NOW))  # type: ignore[arg-type]
+        print(aggregate_daily(app, now=now))  # type: ignore[arg-type]
     elif name == "aggregate-day":
         day = dt.datetime.fromtimestamp(START + DAYS * 86_400 * 5 // 6, dt.UTC).date()
-        print(aggregate_daily(app, date_from=day, date_to=day, now=NOW))  # type: ignore[arg-type]
+        print(aggregate_daily(app, date_from=day, date_to=day, now=now))  # type: ignore[arg-type]
     elif name == "sql-lag":
         count = sum(1 for _row in lag_sessions(args))
         print(count)
@@ -255,13 +274,13 @@ def lag_sessions(args: argparse.Namespace) -> Iterator[tuple[object, ...]]:
     import MySQLdb
     import MySQLdb.cursors
 
-    url = sa.make_url(server_url(args, LOG_DB))
+    url = sa.make_url(log_url(args))
     connection = MySQLdb.connect(
         host=url.host or "127.0.0.1",
         port=url.port or 3306,
         user=url.username or "root",
         password=url.password or "",
-        database=LOG_DB,
+        database=url.database,
     )
     cursor = connection.cursor(MySQLdb.cursors.SSCursor)
     cursor.execute(LAG_SQL)
@@ -288,10 +307,23 @@ def main() -> None:
         action="store_true",
         help="Afterwards, check the SQL sessions against the state the sync left.",
     )
+    parser.add_argument(
+        "--moodle-url",
+        help="An existing Moodle database to read the log of (read only), such as a large demo; "
+        "its driver is replaced by that of --url.",
+    )
+    parser.add_argument("--state-db", default=STATE_DB, help="State database (dropped first).")
+    parser.add_argument(
+        "--drivers", nargs="*", default=list(DRIVERS), help="MySQL drivers to run the sync with."
+    )
+    parser.add_argument("--now", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args)
+        return
+    if args.moodle_url:
+        demo(args)
         return
     load_log(args)
     base = [sys.executable, __file__, "--rows", str(args.rows), "--url", args.url, "--child"]
@@ -345,13 +377,81 @@ def main() -> None:
             print(f"{item.label:<52} {item.seconds:>9.2f} {item.peak_mb:>8.1f}")
 
 
+def demo(args: argparse.Namespace) -> None:
+    """An existing site's log: the SQL window pass, then the first `time sync` plus `time
+    aggregate` with each driver, the hourly run, and the check that both passes agree.
+
+    Every ratio is against the SQL pass measured in the same run."""
+    engine = sa.create_engine(log_url(args))
+    with engine.connect() as connection:
+        last_id, last_time = connection.execute(
+            sa.text("SELECT MAX(id), MAX(timecreated) FROM mdl_logstore_standard_log")
+        ).one()
+    engine.dispose()
+    args.now = int(last_time) + 3600  # every session closed: the daily rows hold all the time
+
+    def child_argv(driver: str, name: str) -> list[str]:
+        url = sa.make_url(args.url).set(drivername=f"mysql+{driver}")
+        return [
+            *[sys.executable, __file__, "--url", url.render_as_string(hide_password=False)],
+            *["--moodle-url", args.moodle_url, "--state-db", args.state_db],
+            *["--now", str(args.now), "--child", name],
+        ]
+
+    wanted = args.only or ["sql-lag", "floor", "sync-aggregate", "sync-hour"]
+    results: list[Measurement] = []
+    lag: Measurement | None = None
+    for name in wanted:
+        if name == "sync-aggregate":
+            for driver in args.drivers:
+                fresh_state(args)
+                label = f"sync+aggregate ({driver})"
+                found = measure(label, child_argv(driver, name), repeat=1)
+                print(f"{label}: {found.seconds:.2f} s, {found.peak_mb:.0f} MB", file=sys.stderr)
+                results.append(found)
+            if args.verify:
+                verify(args)
+            continue
+        if name == "sync-hour":
+            found = demo_hour(args, int(last_id) - 1000)
+        else:
+            found = measure(name, child_argv("mysqldb", name), repeat=args.repeat)
+        print(f"{found.label}: {found.seconds:.2f} s, {found.peak_mb:.0f} MB", file=sys.stderr)
+        if name == "sql-lag":
+            lag = found
+        else:
+            results.append(found)
+    print(f"\n{int(last_id):,} log rows in {sa.make_url(args.moodle_url).database}")
+    if lag is not None:
+        print_table(lag, results)
+
+
+def demo_hour(args: argparse.Namespace, cut: int) -> Measurement:
+    """`time sync` as cron runs it, after a sync of all but the newest 1,000 log rows."""
+    from manireports.timetrack import sync_log
+
+    fresh_state(args)
+    prepared = sync_log(app_for(args), now=args.now, upto=cut)  # type: ignore[arg-type]
+    print(f"  (prepared: {prepared})", file=sys.stderr)
+    environ = {**os.environ, "PYTHONPATH": str(REPO)}
+    environ.update(
+        {
+            "MANIREPORTS_MOODLE_URL": log_url(args),
+            "MANIREPORTS_STATE_URL": state_url(args),
+            "MANIREPORTS_SITE_TIMEZONE": "Europe/London",
+        }
+    )
+    command = [sys.executable, "-m", "manireports", "time", "sync"]
+    return measure("sync-hour, `time sync` (1,000 rows)", command, repeat=1, env=environ)
+
+
 def verify(args: argparse.Namespace) -> None:
     """The sessions MariaDB's window functions find are the sessions the sync stored."""
     lag_count = lag_seconds = 0
     for _user, _course, first, last, events in lag_sessions(args):
         lag_count += 1
         lag_seconds += 0 if int(events) == 1 else int(last) - int(first)  # type: ignore[call-overload]
-    engine = sa.create_engine(server_url(args, STATE_DB))
+    engine = sa.create_engine(state_url(args))
     with engine.connect() as connection:
         count, seconds = connection.execute(
             sa.text(
@@ -359,7 +459,30 @@ def verify(args: argparse.Namespace) -> None:
                 "FROM manireports_usertime_sessions WHERE source = 'log'"
             )
         ).one()
+        daily = connection.execute(
+            sa.text("SELECT SUM(duration) FROM manireports_usertime_daily")
+        ).scalar_one()
+        stored = {
+            tuple(int(value) for value in row)
+            for row in connection.execute(
+                sa.text(
+                    "SELECT userid, courseid, sessionstart, lastupdated, eventcount "
+                    "FROM manireports_usertime_sessions WHERE source = 'log'"
+                )
+            )
+        }
     engine.dispose()
+    found = {tuple(int(value) for value in row) for row in lag_sessions(args)}  # type: ignore[call-overload]
+    only_sql, only_sync = sorted(found - stored), sorted(stored - found)
+    print(
+        f"verify: daily rows total {int(daily or 0):,} s; sessions only in the SQL pass "
+        f"{len(only_sql)}, only in the sync {len(only_sync)}",
+        file=sys.stderr,
+    )
+    for row in only_sql[:10]:
+        print(f"  only in SQL: {row}", file=sys.stderr)
+    for row in only_sync[:10]:
+        print(f"  only in sync: {row}", file=sys.stderr)
     same = (lag_count, lag_seconds) == (int(count), int(seconds or 0))
     print(
         f"verify: SQL {lag_count:,} sessions / {lag_seconds:,} s, sync {int(count):,} sessions / "

@@ -24,6 +24,7 @@ from manireports.state import StateDB
 from manireports.state.tables import usertime_daily, usertime_sessions
 from manireports.timetrack import aggregate_daily, apply_heartbeats, sync_log
 from tests.conftest import fresh_database
+from tests.test_timetrack_invariant import run_scenario, scenario
 from tests.test_timetrack_support import (
     LONDON,
     Event,
@@ -32,6 +33,8 @@ from tests.test_timetrack_support import (
     at,
     close,
     expected_sessions,
+    make_tracking,
+    reference_state,
     sqlite_tracking,
     tracking,
 )
@@ -266,3 +269,14 @@ def test_the_demo_log(tmp_path: Path) -> None:
     assert result.events_read == len(points)
     assert result.checkpoints > 3
     assert daily_total == sum(row[6] or 0 for row in expected)
+
+
+@pytest.mark.parametrize("kind", ["mariadb", "postgresql"])
+@pytest.mark.parametrize("seed", range(6))
+def test_incremental_equals_from_scratch_on_servers(
+    kind: str, seed: int, request: pytest.FixtureRequest
+) -> None:
+    rng = random.Random(seed)
+    tracking = make_tracking(kind, request)
+    reference = reference_state(kind, request)
+    run_scenario(tracking, reference, scenario(rng.randint))

@@ -240,3 +240,56 @@ def expected_sessions(
 def at(text: str, timezone: str = "UTC") -> int:
     """Unix seconds of a local 'YYYY-MM-DD HH:MM[:SS]'."""
     return int(dt.datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(timezone)).timestamp())
+
+
+_REFERENCE: dict[str, str] = {}
+
+
+def reference_state(kind: str, request: pytest.FixtureRequest) -> str:
+    """A second state database per engine, for the from-scratch answer beside the incremental
+    one (both read the same Moodle log)."""
+    if kind not in _REFERENCE:
+        folder = request.getfixturevalue("tmp_path_factory").mktemp(f"reference_{kind}")
+        state = fresh_database(kind, folder)
+        url = next(state)
+        StateDB(url).upgrade()
+        request.config.add_cleanup(state.close)
+        _REFERENCE[kind] = url
+    return _REFERENCE[kind]
+
+
+def empty_state(state_url: str) -> None:
+    engine = sa.create_engine(state_url)
+    try:
+        with engine.begin() as connection:
+            for table in (usertime_sessions, usertime_daily, settings):
+                connection.execute(table.delete())
+    finally:
+        engine.dispose()
+
+
+def heartbeat_lines(beats: Iterable[tuple[int, int, int]]) -> list[str]:
+    return [f'{{"userid": {u}, "courseid": {c}, "timestamp": {t}}}' for u, c, t in beats]
+
+
+def from_scratch(
+    tracking: Tracking, reference_url: str, beats: list[tuple[int, int, int]], now: int
+) -> tuple[list[Any], list[Any]]:
+    """(sessions, daily rows) of one run from scratch over the final input: every heartbeat in
+    one batch into an empty state, then `time rebuild` (sync of the whole log, aggregation)."""
+    from manireports.timetrack import apply_heartbeats, rebuild
+
+    empty_state(reference_url)
+    reference = Tracking(tracking.kind, tracking.site, reference_url, tracking.log_id)
+    app = reference.app()
+    try:
+        apply_heartbeats(app, heartbeat_lines(beats), now=now)
+        if tracking.log_id:
+            rebuild(app, now=now)
+        else:
+            from manireports.timetrack import aggregate_daily
+
+            aggregate_daily(app, now=now)
+    finally:
+        close(app)
+    return reference.sessions(), reference.daily()

@@ -73,10 +73,11 @@ def first_complete_day(app: App, source: LogSource, days: LocalDays, now: int) -
     sessions lost their first events, so the rebuild starts the day after.
     """
     moodle = app.moodle
-    rows = moodle.fetch_all(
-        f"SELECT timecreated FROM {source.table} WHERE id = (SELECT MIN(id) FROM {source.table})"
-    )
-    if not rows:
+    # The oldest event by time, not the first by id: a row written late (a restore, a queued
+    # event) has a higher id than events newer than it, and a rebuild starting at the first
+    # id's day would drop it while a sync counts it. The log's index on timecreated serves it.
+    rows = moodle.fetch_all(f"SELECT MIN(timecreated) FROM {source.table}")
+    if not rows or rows[0][0] is None:
         return None
     first = int(rows[0][0])
     day = days.date_of(first)

@@ -321,11 +321,19 @@ PAIRS_PER_QUERY = 500
 def load_pairs(
     connection: sa.Connection, source: str, since: Mapping[Pair, int]
 ) -> dict[Pair, list[SessionRow]]:
-    """For each pair, its sessions of a source that ended at or after the pair's `since`."""
+    """For each pair, its sessions of a source that ended at or after the pair's `since`.
+
+    Pairs are read in groups; a group's query selects by user (the index's first column), so it
+    also returns sessions of the same users in courses of other groups. Only the group's own
+    pairs are kept from it: every pair belongs to exactly one group, so each stored session is
+    loaded once, never twice (a session loaded twice is merged with itself: one copy deleted,
+    the other updated, and its time lost).
+    """
     found: dict[Pair, list[SessionRow]] = {pair: [] for pair in since}
-    ordered = sorted(since, key=lambda pair: since[pair])
+    ordered = sorted(since, key=lambda pair: (since[pair], pair))
     for index in range(0, len(ordered), PAIRS_PER_QUERY):
         chunk = ordered[index : index + PAIRS_PER_QUERY]
+        members = set(chunk)
         users = sorted({pair[0] for pair in chunk})
         query = (
             sa.select(*_COLUMNS)
@@ -339,8 +347,7 @@ def load_pairs(
         for raw in connection.execute(query):
             row = _row(raw)
             pair = (row[0], row[1])
-            wanted = since.get(pair)
-            if wanted is not None and row[3] >= wanted:
+            if pair in members and row[3] >= since[pair]:
                 found[pair].append(row)
     return found
 
