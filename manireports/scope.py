@@ -28,7 +28,6 @@ from typing import Literal
 from manireports.errors import InputError, PermissionDeniedError
 from manireports.moodle.connection import MoodleDB
 from manireports.moodle.detect import SiteInfo
-from manireports.sqlorder import outer_order
 from manireports.sqltext import expand_tables
 
 ScopeColumn = Literal["userid", "courseid", "companyid"]
@@ -305,6 +304,9 @@ def wrap_query(sql: str, condition: str | None, output: Sequence[str] = ()) -> s
     """
     if condition is None:
         return sql
+    # The parser is imported only when custom SQL is scoped: every other command starts faster.
+    from manireports.sqlorder import outer_order
+
     body = sql.rstrip().rstrip(";")
     wrapped = f"SELECT r.* FROM (\n{body}\n) r\nWHERE {condition}"
     order = outer_order(body, output)
