@@ -119,12 +119,32 @@ class App:
     def state(self) -> StateDB:
         """The state database, current and bound to this Moodle site.
 
-        The default local SQLite database is created (or upgraded) on first use, so a first run
-        needs no `db upgrade`; a configured one is migrated only by `db upgrade`, which an
-        operator runs once for every host that shares it. When a Moodle database is configured,
-        the state must belong to its site (see manireports.state.binding).
+        When a Moodle database is configured, the state must belong to its site (see
+        manireports.state.binding): otherwise one site's caches and sessions would answer
+        another's reports.
         """
         from manireports.state.binding import check_binding, read_binding, refuse_moodle_database
+
+        state = self.own_state
+        moodle = self.moodle if self.moodle_configured() else None
+        site = None if moodle is None else self.site_binding
+        if moodle is not None and site is not None:
+            # Looking for Moodle's tables costs a catalogue query, so only before binding.
+            if read_binding(state) is None:
+                refuse_moodle_database(state, moodle)
+            check_binding(state, site)
+        return state
+
+    @cached_property
+    def own_state(self) -> StateDB:
+        """The state database, current, without asking Moodle which site it is.
+
+        For what manireports records about itself (cron job runs and their alerts), which must
+        be written precisely when Moodle is down. The default local SQLite database is created
+        (or upgraded) on first use, so a first run needs no `db upgrade`; a configured one is
+        migrated only by `db upgrade`, which an operator runs once for every host that shares it.
+        """
+        from manireports.state.binding import refuse_moodle_database
         from manireports.state.store import StateDB, head_revision
 
         url = self.config.get_opt_str("state.url")
@@ -139,12 +159,6 @@ class App:
             # A state URL naming Moodle's database under another spelling looks empty: say so.
             refuse_moodle_database(state, moodle)
             raise
-        site = None if moodle is None else self.site_binding
-        if moodle is not None and site is not None:
-            # Looking for Moodle's tables costs a catalogue query, so only before binding.
-            if read_binding(state) is None:
-                refuse_moodle_database(state, moodle)
-            check_binding(state, site)
         return state
 
     def now(self) -> int:

@@ -43,7 +43,7 @@ def start_job_run(app: App, job: str, *, now: int | None = None) -> int:
         "status": "running",
         "timestarted": now_seconds(now),
     }
-    with app.state.begin() as connection:
+    with app.own_state.begin() as connection:
         key = connection.execute(sa.insert(job_runs).values(row)).inserted_primary_key
     assert key is not None
     return int(key[0])
@@ -63,7 +63,7 @@ def finish_job_run(
     moment = now_seconds(now)
     values = {"status": status, "error": error and error[:ERROR_CHARS]}
     keep_days = app.config.get_int("retention.runs_days")
-    with app.state.begin() as connection:
+    with app.own_state.begin() as connection:
         connection.execute(
             sa.update(job_runs).where(job_runs.c.id == runid).values(**values, timefinished=moment)
         )
@@ -134,7 +134,7 @@ def note_outcome(app: App, job: str, error: str | None, *, now: int | None = Non
     moment = now_seconds(now)
     threshold = max(1, app.config.get_int("alerts.after_failures"))
     row = job_alerts.c
-    with app.state.begin() as connection:
+    with app.own_state.begin() as connection:
         _ensure_alert_row(connection, job, moment)
         if error is not None:
             connection.execute(
@@ -201,7 +201,7 @@ def _send_alert(app: App, job: str, mail: tuple[str, str], *, recovery: bool = F
     except ManiReportsError as exc:
         if not recovery:
             # Give the next failing run the chance to send it.
-            with transaction(app.state) as connection:
+            with transaction(app.own_state) as connection:
                 connection.execute(
                     sa.update(job_alerts).where(job_alerts.c.job == job).values(alerting=0)
                 )
