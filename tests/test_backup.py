@@ -204,7 +204,8 @@ def sites(tmp_path: Path) -> tuple[dict[str, str], dict[str, str]]:
 
 def _definitions(env: dict[str, str], tmp_path: Path) -> None:
     sql = tmp_path / "users.sql"
-    sql.write_text("SELECT id, username FROM {user}")
+    # A userid column lets the report be scoped, so tina may receive her own view of it.
+    sql.write_text("SELECT id AS userid, username FROM {user}")
     assert (
         run_cli("reports", "create", "--name", "users", "--sql-file", str(sql), env=env).returncode
         == 0

@@ -44,7 +44,9 @@ from manireports.state.tables import (
 FORMAT = "manireports-backup"
 VERSION = 1
 # Settings that are bookkeeping of this site's data (log watermarks, locks), not definitions.
-INTERNAL_SETTINGS = ("timetracking.",)
+# Bookkeeping of this state database, never a definition: time-tracking watermarks, and the site
+# the state is bound to (restored elsewhere, it would bind another site's state to this one).
+INTERNAL_SETTINGS = ("timetracking.", "site.")
 SECTIONS = ("reports", "schedules", "dashboards", "settings")
 
 
