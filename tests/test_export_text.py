@@ -51,7 +51,7 @@ ROWS: list[tuple[Any, ...]] = [
 ]  # fmt: skip
 
 GOLDEN_CSV = (
-    "userid,Full name,email,enrolled,completed,timecompleted,score,note,enroldate\r\n"
+    "userid,fullname,email,enrolled,completed,timecompleted,score,note,enroldate\r\n"
     "1,Zoë Ångström,zoe@example.com,2024-03-09 16:00:00,true,2024-04-01 01:00:00,85.5,"
     '"Says ""hi"", then leaves",2024-03-05\r\n'
     '2,Łukasz Nowak,lukasz@example.com,2024-07-01 13:00:00,false,,,"line one\nline two",'
@@ -133,7 +133,7 @@ def test_jsonl_is_one_object_per_line() -> None:
 def test_tsv_replaces_tabs_and_newlines_inside_values() -> None:
     text = render("tsv").decode("utf-8")
     lines = text.split("\n")
-    assert lines[0] == "\t".join(column.label for column in COLUMNS)
+    assert lines[0] == "\t".join(column.name for column in COLUMNS)
     assert lines[1].split("\t")[7] == 'Says "hi", then leaves'
     assert lines[2].split("\t")[7] == "line one line two"
     assert lines[3].split("\t")[7] == "tab here"

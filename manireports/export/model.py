@@ -29,11 +29,19 @@ class Column:
     name: str
     kind: ColumnKind = "text"
     title: str | None = None
+    # The operator gave the title (a config-built report's `label`): then it heads the column in
+    # CSV and TSV too. A built-in report's CSV keeps its machine names, which scripts rely on.
+    labelled: bool = False
 
     @property
     def label(self) -> str:
         """The heading people read; CSV, TSV and JSON keep the machine name for scripts."""
         return self.title or self.name
+
+    @property
+    def heading(self) -> str:
+        """The CSV/TSV header: the operator's label, else the stable machine name."""
+        return self.label if self.labelled else self.name
 
 
 @dataclass

@@ -141,7 +141,7 @@ def write_csv(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> i
     convert = converters(table.columns, "csv", SiteClock(table.timezone))
     target = _Lines()
     writer = csv.writer(target, lineterminator="\r\n")
-    writer.writerow([column.label for column in table.columns])
+    writer.writerow([column.heading for column in table.columns])
     _header(stream, options, target.drain())
     counter = RowCounter(options.progress)
     bad = BadText(table.columns)
@@ -176,7 +176,7 @@ def write_tsv(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> i
     """Tab-separated, unquoted; tabs and line breaks inside values become spaces."""
     width = len(table.columns)
     convert = converters(table.columns, "csv", SiteClock(table.timezone))
-    names = [column.label.translate(_TSV_BLANKS) for column in table.columns]
+    names = [column.heading.translate(_TSV_BLANKS) for column in table.columns]
     _header(stream, options, "\t".join(names) + "\n")
     counter = RowCounter(options.progress)
     bad = BadText(table.columns)

@@ -282,11 +282,19 @@ class _Builder:
             # A checked whole number; written as it is so --show-sql reads `LIMIT 20`.
             statement = statement.limit(sa.literal_column(str(limit), sa.Integer())).offset(ZERO)
         columns = [
-            (Column(f.name, fmt.kind() if fmt else f.kind, label), fmt)
+            (Column(f.name, fmt.kind() if fmt else f.kind, label, label is not None), fmt)
             for f, label, fmt in selected
         ]
         columns += [
-            (Column(a.alias, a.format.kind() if a.format else a.kind, a.label), a.format)
+            (
+                Column(
+                    a.alias,
+                    a.format.kind() if a.format else a.kind,
+                    a.label,
+                    a.label is not None,
+                ),
+                a.format,
+            )
             for a in aggregates
         ]
         return statement, columns
