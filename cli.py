@@ -1817,24 +1817,37 @@ def _sparkline(values: list[float]) -> str:
 
 
 def _print_dashboard(dashboard: Any, stream: io.StringIO, *, colour: bool) -> None:
+    """The dashboard as terminal panels. Names, titles and values are data, never markup, and
+    their control characters are shown escaped, exactly as in the `table` format."""
     from rich.columns import Columns
     from rich.console import Console
     from rich.panel import Panel
     from rich.table import Table
+    from rich.text import Text
 
     from manireports.dashboard.text import cell_text, delta_text, figure_text, tone
+    from manireports.export.values import visible_text
+
+    def text(value: Any, style: str = "") -> Text:
+        return Text(visible_text(str(value)), style=style)
 
     shade = {"good": "green", "bad": "red", "flat": "dim"}
-    console = Console(file=stream, no_color=not colour, width=100, highlight=False)
+    console = Console(
+        file=stream, no_color=not colour, width=100, highlight=False, markup=False, emoji=False
+    )
     company = "" if dashboard.company is None else f", company {dashboard.company}"
     console.print(Panel(
-        f"For {dashboard.viewer} ({dashboard.role}){company}. Generated {dashboard.generated} "
-        f"({dashboard.timezone}).", title=dashboard.title, border_style="blue",
+        text(f"For {dashboard.viewer} ({dashboard.role}){company}. Generated "
+             f"{dashboard.generated} ({dashboard.timezone})."),
+        title=text(dashboard.title), border_style="blue",
     ))  # fmt: skip
     cards = [
         Panel(
-            f"[bold]{figure_text(w.value, w.unit)}[/]\n[{shade[tone(w)]}]{delta_text(w)}[/]",
-            title=w.title, width=32,
+            Text.assemble(
+                text(figure_text(w.value, w.unit), "bold"), "\n",
+                text(delta_text(w), shade[tone(w)]),
+            ),
+            title=text(w.title), width=32,
         )
         for w in dashboard.widgets
         if w.kind == "kpi"
@@ -1855,16 +1868,16 @@ def _print_dashboard(dashboard: Any, stream: io.StringIO, *, colour: bool) -> No
                     bar = "█" * round(value / top * 30)
                     lines.append(f"{label[:20]:<20} {bar} {figure_text(value, 'number')}")
             body = "\n".join(lines) or "No data"
-            console.print(Panel(body, title=widget.title))
+            console.print(Panel(text(body), title=text(widget.title)))
         elif widget.kind == "table":
-            grid = Table(title=widget.title)
+            grid = Table(title=text(widget.title))
             for name, numeric in zip(widget.columns, widget.numeric, strict=True):
-                grid.add_column(name, justify="right" if numeric else "left")
+                grid.add_column(text(name), justify="right" if numeric else "left")
             for row in widget.rows:
-                grid.add_row(*(cell_text(value) for value in row))
+                grid.add_row(*(text(cell_text(value)) for value in row))
             console.print(grid)
             if widget.note:
-                console.print(f"[dim]{widget.note}[/]")
+                console.print(text(widget.note, "dim"))
 
 
 DashboardFileOption = Annotated[

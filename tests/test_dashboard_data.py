@@ -275,3 +275,32 @@ def test_a_dashboard_cached_by_another_version_still_loads() -> None:
     assert isinstance(kpi, Kpi) and (kpi.value, kpi.previous, kpi.delta) == (3.0, 1.0, 2.0)
     assert isinstance(table, Table) and table.rows == [["A"]]
     assert loaded.to_json()["widgets"][0]["title"] == "Enrolments"
+
+
+def test_the_terminal_dashboard_shows_names_as_text() -> None:
+    """Course names are data: `[old] Induction` stays as written and an ESC is shown escaped."""
+    import io
+
+    from manireports.cli import _print_dashboard
+
+    from manireports.dashboard.model import Dashboard
+
+    stored = {
+        "title": "Site [red]dashboard[/red]", "role": "admin", "viewer": "op[b]", "company": None,
+        "generated": "2026-03-15 12:00:00", "timezone": "UTC",
+        "widgets": [
+            {"kind": "kpi", "title": "[old] Enrolments", "value": 3.0, "unit": "count",
+             "previous": 1.0, "note": "", "width": 3, "unavailable": None},
+            {"kind": "table", "title": "Courses", "columns": ["Course"],
+             "rows": [["[old] Induction"], ["evil\x1b[2Jname"]],
+             "numeric": [False], "note": "a [b] c", "width": 12, "unavailable": None},
+        ],
+    }  # fmt: skip
+    stream = io.StringIO()
+    _print_dashboard(Dashboard.from_json(stored), stream, colour=True)
+    shown = stream.getvalue()
+    for text in ("Site [red]dashboard[/red]", "op[b]", "[old] Enrolments", "[old] Induction"):
+        assert text in shown
+    assert "a [b] c" in shown
+    assert "evil\\x1b[2Jname" in shown
+    assert "\x1b[2J" not in shown
