@@ -332,18 +332,17 @@ def test_cache_hit_rate_per_report_of_the_last_day(site: dict[str, str]) -> None
     engine = sa.create_engine(site["MANIREPORTS_STATE_URL"])
     insert = (
         "INSERT INTO manireports_cache_summary (cachekey, reporttype, datajson, lastgenerated, "
-        "ttl, hits, misses) VALUES (:k, :r, '[]', :t, 3600, :h, :m)"
+        "ttl, hits, misses, invalidations) VALUES (:k, :r, '[]', :t, 3600, :h, :m, :i)"
     )
     with engine.begin() as connection:
-        for key, report, age, hits, misses in (
-            ("a", "enrolment_trends", 60, 3, 1),
-            ("b", "enrolment_trends", 120, 5, 1),
-            ("c", "company_overview", 600, 0, 2),
-            ("d", "company_overview", 3 * 86_400, 50, 0),  # older than a day: not counted
+        for key, report, age, hits, misses, invalidated in (
+            ("a", "enrolment_trends", 60, 3, 1, 1),
+            ("b", "enrolment_trends", 120, 5, 1, 0),
+            ("c", "company_overview", 600, 0, 2, 0),
+            ("d", "company_overview", 3 * 86_400, 50, 0, 7),  # older than a day: not counted
         ):
-            connection.execute(
-                sa.text(insert), {"k": key, "r": report, "t": now - age, "h": hits, "m": misses}
-            )
+            values = {"k": key, "r": report, "t": now - age, "h": hits, "m": misses}
+            connection.execute(sa.text(insert), {**values, "i": invalidated})
     engine.dispose()
     cache = _checks_now(site, now)["cache"]
     assert cache.figures["hit_rate_enrolment_trends"] == 0.8  # 8 of 10
@@ -351,4 +350,8 @@ def test_cache_hit_rate_per_report_of_the_last_day(site: dict[str, str]) -> None
         0,
         0.0,
     )
-    assert cache.message == "hit rate company_overview 0%, enrolment_trends 80%"
+    assert (
+        cache.figures["invalidations_enrolment_trends"],
+        cache.figures["invalidations_company_overview"],
+    ) == (1, 0)
+    assert cache.message == ("hit rate company_overview 0%, enrolment_trends 80%, 1 invalidated")

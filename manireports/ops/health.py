@@ -605,25 +605,32 @@ def time_tracking_check(app: App, state: StateDB, now: int) -> list[Check]:
 
 
 def cache_check(app: App, state: StateDB, now: int) -> list[Check]:
-    """Hit rate of the entries generated in the last day, per report. Invalidations are not
-    recorded (an entry is replaced in place), so only hits and misses are available."""
+    """Hit rate and invalidations (entries recomputed because Moodle's data changed within
+    their TTL) of the entries generated in the last day, per report."""
     c = cache_summary.c
     with state.begin() as connection:
         rows = connection.execute(
-            sa.select(c.reporttype, sa.func.sum(c.hits), sa.func.sum(c.misses))
+            sa.select(
+                c.reporttype,
+                sa.func.sum(c.hits),
+                sa.func.sum(c.misses),
+                sa.func.sum(c.invalidations),
+            )
             .where(c.lastgenerated >= now - DAY)
             .group_by(c.reporttype)
             .order_by(c.reporttype)
         ).all()
     figures: dict[str, Figure] = {}
     parts = []
-    for report, hits, misses in rows:
+    for report, hits, misses, invalidations in rows:
         hits, misses = int(hits or 0), int(misses or 0)
         rate = hits / (hits + misses) if hits + misses else None
         figures[f"hit_rate_{report}"] = None if rate is None else round(rate, 4)
         figures[f"hits_{report}"] = hits
         figures[f"misses_{report}"] = misses
-        parts.append(f"{report} {'-' if rate is None else f'{rate:.0%}'}")
+        figures[f"invalidations_{report}"] = int(invalidations or 0)
+        changed = f", {int(invalidations)} invalidated" if invalidations else ""
+        parts.append(f"{report} {'-' if rate is None else f'{rate:.0%}'}{changed}")
     if not app.config.get_bool("cache.enabled"):
         return [Check("cache", Status.OK, "the cache is off", figures)]
     message = "hit rate " + ", ".join(parts) if parts else "no entries generated in 24 h"
