@@ -1557,7 +1557,9 @@ def cloud_send_reminders(
 @cloud_app.command("serve-callbacks")
 def cloud_serve_callbacks(
     ctx: typer.Context,
-    port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8765,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="TCP port to listen on (0: any free port).")
+    ] = 8765,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
 ) -> None:
     """Serve the workers' signed callbacks over HTTP until stopped (Ctrl-C or SIGTERM).
