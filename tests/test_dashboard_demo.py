@@ -9,45 +9,22 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from pypdf import PdfReader
 
-from manireports.demo import build_demo
 from tests.browser import keep_artifact, load_page
 from tests.cli_runner import run_cli
+from tests.dashboard_support import build_dashboard_demo, fetch
 
 AS_OF = "2026-06-01 00:00"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    base = tmp_path_factory.mktemp("dashboard-demo")
-    url = f"sqlite:///{base / 'moodle.sqlite'}"
-    build_demo(url, size="small", seed=3, anchor=date(2026, 6, 1))
-    environ = {
-        "MANIREPORTS_MOODLE_URL": url,
-        "MANIREPORTS_STATE_URL": f"sqlite:///{base / 'state.sqlite'}",
-        "MANIREPORTS_JOBS_LOCK_DIR": str(base / "locks"),
-        "MANIREPORTS_SITE_TIMEZONE": "UTC",
-    }
-    for command in (("db", "upgrade"), ("jobs", "aggregate-time")):
-        done = run_cli(*command, env=environ)
-        assert done.returncode == 0, done.stderr
-    yield environ
-
-
-def fetch(env: dict[str, str], sql: str) -> list[tuple[Any, ...]]:
-    engine = sa.create_engine(env["MANIREPORTS_MOODLE_URL"])
-    with engine.connect() as connection:
-        rows = [tuple(row) for row in connection.execute(sa.text(sql))]
-    engine.dispose()
-    return rows
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return build_dashboard_demo(tmp_path_factory.mktemp("dashboard-demo"))
 
 
 TEACHING = (
