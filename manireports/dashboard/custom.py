@@ -249,20 +249,25 @@ def save_dashboard(state: StateDB, definition: Mapping[str, Any], *, createdby: 
         key = inserted.inserted_primary_key
         assert key is not None
         dashboard_id = int(key[0])
-        connection.execute(
-            sa.insert(dashboard_widgets),
-            [
-                {
-                    "dashboardid": dashboard_id,
-                    "widgettype": widget["type"],
-                    "title": widget["title"],
-                    "position": position,
-                    "configjson": json.dumps(widget, ensure_ascii=False),
-                }
-                for position, widget in enumerate(definition["widgets"])
-            ],
-        )
+        store_widgets(connection, dashboard_id, definition)
     return dashboard_id
+
+
+def store_widgets(connection: sa.Connection, dashboard_id: int, definition: Any) -> None:
+    """One row per widget, in the definition's order, beside the stored layout."""
+    connection.execute(
+        sa.insert(dashboard_widgets),
+        [
+            {
+                "dashboardid": dashboard_id,
+                "widgettype": widget["type"],
+                "title": widget["title"],
+                "position": position,
+                "configjson": json.dumps(widget, ensure_ascii=False),
+            }
+            for position, widget in enumerate(definition["widgets"])
+        ],
+    )
 
 
 def list_dashboards(state: StateDB) -> list[tuple[int, str, int | None, int, int]]:

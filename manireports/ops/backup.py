@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from manireports.app import App
+from manireports.dashboard.custom import store_widgets
 from manireports.errors import InputError, ManiReportsError
 from manireports.reports.custom import (
     list_custom_reports,
@@ -461,19 +462,7 @@ def _restore_dashboard(
         connection.execute(
             sa.delete(dashboard_widgets).where(dashboard_widgets.c.dashboardid == dashboard_id)
         )
-    connection.execute(
-        sa.insert(dashboard_widgets),
-        [
-            {
-                "dashboardid": dashboard_id,
-                "widgettype": widget["type"],
-                "title": widget["title"],
-                "position": position,
-                "configjson": json.dumps(widget, ensure_ascii=False),
-            }
-            for position, widget in enumerate(definition["widgets"])
-        ],
-    )
+    store_widgets(connection, dashboard_id, definition)
     outcome.add("dashboard", title, "created" if existing is None else "updated")
 
 
