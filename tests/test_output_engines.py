@@ -52,6 +52,10 @@ SELECT u.username, AVG(37.5 + ue.status) AS score, AVG(100 + ue.status) AS full_
 """
 BIG = "SELECT a.id AS a, b.id AS b, c.id AS c FROM {user} a, {user} b, {user} c"
 """61 users cubed: 226,981 rows, far more than a pipe holds, and seconds of work."""
+HUGE = (
+    "SELECT a.id AS a, b.id AS b, c.id AS c, d.id AS d FROM {user} a, {user} b, {user} c, {user} d"
+)
+"""61 users to the fourth: minutes of work, so a signal sent after seconds finds it running."""
 
 
 @pytest.fixture(scope="module", params=ENGINES)
@@ -76,7 +80,7 @@ def site(
         "ENGINE": request.param,
     }
     assert run_cli("db", "upgrade", env=env).returncode == 0
-    for name, sql in (("newest", NEWEST_FIRST), ("numbers", NUMBERS), ("big", BIG)):
+    for name, sql in (("newest", NEWEST_FIRST), ("numbers", NUMBERS), ("big", BIG), ("huge", HUGE)):
         path = tmp_path / f"{name}.sql"
         path.write_text(sql, encoding="utf-8")
         created = run_cli("reports", "create", "--name", name, "--sql-file", str(path), env=env)
@@ -148,7 +152,7 @@ def test_ctrl_c_and_sigterm_during_a_query(site: dict[str, str]) -> None:
         (signal.SIGTERM, 143, "Stopped by SIGTERM.\n"),
     ):
         process = subprocess.Popen(
-            [sys.executable, "-m", "manireports", "run-report", "big", "-f", "csv"],
+            [sys.executable, "-m", "manireports", "run-report", "huge", "-f", "csv"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             env=environ,
