@@ -534,9 +534,9 @@ def test_grouping_with_every_aggregate(site: Site) -> None:
     }
     query = site.build(cfg)
     assert query.columns == [
-        Column("course_shortname", "text", "Course"),
+        Column("course_shortname", "text", "Course", labelled=True),
         Column("enrolments", "int"),
-        Column("learners", "int", "Learners"),
+        Column("learners", "int", "Learners", labelled=True),
         Column("completed", "int"),
         Column("avg_completed", "float"),
         Column("first_enrolled", "timestamp"),
