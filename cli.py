@@ -2,8 +2,8 @@
 
 Nothing here computes a report. Each command resolves its options, calls one library function and
 hands the result to the export pipeline or to a small renderer. Every error the library raises is
-turned into one or two sentences on stderr and the exit code of SPEC section 15; a traceback only
-with --debug.
+turned into one or two sentences on stderr and its exit code (the table in the README); a
+traceback only with --debug.
 """
 
 from __future__ import annotations
@@ -191,7 +191,14 @@ def root(
     ctx: typer.Context,
     config: Annotated[
         str | None,
-        typer.Option("--config", "-c", help="Configuration file (default: see SPEC section 4)."),
+        typer.Option(
+            "--config",
+            "-c",
+            help=(
+                "Configuration file (default: $MANIREPORTS_CONFIG, ./manireports.toml, then "
+                "~/.config/manireports/config.toml)."
+            ),
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
     verbose: Annotated[
@@ -1148,7 +1155,7 @@ def privacy_delete(ctx: typer.Context, user: UserIdOption) -> None:
     )
 
 
-# analytics: the user_engagement and at_risk reports under their own commands (SPEC section 9).
+# analytics: the user_engagement and at_risk reports under their own commands.
 
 analytics_app = typer.Typer(
     help="Engagement scores and learners at risk (see docs/analytics.md).", no_args_is_help=True
@@ -1261,7 +1268,7 @@ def analytics_at_risk(
     )  # fmt: skip
 
 
-# schedule and jobs run-due (SPEC section 10)
+# schedule and jobs run-due
 
 schedule_app = typer.Typer(help="Scheduled reports mailed to people.", no_args_is_help=True)
 app.add_typer(schedule_app, name="schedule")
@@ -1476,7 +1483,7 @@ def jobs_run_due(ctx: typer.Context) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# cloud (SPEC section 14)
+# cloud
 
 cloud_app = typer.Typer(
     help="Hand bulk reminders to the cloud, take its callbacks, make certificates.",
@@ -1726,7 +1733,7 @@ def cloud_certificate(
 
 
 # --------------------------------------------------------------------------------------------
-# Dashboards (SPEC section 12): dashboard [--role|--as-user|--company|--id], dashboard
+# Dashboards: dashboard [--role|--as-user|--company|--id], dashboard
 # create|list|show; the terminal rendering (rich panels and sparklines) lives here.
 
 dashboard_app = typer.Typer(
@@ -2280,7 +2287,7 @@ def _globals_first(args: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
-    """Run the command line; every exit code comes from here (SPEC section 15)."""
+    """Run the command line; every exit code comes from here (the table in the README)."""
     argv = _globals_first(list(argv if argv is not None else sys.argv[1:]))
     debug = "--debug" in argv
     signal.signal(signal.SIGTERM, _terminate)

@@ -1,4 +1,4 @@
-"""Pre-aggregated results kept in manireports_cache_summary (SPEC section 11).
+"""Pre-aggregated results kept in manireports_cache_summary.
 
 An entry is keyed `reporttype_referenceid_filtershash`: the hash covers everything that changes
 the answer, so two requests share an entry only when they would compute the same thing. Each

@@ -295,7 +295,8 @@ def _parse_env(kind: str, raw: str, where: str) -> Any:
 
 
 def find_config_file(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
-    """SPEC section 4's search order; an explicitly named file must exist."""
+    """--config, else MANIREPORTS_CONFIG (either must exist), else ./manireports.toml, else
+    $XDG_CONFIG_HOME/manireports/config.toml (~/.config when unset)."""
     named = explicit or environ.get("MANIREPORTS_CONFIG")
     if named:
         path = Path(named).expanduser()

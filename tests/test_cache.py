@@ -1,4 +1,4 @@
-"""The report cache (SPEC section 11) on every engine: keys, TTL, counters, and run-report.
+"""The report cache on every engine: keys, TTL, counters, and run-report.
 
 Times are fixed Unix seconds so freshness is worked out by hand: an entry written at T with a TTL
 of S seconds is served while now < T + S and never from T + S on.

@@ -1,4 +1,4 @@
-"""CSV, TSV, JSON and JSON Lines output, format resolution and atomic files (SPEC section 6)."""
+"""CSV, TSV, JSON and JSON Lines output, format resolution and atomic files."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The data layer fills these; the HTML, PDF and terminal renderers only read them, so the three
 outputs always show the same numbers. A dashboard turns into plain JSON and back because computed
-dashboards are kept in the cache (SPEC section 11: dashboard widgets 1 h).
+dashboards are kept in the cache (dashboard widgets 1 h).
 """
 
 from __future__ import annotations

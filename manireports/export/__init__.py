@@ -1,4 +1,4 @@
-"""The one export pipeline every report goes through (SPEC section 6, formats).
+"""The one export pipeline every report goes through (formats).
 
 A report produces a `ReportTable` of raw, streamed rows; `resolve_format` settles the format once
 from the flag, the output file's extension and whether stdout is a terminal; `export` writes the

@@ -1,6 +1,6 @@
 """Which report runs may answer from the cache, under which key, and how a miss fills it.
 
-Only the pre-aggregated reports (SPEC section 11: trends, company statistics, the SCORM summary)
+Only the pre-aggregated reports (trends, company statistics, the SCORM summary)
 are cached. The filters hash holds every bound report parameter, the scope's grants and
 `--company` (two users with the same grants see the same rows, so a site admin shares the
 operator's entries), and the moment asked for:

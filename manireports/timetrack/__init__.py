@@ -1,4 +1,4 @@
-"""Time tracking (SPEC section 8): sessions from the standard log and heartbeats, daily totals.
+"""Time tracking: sessions from the standard log and heartbeats, daily totals.
 
 - `sync_log`: `time sync`, the standard log read incrementally into sessions;
 - `apply_heartbeats`: `time heartbeat`, a batch of JSON-line heartbeats;

@@ -6,7 +6,7 @@ ids of each page (one query per page, cached across pages). Rows of users delete
 are left out, as every report leaves them out; a user missing from Moodle keeps an empty
 username.
 
-Scoping (SPEC section 7) is applied to the rows with the same grants as every other report:
+Scoping is applied to the rows with the same grants as every other report:
 users (ids, or Moodle subqueries resolved once into ids) and courses. Small id sets become part
 of the state query; large ones filter the stream.
 """

@@ -4,7 +4,7 @@ A session of one (user, course) is a cluster of activity points. Every point rea
 the source's gap: a log event by `session_timeout_minutes`, a heartbeat by
 `heartbeat_extend_minutes`. A point starts a new session when it lies strictly beyond the reach
 of every earlier point, so a gap exactly equal to the timeout stays in the session and one
-second more starts a new one (SPEC section 8). Put differently, sessions are the connected
+second more starts a new one . Put differently, sessions are the connected
 pieces of the union of the closed intervals [point, point + gap].
 
 That formulation is what makes incremental work exact: the sessions of a set of points do not
