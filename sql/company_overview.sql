@@ -5,7 +5,7 @@
 --   A user with rows in several departments counts once; a user of several companies counts in
 --   each. Company-suspended (company_users.suspended = 1) and site-suspended (user.suspended = 1)
 --   users and the company's managers and educators are counted: they are the company's users,
---   and a company manager is responsible for every non-deleted user (README section 12).
+--   and a company manager is responsible for every non-deleted user (IOMAD's company::get_my_users).
 -- enrolments: the (user, course) pairs in which one of those users has an active enrolment by
 --   Moodle's rules at now (--as-of): ue.status = 0, e.status = 0, ue.timestart < now, timeend 0
 --   or after now. Each course once per user, however many enrolment methods. Courses of any
@@ -13,7 +13,7 @@
 --   enrolments: a company's learners are often enrolled in shared courses that company_course
 --   does not list.
 -- completions: those enrolments whose course_completions.timecompleted is set (non-null and
---   non-zero, README section 4). A completion without a current enrolment does not count, so
+--   non-zero, as Moodle's completion_completion::is_complete). A completion without a current enrolment does not count, so
 --   completions never exceed enrolments.
 -- completion_rate: completions / enrolments * 100, rounded to 1 decimal; null (no rate) when the
 --   company's users have no active enrolment.

@@ -10,7 +10,7 @@
 -- months without events included.
 --
 -- What counts: one course_completions row (one per user and course) whose timecompleted (set and
--- non-zero means completed, README section 4) falls in the month, for users that are not deleted.
+-- non-zero means completed, as Moodle reads it) falls in the month, for users that are not deleted.
 -- A completion counts whether or not the user is still enrolled: it happened that month.
 -- Filters: courseid (only that course), companyid (IOMAD: only users of that company).
 --

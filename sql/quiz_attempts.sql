@@ -1,6 +1,6 @@
 -- quiz_attempts: one row per user and quiz the user has attempted (teacher previews aside).
 --
--- Moodle's rules (moodle-schema README sections 6 and 12; mod_quiz\grade_calculator):
+-- Moodle's rules (mod_quiz\grade_calculator and the quiz overview report):
 --   * attempts: the user's attempts with preview = 0, in every state: inprogress, overdue,
 --     finished, abandoned and, from Moodle 5.0, notstarted (pre-created) and submitted.
 --   * best_grade: the quiz grade as the gradebook gets it (quiz_grades.grade). Only finished

@@ -1,7 +1,7 @@
 """course_completion against a hand-made site on every engine: Moodle's tracking rules, by hand.
 
 NOW is the moment of the run (bound with --as-of). Each user below is one rule of who Moodle's
-completion report tracks (moodle-schema README section 12); the expected rows were worked out by
+completion report tracks (completion_info::get_tracked_users); the expected rows were worked out by
 reading those rules, not by running the query.
 """
 

@@ -17,7 +17,7 @@ from manireports.moodle.schema import (
     load_schema,
 )
 
-# Table counts of the reference install.xml files (moodle-schema/README, section 1).
+# Table counts of the install.xml files manireports/moodle/schema.json was made from.
 EXPECTED_TABLES = {
     "core": 259 + 9 + 1,  # lib, mod/quiz, logstore_standard
     "scorm_pre43": 11,

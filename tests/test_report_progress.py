@@ -1,7 +1,7 @@
 """course_progress against hand-made sites on every engine, on Moodle 4.5 and on Moodle 5.0.
 
-The expected numbers were worked out by hand from Moodle's rules (moodle-schema README sections
-10 and 12, and the notes in sql/course_progress.sql), not by running the query:
+The expected numbers were worked out by hand from Moodle's rules (its course progress and the
+completion report's tracked users, as noted in sql/course_progress.sql), not by running the query:
   * done = activity states 1 and 2 only (3 = complete-fail, 4 = fail-hidden, 0 or no row: not done);
   * the denominator = completion > 0, not being deleted, module type enabled; on 4.x hidden and
     stealth activities count, on 5.0+ they do not;

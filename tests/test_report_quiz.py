@@ -1,7 +1,8 @@
 """quiz_attempts against a hand-made site on every engine: Moodle's quiz rules, worked out by hand.
 
-Each quiz below exercises one rule of sql/quiz_attempts.sql (moodle-schema README sections 6 and
-12). The expected values come from the arithmetic in the comments, not from running the query.
+Each quiz below exercises one rule of sql/quiz_attempts.sql (Moodle's quiz grading and its
+overview report). The expected values come from the arithmetic in the comments, not from running
+the query.
 Grade = raw (combined by the grading method over finished, non-preview attempts)
         * quiz.grade / quiz.sumgrades, rounded to 5 decimals.
 """

@@ -2,8 +2,8 @@
 
 The same hand-made tracking data is written into a Moodle 4.1 site (scorm_scoes_track) and a 4.5
 site (scorm_attempt + scorm_element + scorm_scoes_value); both must give the same rows. Expected
-values are worked out in the comments from Moodle's rules (mod/scorm/locallib.php,
-moodle-schema README sections 7 and 12), not from running the report.
+values are worked out in the comments from Moodle's rules (mod/scorm/locallib.php), not from
+running the report.
 """
 
 from __future__ import annotations

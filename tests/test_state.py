@@ -31,7 +31,7 @@ from manireports.state import tables as t
 from manireports.state.audit import MASK, is_secret_key, redact
 from manireports.state.store import VERSION_TABLE
 
-# The design names these; the last three are manireports' own additions.
+# The ManiReports plugin names these; the last three are manireports' own additions.
 DESIGN_TABLES = {
     "manireports_customreports",
     "manireports_schedules",

@@ -1,4 +1,4 @@
-"""`time heartbeat`: the design's rules, merging with log sessions, and all-or-nothing batches."""
+"""`time heartbeat`: the plugin's rules, merging with log sessions, and all-or-nothing batches."""
 
 from __future__ import annotations
 

@@ -2,11 +2,13 @@
 
 The package must build Moodle-shaped tables on a machine that has no Moodle checkout, so the
 table definitions are distilled once into a JSON file that is committed with the code. Run this
-again whenever the reference install.xml files are refreshed:
+again whenever a supported release changes its tables:
 
-    python tools/gen_moodle_schema.py [SCHEMA_DIR]
+    python tools/gen_moodle_schema.py SCHEMA_DIR
 
-SCHEMA_DIR defaults to ../shared/moodle-schema next to the repository.
+SCHEMA_DIR holds the install.xml files copied out of Moodle and IOMAD source trees, each named
+after its path (lib/db/install.xml as lib-db-install.xml; the two SCORM and two IOMAD layouts
+side by side, as listed in FILES below).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SOURCE = REPO.parent / "shared" / "moodle-schema"
 OUTPUT = REPO / "manireports" / "moodle" / "schema.json"
 
 # Which variant each reference file feeds. Core is always present; the SCORM and IOMAD files
@@ -136,7 +137,10 @@ def render(schema: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    source = Path(argv[1]) if len(argv) > 1 else DEFAULT_SOURCE
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    source = Path(argv[1])
     schema = read_schema(source)
     OUTPUT.write_text(render(schema), encoding="utf-8")
     counts = ", ".join(f"{v} {len(t)}" for v, t in schema["variants"].items())

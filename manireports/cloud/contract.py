@@ -1,9 +1,9 @@
 """The job contract the cloud workers read: one JSON object per batch of recipients.
 
-The fields are the design's (job_id, tenant_id, type, courseid, created_by, recipients,
+The fields are the ManiReports plugin's (job_id, tenant_id, type, courseid, created_by, recipients,
 template_id, template_data, generate_certificate, certificate_template, callback_url, timestamp)
 plus `email_provider`, so the workers need no configuration of their own to pick it. The
-design's `callback_secret` is left out on purpose: the secret is configured on both sides and
+plugin's `callback_secret` is left out on purpose: the secret is configured on both sides and
 never travels with a job, so it cannot leak from a queue, a log or the jobs table.
 """
 

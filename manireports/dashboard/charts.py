@@ -19,7 +19,7 @@ from manireports.dashboard.model import Chart
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-# The design's scheme (Moodle's primary blue, then success, warning, danger, info).
+# The ManiReports plugin's scheme (Moodle's primary blue, then success, warning, danger, info).
 PRIMARY = "#0f6cbf"
 SUCCESS = "#28a745"
 WARNING = "#ffc107"

@@ -1,8 +1,8 @@
 """The demo: a Moodle-shaped database full of realistic, deterministic data.
 
 The same (seed, anchor, size, release, iomad) always gives the same rows on every engine, so
-reports can be tested against known figures. The data follows Moodle's own rules (see
-moodle-schema/README in the shared reference), including the awkward cases real sites have.
+reports can be tested against known figures. The data follows Moodle's own rules (how each table
+is written by Moodle's code), including the awkward cases real sites have.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from manireports.moodle.connection import MoodleDB
 IomadLayout = Literal["classic", "51plus"]
 ScormLayout = Literal["pre43", "43plus"]
 
-# Core version numbers of each release (moodle-schema README section 2).
+# Core version numbers of each release ($version in Moodle's version.php).
 RELEASES: list[tuple[int, str]] = [
     (2022041900, "4.0"),
     (2022112800, "4.1"),

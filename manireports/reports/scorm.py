@@ -7,7 +7,7 @@ Python does the folding because SCORM time formats and Moodle's grading rules ca
 portably in SQL.
 
 The rules are Moodle's own (mod/scorm/locallib.php: scorm_grade_user, scorm_grade_user_attempt,
-scorm_get_tracks, scorm_format_interactions; moodle-schema README sections 7 and 12), with the
+scorm_get_tracks, scorm_format_interactions), with the
 choices below stated where Moodle leaves room:
 
 * attempts: the number of distinct attempt numbers. On 4.3+ sites, the user's scorm_attempt rows

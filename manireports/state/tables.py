@@ -1,6 +1,6 @@
 """The state database's tables: what the newest migration builds, as SQLAlchemy Core objects.
 
-Names and columns follow the design's XMLDB definitions (Moodle conventions: `int` ids and Unix
+Names and columns follow the plugin's XMLDB definitions (Moodle conventions: `int` ids and Unix
 timestamps, `char` and `text`), widened to BIGINT for ids and times, plus what the command-line
 product needs: schedules of built-in reports, claims so that several cron hosts run a due schedule
 once, per-recipient delivery state, watermarks and callback replay protection.

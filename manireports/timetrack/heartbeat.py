@@ -1,9 +1,9 @@
-"""`time heartbeat`: the design's page heartbeats, as JSON lines.
+"""`time heartbeat`: the plugin's page heartbeats, as JSON lines.
 
 Each line is `{"userid": N, "courseid": N, "timestamp": N}` (Unix seconds; a fraction is
 dropped; other keys are ignored). A heartbeat continues its (user, course)'s heartbeat session
 when it comes at most `heartbeat_extend_minutes` after the previous heartbeat, else it starts a
-new one; heartbeat sessions idle for longer than `heartbeat_idle_minutes` close (the design's
+new one; heartbeat sessions idle for longer than `heartbeat_idle_minutes` close (the plugin's
 rules). Heartbeats are merged exactly like log events, in any order, so a batch that arrives
 late or out of order gives the sessions it would have given in time.
 
@@ -271,7 +271,7 @@ def _chunks(spool: BinaryIO, size: int) -> Iterator[dict[Pair, list[int]]]:
 def close_idle_heartbeats(
     connection: sa.Connection, settings: TimeSettings, *, now: int, dirty: DirtyRange
 ) -> int:
-    """Close heartbeat sessions idle for too long, as the design's hourly task does; every
+    """Close heartbeat sessions idle for too long, as the plugin's hourly task does; every
     batch and every aggregation runs it. Call it holding the time-tracking lock."""
     idle = close_idle(
         connection,

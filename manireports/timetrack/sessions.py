@@ -94,7 +94,7 @@ class TimeSettings:
         """Idle seconds after which a session of this source is closed.
 
         A log session closes once the timeout has passed without an event (nothing can extend it
-        any more); a heartbeat session after `heartbeat_idle_minutes`, the design's hourly
+        any more); a heartbeat session after `heartbeat_idle_minutes`, the plugin's hourly
         "close sessions inactive over 10 minutes", and never before its own reach has passed.
         """
         if source == LOG:

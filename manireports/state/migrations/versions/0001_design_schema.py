@@ -1,10 +1,10 @@
-"""The design's tables, as the ManiReports design defines them.
+"""The ManiReports plugin's tables, as its XMLDB definitions lay them out.
 
 Revision ID: 0001
 Revises:
 Create Date: 2025-11-28
 
-Columns, defaults, keys and indexes of the design's XMLDB definitions, with ids and timestamps
+Columns, defaults, keys and indexes of the plugin's XMLDB definitions, with ids and timestamps
 widened to BIGINT. Every XMLDB foreign key gets an index, as Moodle gives it one; keys to
 manireports' own tables become real foreign keys, keys to Moodle's user and course tables cannot
 (Moodle lives in another database).

@@ -1,4 +1,4 @@
-"""What the command-line product adds to the design's tables.
+"""What the command-line product adds to the ManiReports plugin's tables.
 
 Revision ID: 0002
 Revises: 0001
