@@ -102,18 +102,25 @@ def _position(ordered: exp.Ordered, tree: exp.Expr, output: Sequence[str]) -> in
         if projection.unalias() == term:
             name = projection.alias_or_name
             break
-    if (
-        name is None
-        and isinstance(term, exp.Column)
-        and any(
-            isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star))
-            for p in selects
-        )
-    ):
+    if name is None and isinstance(term, exp.Column) and any(_star_of(p, term) for p in selects):
         name = term.name
     if name is None or lowered.count(name.lower()) != 1:
         return None
     return lowered.index(name.lower()) + 1
+
+
+def _star_of(projection: exp.Expr, term: exp.Column) -> bool:
+    """Whether a star of the select list returns the column: `*`, or `t.*` for `t.col`.
+
+    `u.*` does not return `ue.id`, though it returns a column named id.
+    """
+    if isinstance(projection, exp.Star):
+        return True
+    return (
+        isinstance(projection, exp.Column)
+        and isinstance(projection.this, exp.Star)
+        and (not term.table or projection.table.lower() == term.table.lower())
+    )
 
 
 def outer_order(sql: str, output: Sequence[str]) -> str | None:

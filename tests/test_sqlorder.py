@@ -36,6 +36,10 @@ def test_star_and_union() -> None:
         outer_order("SELECT u.* FROM {user} u ORDER BY u.lastaccess DESC", ["id", "lastaccess"])
         == "2 DESC"
     )
+    # u.* returns a column named id, but not ue.id.
+    star = "SELECT u.*, ue.timestart FROM {user} u JOIN {user_enrolments} ue ON ue.userid = u.id"
+    assert outer_order(f"{star} ORDER BY ue.id", ["id", "username", "timestart"]) is None
+    assert outer_order(f"{star} ORDER BY u.id", ["id", "username", "timestart"]) == "1"
     union = "SELECT id FROM {course} UNION SELECT id FROM {user} ORDER BY id DESC"
     assert outer_order(union, ["id"]) == "1 DESC"
     # A window's ORDER BY is not the query's.
