@@ -104,11 +104,15 @@ def site(
     next(databases, None)
 
 
+def report_name(sql: str) -> str:
+    return "q" + hashlib.sha1(sql.encode()).hexdigest()[:16]
+
+
 def run(site: dict[str, str], sql: str, as_user: str | None = None) -> tuple[list[Any], list[str]]:
     """The rows `run-report` exports for this SQL (saved as a custom report), and the notices."""
     notices: list[str] = []
     app = App(load_config(environ=site), notice=notices.append)
-    name = "q" + hashlib.sha1(sql.encode()).hexdigest()[:16]
+    name = report_name(sql)
     try:
         if get_custom_report(app.state, name) is None:
             validator = make_validator(app.config, app.moodle)
@@ -220,6 +224,9 @@ def test_an_order_that_cannot_be_kept_is_said(site: dict[str, str]) -> None:
     )
     _, notices = run(site, sql, "mona")
     assert len(notices) == 1 and "ORDER BY cannot be kept" in notices[0]
+    done = run_cli("run-report", report_name(sql), "--as-user", "mona", "-f", "csv", env=site)
+    assert done.returncode == 0, done.stderr
+    assert b"ORDER BY cannot be kept" in done.stderr
 
 
 def test_a_schedule_sends_its_recipient_the_rows_in_order(site: dict[str, str]) -> None:
