@@ -199,7 +199,7 @@ def _order_terms(tokens: list[Token], depths: list[int]) -> tuple[int, list[_Ter
             terms[-1].append(token)
     found: list[_Term] = []
     for term in terms:
-        depth = [d - depths[start] for d in _top_level(term)]
+        depth = _top_level(term)
         words = [t.text.upper() for t in term]
         nulls = len(term) >= 2 and words[-2] == "NULLS" and not depth[-2]
         end = len(term) - (2 if nulls else 0)
@@ -254,10 +254,11 @@ def _aliases(tree: exp.Query) -> set[str]:
 def keep_order(sql: str, output: Sequence[str], engine: str) -> KeptOrder:
     """The query and the ORDER BY that keep its order once it is wrapped in `r`, on `engine`
     (the Moodle connection's engine name): see the module's description."""
+    positions = outer_order(sql, output)
     dialect = _ENGINE_DIALECTS.get(engine)
-    tree = _parse(sql, dialect)
-    if tree is None or not output or not isinstance(tree.args.get("order"), exp.Order):
-        return KeptOrder(sql, None)
+    tree = None if positions or not output else _parse(sql, dialect)
+    if not isinstance(tree, exp.Query) or not isinstance(tree.args.get("order"), exp.Order):
+        return KeptOrder(sql, positions)
     ordered_terms = tree.args["order"].expressions
     try:
         tokens = Dialect.get_or_raise(dialect).tokenize(_masked(sql))
@@ -266,12 +267,10 @@ def keep_order(sql: str, output: Sequence[str], engine: str) -> KeptOrder:
     depths = _top_level(tokens)
     found = _order_terms(tokens, depths)
     if found is None or len(found[1]) != len(ordered_terms):
-        return KeptOrder(sql, outer_order(sql, output))
+        return KeptOrder(sql, None, lost="its ORDER BY could not be read")
     order_at, terms = found
     names = {name.lower() for name in output}
     union = isinstance(tree, exp.SetOperation)
-    if not isinstance(tree, exp.Query):
-        return KeptOrder(sql, outer_order(sql, output))
     aliases = set() if union else _aliases(tree)
     distinct = tree.args.get("distinct")
     plain_distinct = isinstance(distinct, exp.Distinct) and not distinct.args.get("on")
