@@ -21,7 +21,7 @@ Everyone else sees their own rows. Grants add up: a manager who also teaches see
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -296,21 +296,39 @@ def scope_condition(scope: Scope, columns: Mapping[ScopeColumn, str], what: str)
     return " AND ".join(parts)
 
 
-def wrap_query(sql: str, condition: str | None, output: Sequence[str] = ()) -> str:
+def wrap_query(
+    sql: str,
+    condition: str | None,
+    output: Sequence[str] = (),
+    engine: str | None = None,
+    notice: Callable[[str], None] | None = None,
+) -> str:
     """Wrap a whole query (custom SQL) in the scope condition over its output columns `r.*`.
 
-    The query's ORDER BY is repeated outside over `output` (its column names), since an engine
-    may drop the order of a derived table (MariaDB does).
+    The query's ORDER BY is kept outside, since an engine may drop the order of a derived table
+    (MariaDB does): over `output` (its column names) and, given the Moodle `engine`, over hidden
+    sort columns for terms that are no output column (see sqlorder). An order that cannot be kept
+    is said through `notice`, so rows in another order are never a surprise.
     """
     if condition is None:
         return sql
     # The parser is imported only when custom SQL is scoped: every other command starts faster.
-    from manireports.sqlorder import outer_order
+    from manireports.sqlorder import keep_order, outer_order, quote
 
     body = sql.rstrip().rstrip(";")
-    wrapped = f"SELECT r.* FROM (\n{body}\n) r\nWHERE {condition}"
-    order = outer_order(body, output)
-    return wrapped if order is None else f"{wrapped}\nORDER BY {order}"
+    if engine is None:
+        order = outer_order(body, output)
+        wrapped = f"SELECT r.* FROM (\n{body}\n) r\nWHERE {condition}"
+        return wrapped if order is None else f"{wrapped}\nORDER BY {order}"
+    kept = keep_order(body, output, engine)
+    if kept.lost is not None and notice is not None:
+        notice(
+            f"Note: for a restricted user this report's ORDER BY cannot be kept ({kept.lost}); "
+            "its rows come in the database's order."
+        )
+    columns = ", ".join(f"r.{quote(name, engine)}" for name in output) if kept.hidden else "r.*"
+    wrapped = f"SELECT {columns} FROM (\n{kept.inner}\n) r\nWHERE {condition}"
+    return wrapped if kept.order is None else f"{wrapped}\nORDER BY {kept.order}"
 
 
 def visible_companies(

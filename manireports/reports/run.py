@@ -8,7 +8,7 @@ audit log whether it succeeds or fails.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -127,11 +127,19 @@ def prepare_report(app: App, request: ReportRequest) -> PreparedReport:
         names = [c.name for c in report.columns]
         if scope.restricted and not report.scope_columns and not names:
             names = app.moodle.column_names(expand_tables(sql, prefix, aliases), params)
-        sql = expand_tables(apply_scope(sql, report, scope, names), prefix, aliases)
+        sql = apply_scope(sql, report, scope, names, engine, app.notice)
+        sql = expand_tables(sql, prefix, aliases)
     return PreparedReport(report, sql, params, dict(request.params), now, context, scope)
 
 
-def apply_scope(sql: str, report: BuiltinReport, scope: Scope, output: list[str]) -> str:
+def apply_scope(
+    sql: str,
+    report: BuiltinReport,
+    scope: Scope,
+    output: list[str],
+    engine: str | None = None,
+    notice: Callable[[str], None] | None = None,
+) -> str:
     """Put the scope condition where the report's SQL asks for it, or wrap the whole query.
 
     Only reports that name their scope expressions use the marker; any other query (custom SQL
@@ -143,7 +151,7 @@ def apply_scope(sql: str, report: BuiltinReport, scope: Scope, output: list[str]
         return sql.replace(SCOPE_MARKER, condition or "1 = 1")
     carried = [name for name in ("userid", "courseid", "companyid") if name in output]
     columns: dict[ScopeColumn, str] = {name: f"r.{name}" for name in carried}
-    return wrap_query(sql, scope_condition(scope, columns, what), output)
+    return wrap_query(sql, scope_condition(scope, columns, what), output, engine, notice)
 
 
 def run_report(
