@@ -6,7 +6,7 @@ condition over the report's own user, course and company columns, so the databas
 rows; nothing is fetched and then dropped in Python. A report whose columns cannot carry the
 acting user's grants is refused rather than shown unfiltered.
 
-IOMAD rules (moodle-schema README section 12, as IOMAD's own company::get_my_users): a company
+IOMAD rules (as IOMAD's own company::get_my_users): a company
 manager (company_users.managertype 1) sees every user of that company; a department manager
 (managertype 2) the users of their department and all its sub-departments; a manager of a parent
 company does not see a child company's users through the parent. A department manager may pick
