@@ -13,48 +13,13 @@ the log in id order is explained in `engine`.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from manireports.timetrack.aggregate import AggregateResult, aggregate_daily
-    from manireports.timetrack.heartbeat import (
-        HeartbeatInputError,
-        HeartbeatResult,
-        apply_heartbeats,
-    )
-    from manireports.timetrack.jobs import aggregate_time
-    from manireports.timetrack.rebuild import RebuildResult, rebuild
-    from manireports.timetrack.report import TIME_SPENT_COLUMNS, time_spent_rows
-    from manireports.timetrack.sessions import TimeSettings
-    from manireports.timetrack.sync import ConcurrentSyncError, SyncResult, sync_log
-
-# Each name is loaded from its module on first use: the hourly `time sync` does not pay for the
-# aggregation, heartbeat, rebuild and report modules (and what they import).
-_HOMES = {
-    "AggregateResult": "aggregate",
-    "aggregate_daily": "aggregate",
-    "HeartbeatInputError": "heartbeat",
-    "HeartbeatResult": "heartbeat",
-    "apply_heartbeats": "heartbeat",
-    "aggregate_time": "jobs",
-    "RebuildResult": "rebuild",
-    "rebuild": "rebuild",
-    "TIME_SPENT_COLUMNS": "report",
-    "time_spent_rows": "report",
-    "TimeSettings": "sessions",
-    "ConcurrentSyncError": "sync",
-    "SyncResult": "sync",
-    "sync_log": "sync",
-}
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{home}"), name)
-
+from manireports.timetrack.aggregate import AggregateResult, aggregate_daily
+from manireports.timetrack.heartbeat import HeartbeatInputError, HeartbeatResult, apply_heartbeats
+from manireports.timetrack.jobs import aggregate_time
+from manireports.timetrack.rebuild import RebuildResult, rebuild
+from manireports.timetrack.report import TIME_SPENT_COLUMNS, time_spent_rows
+from manireports.timetrack.sessions import TimeSettings
+from manireports.timetrack.sync import ConcurrentSyncError, SyncResult, sync_log
 
 __all__ = [
     "TIME_SPENT_COLUMNS",
