@@ -8,6 +8,7 @@ traceback only with --debug.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
@@ -2286,6 +2287,28 @@ def _globals_first(args: list[str]) -> list[str]:
     return flags + rest + args[end:]
 
 
+def _only_the_command(args: list[str]) -> typer.Typer:
+    """The app with just the command or group that `args` names: Typer reads the signature of
+    every command it is given on each run, a third of the start-up of a one-line command. The
+    root help, no command and an unknown name get every command, so both list them all."""
+    names = iter(args)
+    name = None
+    for arg in names:
+        if arg in ("-c", "--config"):
+            next(names, None)
+        elif arg == "--" or not arg.startswith("-"):
+            name = None if arg == "--" else arg
+            break
+    groups = [group for group in app.registered_groups if group.name == name]
+    commands = [command for command in app.registered_commands if command.name == name]
+    if not groups and not commands:
+        return app
+    only = copy.copy(app)
+    only.registered_groups = groups
+    only.registered_commands = commands
+    return only
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run the command line; every exit code comes from here (the table in the README)."""
     argv = _globals_first(list(argv if argv is not None else sys.argv[1:]))
@@ -2294,7 +2317,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _interrupt)
     try:
-        code = app(args=argv, prog_name="manireports", standalone_mode=False)
+        code = _only_the_command(argv)(args=argv, prog_name="manireports", standalone_mode=False)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import platformdirs
 
 from manireports.errors import ConfigError
 
@@ -233,6 +230,8 @@ class Setting:
 
 def data_dir() -> Path:
     """Where manireports keeps the demo database, the default state database and stored files."""
+    import platformdirs
+
     return Path(platformdirs.user_data_dir("manireports", appauthor=False))
 
 
@@ -427,6 +426,8 @@ def load_config(
 
     path = find_config_file(explicit_path, env)
     if path is not None:
+        import tomllib
+
         try:
             document = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:

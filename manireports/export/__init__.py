@@ -6,7 +6,8 @@ table to a file (atomically) or to a stream. The library ships csv, tsv, json, j
 and html; the command-line layer registers the rich `table` writer with `register_writer`, which
 keeps rich out of the library.
 
-The XLSX, PDF and HTML writers import their heavy libraries on first use, so `--help` stays fast.
+Every writer, and the atomic file output, is imported on first use: a command that writes nothing
+(`--help`, `config show`) or one small table does not load what other formats need.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from pathlib import Path, PurePath
 from typing import BinaryIO
 
 from manireports.errors import InputError
-from manireports.export.atomic import atomic_output
 from manireports.export.model import (
     Column,
     ColumnKind,
@@ -24,11 +24,8 @@ from manireports.export.model import (
     ReportTable,
     Writer,
 )
-from manireports.export.text import write_csv, write_json, write_jsonl, write_tsv
-from manireports.export.values import PROGRESS_EVERY
 
 __all__ = [
-    "PROGRESS_EVERY",
     "TERMINAL_FORMAT",
     "Column",
     "ColumnKind",
@@ -58,6 +55,16 @@ EXTENSIONS = {
 }
 
 
+def _text_writer(fmt: str) -> Writer:
+    def write(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> int:
+        from manireports.export import text
+
+        writer: Writer = getattr(text, f"write_{fmt}")
+        return writer(table, stream, options)
+
+    return write
+
+
 def _write_xlsx(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> int:
     from manireports.export.xlsx import write_xlsx
 
@@ -77,10 +84,10 @@ def _write_html(table: ReportTable, stream: BinaryIO, options: ExportOptions) ->
 
 
 _WRITERS: dict[str, Writer] = {
-    "csv": write_csv,
-    "tsv": write_tsv,
-    "json": write_json,
-    "jsonl": write_jsonl,
+    "csv": _text_writer("csv"),
+    "tsv": _text_writer("tsv"),
+    "json": _text_writer("json"),
+    "jsonl": _text_writer("jsonl"),
     "xlsx": _write_xlsx,
     "pdf": _write_pdf,
     "html": _write_html,
@@ -168,6 +175,8 @@ def export(
             )
         seen.add(column.name)
     if isinstance(destination, str | Path):
+        from manireports.export.atomic import atomic_output
+
         path = Path(destination)
         with atomic_output(path, mode=options.file_mode) as stream:
             rows = writer(table, stream, options)

@@ -25,7 +25,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from manireports.config import data_dir
 from manireports.errors import ConfigError, DatabaseError, SchemaBehindError
@@ -351,12 +350,17 @@ def write_setting(
     with transaction(target) as connection:
         backend = connection.dialect.name
         statement: sa.Executable
+        # Each dialect's module is imported by its own engine already; the others stay unloaded.
         if backend in ("mysql", "mariadb"):
+            from sqlalchemy.dialects import mysql
+
             on_mysql = mysql.insert(settings).values(row)
             statement = on_mysql.on_duplicate_key_update(
                 value=on_mysql.inserted.value, timemodified=on_mysql.inserted.timemodified
             )
         elif backend == "postgresql":
+            from sqlalchemy.dialects import postgresql
+
             on_postgresql = postgresql.insert(settings).values(row)
             statement = on_postgresql.on_conflict_do_update(
                 index_elements=[settings.c.name],
@@ -366,6 +370,8 @@ def write_setting(
                 },
             )
         else:
+            from sqlalchemy.dialects import sqlite
+
             on_sqlite = sqlite.insert(settings).values(row)
             statement = on_sqlite.on_conflict_do_update(
                 index_elements=[settings.c.name],

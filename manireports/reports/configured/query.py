@@ -8,6 +8,7 @@ value and no value can be read as SQL, a table, a parameter or the scope marker.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Mapping
@@ -17,10 +18,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from dateutil.relativedelta import relativedelta
-from sqlalchemy.dialects.mysql.base import MySQLDialect
-from sqlalchemy.dialects.postgresql.base import PGDialect
-from sqlalchemy.dialects.sqlite.base import SQLiteDialect
 
 from manireports.errors import InputError
 from manireports.export import Column, ColumnKind
@@ -76,13 +73,25 @@ SOURCE_ALIASES = {
     "standard_log": "logs",
 }
 
-# Compiled with `:name` parameters, the convention the runner and --show-sql read, and without
-# the driver-specific casts some drivers add to parameters.
-_DIALECTS: Mapping[Engine, sa.Dialect] = {
-    "mysql": MySQLDialect(paramstyle="named"),
-    "postgresql": PGDialect(paramstyle="named"),  # type: ignore[no-untyped-call]
-    "sqlite": SQLiteDialect(paramstyle="named"),
-}
+
+@functools.cache
+def _dialect(engine: Engine) -> sa.Dialect:
+    """The dialect a configured query is compiled for, with `:name` parameters (the convention
+    the runner and --show-sql read) and without the driver-specific casts some drivers add.
+    Imported on first use: a command that only lists reports loads no dialect it does not use."""
+    if engine == "mysql":
+        from sqlalchemy.dialects.mysql.base import MySQLDialect
+
+        return MySQLDialect(paramstyle="named")
+    if engine == "postgresql":
+        from sqlalchemy.dialects.postgresql.base import PGDialect
+
+        return PGDialect(paramstyle="named")  # type: ignore[no-untyped-call]
+    from sqlalchemy.dialects.sqlite.base import SQLiteDialect
+
+    return SQLiteDialect(paramstyle="named")
+
+
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _BARE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # A day relative to the run: "today", "yesterday", "30 days ago", "2 weeks ago", "6 months ago".
@@ -131,7 +140,7 @@ def build_configured_sql(
     """
     builder = _Builder(cfg, tables_for(prefix), timezone or ZoneInfo("UTC"), now)
     statement, built = builder.build(scope_marker)
-    dialect = _DIALECTS[engine]
+    dialect = _dialect(engine)
     compiled = statement.compile(dialect=dialect)
     params = dict(compiled.params)
     if "now" in params:
@@ -566,6 +575,8 @@ class _Builder:
 
 def _relative_day_of(match: re.Match[str], now: int, timezone: ZoneInfo) -> date:
     """The calendar day a relative value names, counted back from the run's day."""
+    from dateutil.relativedelta import relativedelta
+
     today = datetime.fromtimestamp(now, timezone).date()
     word = match.group(1).lower()
     if word == "today":
