@@ -281,8 +281,7 @@ def test_the_terminal_dashboard_shows_names_as_text() -> None:
     """Course names are data: `[old] Induction` stays as written and an ESC is shown escaped."""
     import io
 
-    from manireports.cli import _print_dashboard
-
+    from manireports.cli.dashboard import _print_dashboard
     from manireports.dashboard.model import Dashboard
 
     stored = {
