@@ -8,9 +8,11 @@ a server cannot be reached the test is skipped with a reason that says how to en
 from __future__ import annotations
 
 import os
+import types
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -33,6 +35,41 @@ def _unavailable(server: str, exc: Exception) -> None:
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+def _code_names(code: types.CodeType) -> set[str]:
+    """The global names a function's code (and the code nested in it) refers to."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _code_names(const)
+    return names
+
+
+def _spawns(function: Any, seen: set[Any]) -> bool:
+    """Whether `function` calls `run_cli`, itself or through a function it calls by name."""
+    code = getattr(function, "__code__", None)
+    if code is None or function in seen:
+        return False
+    seen.add(function)
+    names = _code_names(code)
+    if "run_cli" in names:
+        return True
+    scope = getattr(function, "__globals__", {})
+    return any(_spawns(scope.get(name), seen) for name in names)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `subprocess` every test that starts the command line as a process, in its body, a
+    helper or a fixture, so the quick tier can leave them out (-m "not subprocess")."""
+    for item in items:
+        seen: set[Any] = set()
+        functions = [getattr(item, "function", None)]
+        info = getattr(item, "_fixtureinfo", None)
+        for defs in (info.name2fixturedefs.values() if info else ()):
+            functions += [definition.func for definition in defs]
+        if any(_spawns(function, seen) for function in functions):
+            item.add_marker(pytest.mark.subprocess)
 
 
 @pytest.fixture(autouse=True)
