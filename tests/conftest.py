@@ -37,23 +37,29 @@ def _unavailable(server: str, exc: Exception) -> None:
     pytest.skip(message)
 
 
-def _code_names(code: types.CodeType) -> set[str]:
-    """The global names a function's code (and the code nested in it) refers to."""
-    names = set(code.co_names)
+def _code_refs(code: types.CodeType) -> tuple[set[str], set[str]]:
+    """The global names and the string constants in a function's code and in the code nested
+    in it (comprehensions, inner functions)."""
+    names, strings = set(code.co_names), set()
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
-            names |= _code_names(const)
-    return names
+            inner_names, inner_strings = _code_refs(const)
+            names |= inner_names
+            strings |= inner_strings
+        elif isinstance(const, str):
+            strings.add(const)
+    return names, strings
 
 
 def _spawns(function: Any, seen: set[Any]) -> bool:
-    """Whether `function` calls `run_cli`, itself or through a function it calls by name."""
+    """Whether `function` starts the command line as a process, itself or through a function
+    it calls by name: with `run_cli`, or with a `python -m manireports` of its own."""
     code = getattr(function, "__code__", None)
     if code is None or function in seen:
         return False
     seen.add(function)
-    names = _code_names(code)
-    if "run_cli" in names:
+    names, strings = _code_refs(code)
+    if "run_cli" in names or {"-m", "manireports"} <= strings:
         return True
     scope = getattr(function, "__globals__", {})
     return any(_spawns(scope.get(name), seen) for name in names)
@@ -66,7 +72,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         seen: set[Any] = set()
         functions = [getattr(item, "function", None)]
         info = getattr(item, "_fixtureinfo", None)
-        for defs in (info.name2fixturedefs.values() if info else ()):
+        for defs in info.name2fixturedefs.values() if info else ():
             functions += [definition.func for definition in defs]
         if any(_spawns(function, seen) for function in functions):
             item.add_marker(pytest.mark.subprocess)
