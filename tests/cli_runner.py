@@ -83,7 +83,9 @@ def invoke(
     out, err = _Captured(), _Captured()
     data = stdin.encode() if isinstance(stdin, str) else stdin or b""
     text_out = io.TextIOWrapper(out, encoding="utf-8", write_through=True)
-    text_err = io.TextIOWrapper(err, encoding="utf-8", errors="backslashreplace", write_through=True)
+    text_err = io.TextIOWrapper(
+        err, encoding="utf-8", errors="backslashreplace", write_through=True
+    )
     environment = Environment(
         stdin=io.BytesIO(data),
         stdout=text_out,
@@ -99,4 +101,3 @@ def invoke(
     text_out.flush()
     text_err.flush()
     return Invoked(args, code, out.getvalue(), err.getvalue())
-

@@ -59,7 +59,8 @@ def _spawns(function: Any, seen: set[Any]) -> bool:
         return False
     seen.add(function)
     names, strings = _code_refs(code)
-    if "run_cli" in names or {"-m", "manireports"} <= strings:
+    by_hand = {"-m", "manireports"} <= strings or any("-m manireports" in s for s in strings)
+    if "run_cli" in names or by_hand:
         return True
     scope = getattr(function, "__globals__", {})
     return any(_spawns(scope.get(name), seen) for name in names)
