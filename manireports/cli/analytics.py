@@ -11,14 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from manireports.cli.environment import env_of
-from manireports.cli.options import (
-    AsUserOption,
-    CompanyOption,
-    FormatOption,
-    OutputOption,
-)
-
-# analytics: the user_engagement and at_risk reports under their own commands.
+from manireports.cli.options import AsUserOption, CompanyOption, FormatOption, OutputOption
 
 analytics_app = typer.Typer(
     help="Engagement scores and learners at risk (see docs/analytics.md).", no_args_is_help=True

@@ -7,10 +7,7 @@ from typing import Annotated
 import typer
 
 from manireports.cli.environment import env_of
-from manireports.cli.options import (
-    FormatOption,
-    OutputOption,
-)
+from manireports.cli.options import FormatOption, OutputOption
 from manireports.cli.output import export_small
 from manireports.errors import InputError
 

@@ -9,12 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from manireports.cli.environment import Environment, env_of
-from manireports.cli.options import (
-    AsUserOption,
-    CompanyOption,
-    FormatOption,
-    OutputOption,
-)
+from manireports.cli.options import AsUserOption, CompanyOption, FormatOption, OutputOption
 from manireports.cli.output import export_small, write_text
 from manireports.errors import InputError
 

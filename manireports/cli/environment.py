@@ -12,12 +12,12 @@ import os
 import signal
 import sys
 import traceback
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
-import click
 import typer
 
 from manireports.config import Config, load_config
@@ -123,19 +123,19 @@ class Environment:
         return App(self.config(), notice=notice)
 
 
-def env_of(ctx: click.Context) -> Environment:
+def env_of(ctx: typer.Context) -> Environment:
     obj = ctx.find_root().obj
     assert isinstance(obj, Environment)
     return obj
 
 
+_running: ContextVar[Environment | None] = ContextVar("manireports_environment", default=None)
+
+
 def current_env() -> Environment:
     """The running command's environment, for helpers called without its context (the export
     writers); outside a command, the process's own."""
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None and isinstance(ctx.find_root().obj, Environment):
-        return env_of(ctx)
-    return Environment()
+    return _running.get() or Environment()
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,7 +179,14 @@ def _globals_first(args: list[str]) -> list[str]:
 def run(app: typer.Typer, args: list[str], env: Environment) -> int:
     """Run the command line in `env` and return its exit code; every exit code comes from here
     (the table in the README)."""
-    argv = _globals_first(args)
+    running = _running.set(env)
+    try:
+        return _exit_code(app, _globals_first(args), env)
+    finally:
+        _running.reset(running)
+
+
+def _exit_code(app: typer.Typer, argv: list[str], env: Environment) -> int:
     debug = "--debug" in argv
     _SIGNALLED.clear()
     try:

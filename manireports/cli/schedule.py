@@ -8,20 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from manireports.cli.environment import env_of
-from manireports.cli.options import (
-    FormatOption,
-    OutputOption,
-    ParamOption,
-    PeriodOption,
-)
+from manireports.cli.options import FormatOption, OutputOption, ParamOption, PeriodOption
 from manireports.cli.output import export_small, write_text
 from manireports.cli.periods import period_schedule_params
 
 if TYPE_CHECKING:
     from manireports.app import App
 
-
-# schedule and jobs run-due
 
 schedule_app = typer.Typer(help="Scheduled reports mailed to people.", no_args_is_help=True)
 ScheduleId = Annotated[int, typer.Argument(help="Schedule id (see `schedule list`).")]
