@@ -197,10 +197,10 @@ def test_unexpected_errors_exit_1_without_traceback_unless_debug(
 ) -> None:
     # A state URL pointing at a directory cannot be opened: a failure while running.
     env = {**moodle, "MANIREPORTS_STATE_URL": f"sqlite:///{tmp_path}"}
-    result = invoke("run-report", "course_completion", env=env)
+    result = run_cli("run-report", "course_completion", env=env)
     assert result.returncode in (1, 4), result.stderr
     assert "Traceback" not in result.stderr.decode()
-    debug = invoke("--debug", "run-report", "course_completion", env=env)
+    debug = run_cli("--debug", "run-report", "course_completion", env=env)
     assert debug.returncode == result.returncode
     assert "Traceback" in debug.stderr.decode()
 

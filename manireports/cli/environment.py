@@ -7,6 +7,7 @@ streams (the tests do); a real run takes the process's own.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import signal
@@ -27,29 +28,38 @@ if TYPE_CHECKING:
     from manireports.app import App
 
 
+class _Closed(io.BytesIO):
+    """Standard output the process was started without (Python's sys.stdout is None): writing
+    to it fails as writing to a closed descriptor does, so the run says it cannot write."""
+
+    def write(self, _data: Any) -> int:
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+
+
 def _stdin() -> BinaryIO:
-    # Started with stdin closed, a command reads nothing from it.
+    # Started without stdin, a command reads nothing from it.
     return io.BytesIO() if sys.stdin is None else sys.stdin.buffer
 
 
 def _stdout() -> TextIO:
-    return sys.stdout
+    return io.TextIOWrapper(_Closed(), write_through=True) if sys.stdout is None else sys.stdout
 
 
 def _stdout_binary() -> BinaryIO:
-    return sys.stdout.buffer
+    return _Closed() if sys.stdout is None else sys.stdout.buffer
 
 
 def _stderr() -> TextIO:
-    return sys.stderr
+    # Started without stderr, messages go nowhere, as click's echo would have it.
+    return io.StringIO() if sys.stderr is None else sys.stderr
 
 
 def _stdout_is_terminal() -> bool:
-    return sys.stdout.isatty()
+    return sys.stdout is not None and sys.stdout.isatty()
 
 
 def _stderr_is_terminal() -> bool:
-    return sys.stderr.isatty()
+    return sys.stderr is not None and sys.stderr.isatty()
 
 
 def _colour() -> bool:
