@@ -51,13 +51,17 @@ def _code_refs(code: types.CodeType) -> tuple[set[str], set[str]]:
     return names, strings
 
 
-def _spawns(function: Any, seen: set[Any]) -> bool:
+def _spawns(function: Any, seen: set[int]) -> bool:
     """Whether `function` starts the command line as a process, itself or through a function
     it calls by name: with `run_cli`, or with a `python -m manireports` of its own."""
-    code = getattr(function, "__code__", None)
-    if code is None or function in seen:
+    if id(function) in seen or not str(getattr(function, "__module__", "")).startswith("tests"):
         return False
-    seen.add(function)
+    seen.add(id(function))
+    if isinstance(function, type):  # a helper class: its methods
+        return any(_spawns(member, seen) for member in vars(function).values())
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return False
     names, strings = _code_refs(code)
     by_hand = {"-m", "manireports"} <= strings or any("-m manireports" in s for s in strings)
     if "run_cli" in names or by_hand:
@@ -70,7 +74,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark `subprocess` every test that starts the command line as a process, in its body, a
     helper or a fixture, so the quick tier can leave them out (-m "not subprocess")."""
     for item in items:
-        seen: set[Any] = set()
+        seen: set[int] = set()
         functions = [getattr(item, "function", None)]
         info = getattr(item, "_fixtureinfo", None)
         for defs in info.name2fixturedefs.values() if info else ():
