@@ -8,9 +8,11 @@ a server cannot be reached the test is skipped with a reason that says how to en
 from __future__ import annotations
 
 import os
+import types
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -33,6 +35,52 @@ def _unavailable(server: str, exc: Exception) -> None:
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+def _code_refs(code: types.CodeType) -> tuple[set[str], set[str]]:
+    """The global names and the string constants in a function's code and in the code nested
+    in it (comprehensions, inner functions)."""
+    names, strings = set(code.co_names), set()
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            inner_names, inner_strings = _code_refs(const)
+            names |= inner_names
+            strings |= inner_strings
+        elif isinstance(const, str):
+            strings.add(const)
+    return names, strings
+
+
+def _spawns(function: Any, seen: set[int]) -> bool:
+    """Whether `function` starts the command line as a process, itself or through a function
+    it calls by name: with `run_cli`, or with a `python -m manireports` of its own."""
+    if id(function) in seen or not str(getattr(function, "__module__", "")).startswith("tests"):
+        return False
+    seen.add(id(function))
+    if isinstance(function, type):  # a helper class: its methods
+        return any(_spawns(member, seen) for member in vars(function).values())
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return False
+    names, strings = _code_refs(code)
+    by_hand = {"-m", "manireports"} <= strings or any("-m manireports" in s for s in strings)
+    if "run_cli" in names or by_hand:
+        return True
+    scope = getattr(function, "__globals__", {})
+    return any(_spawns(scope.get(name), seen) for name in names)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `subprocess` every test that starts the command line as a process, in its body, a
+    helper or a fixture, so the quick tier can leave them out (-m "not subprocess")."""
+    for item in items:
+        seen: set[int] = set()
+        functions = [getattr(item, "function", None)]
+        info = getattr(item, "_fixtureinfo", None)
+        for defs in info.name2fixturedefs.values() if info else ():
+            functions += [definition.func for definition in defs]
+        if any(_spawns(function, seen) for function in functions):
+            item.add_marker(pytest.mark.subprocess)
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from manireports.demo import build_demo
-from tests.cli_runner import run_cli
+from tests.cli_runner import invoke
 
 
 def build_dashboard_demo(base: Path) -> dict[str, str]:
@@ -23,7 +23,7 @@ def build_dashboard_demo(base: Path) -> dict[str, str]:
         "MANIREPORTS_SITE_TIMEZONE": "UTC",
     }
     for command in (("db", "upgrade"), ("jobs", "aggregate-time")):
-        done = run_cli(*command, env=environ)
+        done = invoke(*command, env=environ)
         assert done.returncode == 0, done.stderr
     return environ
 

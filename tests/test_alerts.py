@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from manireports.app import App
 from manireports.config import load_config
 from manireports.ops.jobruns import note_outcome
-from tests.cli_runner import run_cli
+from tests.cli_runner import invoke
 from tests.schedule_support import Inbox, SmtpServer, body, build_site, environment, free_port
 
 
@@ -36,7 +36,7 @@ def setup(tmp_path: Path, smtp: SmtpServer) -> dict[str, str]:
         smtp.port,
         MANIREPORTS_ALERTS_RECIPIENTS="ops@school.example,tina",
     )
-    assert run_cli("db", "upgrade", env=env).returncode == 0
+    assert invoke("db", "upgrade", env=env).returncode == 0
     return env
 
 
@@ -44,7 +44,7 @@ def _job(env: dict[str, str], *, broken: bool, tmp_path: Path) -> int:
     changed = dict(env)
     if broken:
         changed["MANIREPORTS_MOODLE_URL"] = f"sqlite:///{tmp_path / 'missing.sqlite'}"
-    return run_cli("jobs", "scorm-summary", env=changed).returncode
+    return invoke("jobs", "scorm-summary", env=changed).returncode
 
 
 def test_one_mail_after_three_failures_and_one_on_recovery(
@@ -63,7 +63,7 @@ def test_one_mail_after_three_failures_and_one_on_recovery(
     assert [_job(setup, broken=True, tmp_path=tmp_path) for _ in range(2)] == [4, 4]
     assert inbox.count() == {"ops@school.example": 1}
 
-    health = run_cli("health", "--format", "json", env=setup)
+    health = invoke("health", "--format", "json", env=setup)
     assert health.returncode == 2
     assert b'"name": "job.scorm-summary",\n      "status": "CRITICAL"' in health.stdout
 

@@ -25,7 +25,7 @@ from manireports.state.tables import (
     schedule_recipients,
     schedules,
 )
-from tests.cli_runner import run_cli
+from tests.cli_runner import invoke
 from tests.conftest import ENGINES, fresh_database
 from tests.moodle_site import MoodleSite
 from tests.schedule_support import ZONE, build_site
@@ -197,7 +197,7 @@ def sites(tmp_path: Path) -> tuple[dict[str, str], dict[str, str]]:
             "MANIREPORTS_STATE_URL": f"sqlite:///{tmp_path / f'state{index}.sqlite'}",
             "MANIREPORTS_SITE_TIMEZONE": ZONE,
         }
-        assert run_cli("db", "upgrade", env=site_env).returncode == 0
+        assert invoke("db", "upgrade", env=site_env).returncode == 0
         env.append(site_env)
     return env[0], env[1]
 
@@ -207,10 +207,10 @@ def _definitions(env: dict[str, str], tmp_path: Path) -> None:
     # A userid column lets the report be scoped, so tina may receive her own view of it.
     sql.write_text("SELECT id AS userid, username FROM {user}")
     assert (
-        run_cli("reports", "create", "--name", "users", "--sql-file", str(sql), env=env).returncode
+        invoke("reports", "create", "--name", "users", "--sql-file", str(sql), env=env).returncode
         == 0
     )
-    added = run_cli(
+    added = invoke(
         "schedule", "add", "--report", "users", "--name", "daily users", "--frequency", "daily",
         "--format", "csv", "--recipient", "tina", "--recipient", "boss@school.example", env=env,
     )  # fmt: skip
@@ -230,8 +230,8 @@ def test_backup_holds_definitions_only(
 ) -> None:
     first, _second = sites
     _definitions(first, tmp_path)
-    assert run_cli("run-report", "users", "-f", "csv", env=first).returncode == 0
-    result = run_cli("backup", "-o", str(tmp_path / "b.json"), env=first)
+    assert invoke("run-report", "users", "-f", "csv", env=first).returncode == 0
+    result = invoke("backup", "-o", str(tmp_path / "b.json"), env=first)
     assert result.returncode == 0, result.stderr
     document = json.loads((tmp_path / "b.json").read_text())
     assert set(document) == {"format", "version", "reports", "schedules", "dashboards", "settings"}
@@ -249,9 +249,9 @@ def test_restore_moves_to_another_site_by_username(
     first, second = sites
     _definitions(first, tmp_path)
     backup = tmp_path / "b.json"
-    assert run_cli("backup", "-o", str(backup), env=first).returncode == 0
+    assert invoke("backup", "-o", str(backup), env=first).returncode == 0
 
-    dry = run_cli("restore", str(backup), "--dry-run", env=second)
+    dry = invoke("restore", str(backup), "--dry-run", env=second)
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.decode().splitlines() == [
         "report 'users': would be created",
@@ -263,7 +263,7 @@ def test_restore_moves_to_another_site_by_username(
         _count(second, "manireports_schedules"),
     ) == (0, 0)
 
-    done = run_cli("restore", str(backup), env=second)
+    done = invoke("restore", str(backup), env=second)
     assert done.returncode == 0, done.stderr
     assert done.stdout.decode().splitlines()[-1] == "2 created, 0 updated, 0 skipped."
     engine = sa.create_engine(second["MANIREPORTS_STATE_URL"])
@@ -282,7 +282,7 @@ def test_restore_moves_to_another_site_by_username(
         [(None, "boss@school.example"), (tina, None)], key=str
     )
 
-    again = run_cli("restore", str(backup), env=second)
+    again = invoke("restore", str(backup), env=second)
     assert again.returncode == 0
     assert again.stdout.decode().splitlines()[-1] == "0 created, 0 updated, 2 skipped."
     assert (
@@ -297,16 +297,16 @@ def test_replace_updates_a_changed_report(
     first, _second = sites
     _definitions(first, tmp_path)
     backup = tmp_path / "b.json"
-    assert run_cli("backup", "-o", str(backup), env=first).returncode == 0
+    assert invoke("backup", "-o", str(backup), env=first).returncode == 0
     document = json.loads(backup.read_text())
     document["reports"][0]["sql"] = "SELECT id FROM {user}"
     backup.write_text(json.dumps(document))
-    kept = run_cli("restore", str(backup), env=first)
+    kept = invoke("restore", str(backup), env=first)
     assert "report 'users': skipped (exists (--replace replaces it))" in kept.stdout.decode()
-    replaced = run_cli("restore", str(backup), "--replace", env=first)
+    replaced = invoke("restore", str(backup), "--replace", env=first)
     assert replaced.returncode == 0, replaced.stderr
     assert "report 'users': updated" in replaced.stdout.decode()
-    shown = run_cli("reports", "show", "users", env=first)
+    shown = invoke("reports", "show", "users", env=first)
     assert "SELECT id FROM {user}" in shown.stdout.decode()
 
 
@@ -314,9 +314,9 @@ def test_refused_sql_is_named(sites: tuple[dict[str, str], dict[str, str]], tmp_
     first, second = sites
     _definitions(first, tmp_path)
     backup = tmp_path / "b.json"
-    assert run_cli("backup", "-o", str(backup), env=first).returncode == 0
+    assert invoke("backup", "-o", str(backup), env=first).returncode == 0
     strict = {**second, "MANIREPORTS_REPORTS_DENIED_TABLES": "sessions,user"}
-    result = run_cli("restore", str(backup), env=strict)
+    result = invoke("restore", str(backup), env=strict)
     assert result.returncode == 2
     out = result.stdout.decode()
     assert "report 'users': refused" in out
@@ -340,6 +340,6 @@ def test_a_file_that_is_not_a_backup_is_refused(
 ) -> None:
     path = tmp_path / "x.json"
     path.write_text(content)
-    result = run_cli("restore", str(path), env=sites[0])
+    result = invoke("restore", str(path), env=sites[0])
     assert result.returncode == 2
     assert message in result.stderr.decode() and b"Traceback" not in result.stderr

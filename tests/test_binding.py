@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from manireports.state.binding import database_location
 from manireports.state.store import HEAD_REVISION, StateDB
-from tests.cli_runner import run_cli
+from tests.cli_runner import invoke
 from tests.conftest import fresh_database
 from tests.moodle_site import MoodleSite
 
@@ -92,37 +92,37 @@ def test_state_is_bound_at_upgrade_and_refused_for_another_site(
     env_a = {"MANIREPORTS_MOODLE_URL": site_a, "MANIREPORTS_STATE_URL": state}
     env_b = {"MANIREPORTS_MOODLE_URL": site_b, "MANIREPORTS_STATE_URL": state}
 
-    upgraded = run_cli("db", "upgrade", env=env_a)
+    upgraded = invoke("db", "upgrade", env=env_a)
     assert upgraded.returncode == 0, upgraded.stderr
     assert SITE_A in upgraded.stderr.decode()
-    checked = run_cli("db", "check", env=env_a)
+    checked = invoke("db", "check", env=env_a)
     assert checked.returncode == 0, checked.stderr
     assert f"State belongs to: {database_location(sa.make_url(site_a))} ({SITE_A})" in (
         checked.stdout.decode()
     )
     # A cached report on site A ...
-    first = run_cli("run-report", "completion_trends", "-f", "csv", env=env_a)
+    first = invoke("run-report", "completion_trends", "-f", "csv", env=env_a)
     assert first.returncode == 0, first.stderr
 
     # ... is never answered for site B: every command using the state refuses it with exit 4.
     for args in (("run-report", "completion_trends", "-f", "csv"), ("cache", "stats")):
-        refused = run_cli(*args, env=env_b)
+        refused = invoke(*args, env=env_b)
         assert refused.returncode == 4, refused.stderr
         message = refused.stderr.decode()
         assert SITE_A in message and SITE_B in message and "db rebind" in message
         assert "[state] url" in message and "Traceback" not in message
         assert refused.stdout == b""
-    checked_b = run_cli("db", "check", env=env_b)
+    checked_b = invoke("db", "check", env=env_b)
     assert checked_b.returncode == 4
     assert "another Moodle site" in checked_b.stderr.decode()
 
     # db rebind moves the state to site B and drops site A's cached rows.
-    rebound = run_cli("db", "rebind", env=env_b)
+    rebound = invoke("db", "rebind", env=env_b)
     assert rebound.returncode == 0, rebound.stderr
     assert "1 cached results deleted" in rebound.stderr.decode()
-    assert run_cli("run-report", "completion_trends", "-f", "csv", env=env_b).returncode == 0
+    assert invoke("run-report", "completion_trends", "-f", "csv", env=env_b).returncode == 0
     # Now site A is the stranger.
-    assert run_cli("run-report", "completion_trends", "-f", "csv", env=env_a).returncode == 4
+    assert invoke("run-report", "completion_trends", "-f", "csv", env=env_a).returncode == 4
 
 
 def test_a_site_moved_to_another_database_keeps_its_state(
@@ -134,9 +134,9 @@ def test_a_site_moved_to_another_database_keeps_its_state(
     shutil.copy(site_a.removeprefix("sqlite:///"), moved)
     state = f"sqlite:///{tmp_path / 'state.sqlite'}"
     env = {"MANIREPORTS_MOODLE_URL": site_a, "MANIREPORTS_STATE_URL": state}
-    assert run_cli("db", "upgrade", env=env).returncode == 0
+    assert invoke("db", "upgrade", env=env).returncode == 0
     env["MANIREPORTS_MOODLE_URL"] = f"sqlite:///{moved}"
-    result = run_cli("run-report", "course_completion", "-f", "csv", env=env)
+    result = invoke("run-report", "course_completion", "-f", "csv", env=env)
     assert result.returncode == 0, result.stderr
 
 
@@ -152,7 +152,7 @@ def test_state_url_naming_the_moodle_database_is_refused(
     for state in (same, f"sqlite:///{copy}"):
         env = {"MANIREPORTS_MOODLE_URL": site_a, "MANIREPORTS_STATE_URL": state}
         for args in (("db", "upgrade"), ("run-report", "course_completion")):
-            result = run_cli(*args, env=env)
+            result = invoke(*args, env=env)
             assert result.returncode == 2, (args, result.stderr)
             message = result.stderr.decode()
             assert "[state] url" in message and "Moodle" in message and "Traceback" not in message
@@ -171,7 +171,7 @@ def test_state_url_naming_the_moodle_database_on_mariadb(tmp_path: Path) -> None
             "MANIREPORTS_MOODLE_URL": url,
             "MANIREPORTS_STATE_URL": respelt.render_as_string(hide_password=False),
         }
-        result = run_cli("db", "upgrade", env=env)
+        result = invoke("db", "upgrade", env=env)
         assert result.returncode == 2, result.stderr
         assert "is the Moodle database" in result.stderr.decode()
         assert manireports_tables(url) == []
@@ -180,7 +180,7 @@ def test_state_url_naming_the_moodle_database_on_mariadb(tmp_path: Path) -> None
 
 
 def test_first_run_with_nothing_configured_says_how_to_start(tmp_path: Path) -> None:
-    result = run_cli("run-report", "course_completion")
+    result = invoke("run-report", "course_completion")
     assert result.returncode == 2
     message = result.stderr.decode()
     assert "manireports demo init" in message and "[moodle] url" in message
@@ -190,7 +190,7 @@ def test_first_run_with_nothing_configured_says_how_to_start(tmp_path: Path) -> 
 def test_default_state_is_created_on_first_use_but_a_server_one_is_not(tmp_path: Path) -> None:
     moodle = f"sqlite:///{tmp_path / 'moodle.sqlite'}"
     make_site(moodle, SITE_A)
-    result = run_cli("run-report", "course_completion", "-f", "csv", env={
+    result = invoke("run-report", "course_completion", "-f", "csv", env={
         "MANIREPORTS_MOODLE_URL": moodle
     })  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -203,7 +203,7 @@ def test_default_state_is_created_on_first_use_but_a_server_one_is_not(tmp_path:
     server = next(databases)
     try:
         env = {"MANIREPORTS_MOODLE_URL": moodle, "MANIREPORTS_STATE_URL": server}
-        result = run_cli("run-report", "course_completion", "-f", "csv", env=env)
+        result = invoke("run-report", "course_completion", "-f", "csv", env=env)
         assert result.returncode == 4
         assert "manireports db upgrade" in result.stderr.decode()
         assert manireports_tables(server) == []

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from manireports.cloud.callbacks import signature_of
-from tests.cli_runner import REPO, run_cli
+from tests.cli_runner import REPO, invoke
 from tests.cloud_support import SECRET, free_port, upgraded_state
 
 
@@ -221,6 +221,6 @@ def test_sigterm_stops_the_server_with_143_and_frees_the_port(tmp_path: Path) ->
 
 @pytest.mark.parametrize("port", ["70000", "-1"])
 def test_a_port_outside_the_tcp_range_is_refused(port: str) -> None:
-    refused = run_cli("cloud", "serve-callbacks", "--port", port)
+    refused = invoke("cloud", "serve-callbacks", "--port", port)
     assert refused.returncode == 2
     assert b"--port" in refused.stderr and b"Traceback" not in refused.stderr

@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from tests.cli_runner import run_cli
+from tests.cli_runner import invoke
 from tests.schedule_support import ZONE, build_site
 
 OLD = time.time() - 2 * 86_400
@@ -33,14 +33,14 @@ def test_cleanup_removes_day_old_temporary_files_of_runs_and_nothing_else(
         "MANIREPORTS_STORAGE_DIR": str(tmp_path / "files"),
         "MANIREPORTS_JOBS_LOCK_DIR": str(tmp_path / "locks"),
     }
-    assert run_cli("db", "upgrade", env=env).returncode == 0
+    assert invoke("db", "upgrade", env=env).returncode == 0
     # A finished run's output directory.
     out = tmp_path / "out"
     out.mkdir()
-    done = run_cli("run-report", "course_completion", "-o", str(out / "report.csv"), env=env)
+    done = invoke("run-report", "course_completion", "-o", str(out / "report.csv"), env=env)
     assert done.returncode == 0, done.stderr.decode()
     # A failed run that never got its file (its directory was missing then).
-    failed = run_cli("run-report", "course_completion", "-o", str(tmp_path / "gone" / "a.csv"),
+    failed = invoke("run-report", "course_completion", "-o", str(tmp_path / "gone" / "a.csv"),
                      env=env)  # fmt: skip
     assert failed.returncode == 2, failed.stderr.decode()
 
@@ -57,7 +57,7 @@ def test_cleanup_removes_day_old_temporary_files_of_runs_and_nothing_else(
         _make(out / ".report.csv.part", old=True),
         _make(tmp_path / "files" / "schedules" / "4" / ".s.csv.01234567.part", old=False),
     ]
-    cleaned = run_cli("-v", "jobs", "cleanup", env=env)
+    cleaned = invoke("-v", "jobs", "cleanup", env=env)
     assert cleaned.returncode == 0, cleaned.stderr.decode()
     assert "Removed 3 temporary files left by killed runs." in cleaned.stderr.decode()
     assert [path for path in removed if path.exists()] == []

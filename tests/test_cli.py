@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 import typer
 
-from tests.cli_runner import run_cli
+from tests.cli_runner import REPO, invoke, run_cli
 from tests.moodle_site import MoodleSite
 
 
@@ -32,7 +34,7 @@ def all_commands() -> list[list[str]]:
 
 @pytest.mark.parametrize("path", all_commands(), ids=lambda p: " ".join(p) or "manireports")
 def test_every_command_has_help_with_an_example(path: list[str]) -> None:
-    result = run_cli(*path, "--help")
+    result = invoke(*path, "--help")
     assert result.returncode == 0, result.stderr
     text = result.stdout.decode()
     assert "Usage:" in text
@@ -63,7 +65,7 @@ def moodle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
         "MANIREPORTS_MOODLE_URL": site.url,
         "MANIREPORTS_STATE_URL": f"sqlite:///{tmp_path / 'state.sqlite'}",
     }
-    upgraded = run_cli("db", "upgrade", env=env)
+    upgraded = invoke("db", "upgrade", env=env)
     assert upgraded.returncode == 0, upgraded.stderr
     yield env
 
@@ -83,7 +85,7 @@ def test_run_report_csv_to_a_pipe(moodle: dict[str, str]) -> None:
 
 
 def test_run_report_json_limit_and_file(moodle: dict[str, str], tmp_path: Path) -> None:
-    result = run_cli(
+    result = invoke(
         "run-report", "course_completion", "-f", "json", "--limit", "1", "--as-of", "2026-01-01",
         env=moodle,
     )  # fmt: skip
@@ -92,16 +94,14 @@ def test_run_report_json_limit_and_file(moodle: dict[str, str], tmp_path: Path) 
     assert len(data) == 1 and data[0]["username"] == "lukasz" and data[0]["completed"] is True
     target = tmp_path / "out" / "completion.csv"
     target.parent.mkdir()
-    result = run_cli("run-report", "course_completion", "-o", str(target), env=moodle)
+    result = invoke("run-report", "course_completion", "-o", str(target), env=moodle)
     assert result.returncode == 0, result.stderr
     assert result.stdout == b""
     assert target.read_text(encoding="utf-8").startswith("userid,username")
 
 
 def test_show_sql_runs_nothing(moodle: dict[str, str]) -> None:
-    result = run_cli(
-        "run-report", "course_completion", "--show-sql", "-p", "courseid=2", env=moodle
-    )
+    result = invoke("run-report", "course_completion", "--show-sql", "-p", "courseid=2", env=moodle)
     assert result.returncode == 0, result.stderr
     text = result.stdout.decode()
     assert "FROM mdl_user_enrolments ue" in text and "c.id = :courseid" in text
@@ -109,7 +109,7 @@ def test_show_sql_runs_nothing(moodle: dict[str, str]) -> None:
 
 
 def test_reports_list(moodle: dict[str, str]) -> None:
-    result = run_cli("reports", "list", "-f", "json", env=moodle)
+    result = invoke("reports", "list", "-f", "json", env=moodle)
     assert result.returncode == 0, result.stderr
     names = [item["name"] for item in json.loads(result.stdout)]
     assert "course_completion" in names
@@ -133,7 +133,7 @@ def test_reports_list(moodle: dict[str, str]) -> None:
 def test_bad_input_exits_2_with_one_clear_sentence(
     moodle: dict[str, str], args: list[str], message: str
 ) -> None:
-    result = run_cli(*args, env=moodle)
+    result = invoke(*args, env=moodle)
     err = result.stderr.decode()
     assert result.returncode == 2, err
     assert message in err
@@ -143,7 +143,7 @@ def test_bad_input_exits_2_with_one_clear_sentence(
 
 def test_unreachable_moodle_exits_4(moodle: dict[str, str]) -> None:
     url = "mysql+pymysql://reporter:topsecret@127.0.0.1:1/moodle"
-    result = run_cli(
+    result = invoke(
         "run-report", "course_completion", env={**moodle, "MANIREPORTS_MOODLE_URL": url}
     )
     err = result.stderr.decode()
@@ -152,9 +152,7 @@ def test_unreachable_moodle_exits_4(moodle: dict[str, str]) -> None:
 
 
 def test_no_configuration_and_no_demo_says_what_to_do(moodle: dict[str, str]) -> None:
-    result = run_cli(
-        "run-report", "course_completion", env={**moodle, "MANIREPORTS_MOODLE_URL": ""}
-    )
+    result = invoke("run-report", "course_completion", env={**moodle, "MANIREPORTS_MOODLE_URL": ""})
     err = result.stderr.decode()
     assert result.returncode == 2, err
     assert "manireports demo init" in err and "[moodle] url" in err
@@ -163,7 +161,7 @@ def test_no_configuration_and_no_demo_says_what_to_do(moodle: dict[str, str]) ->
 def test_bad_configuration_file_exits_2(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text("[reports]\ntimeout_secs = 5\n", encoding="utf-8")
-    result = run_cli("--config", str(path), "config", "show")
+    result = invoke("--config", str(path), "config", "show")
     assert result.returncode == 2
     assert f"Unknown key reports.timeout_secs ({path}" in result.stderr.decode() or (
         "reports.timeout_secs" in result.stderr.decode() and str(path) in result.stderr.decode()
@@ -179,7 +177,7 @@ def test_config_show_masks_secrets_and_names_origins(tmp_path: Path) -> None:
         f'[email.smtp]\npassword_file = "{secret}"\n',
         encoding="utf-8",
     )
-    result = run_cli(
+    result = invoke(
         "--config", str(path), "config", "show", env={"MANIREPORTS_REPORTS_MAX_ROWS": "7"}
     )
     out = result.stdout.decode()
@@ -188,7 +186,7 @@ def test_config_show_masks_secrets_and_names_origins(tmp_path: Path) -> None:
     assert "postgresql+psycopg://rep:****@db/moodle" in out
     assert "max_rows = 7  # MANIREPORTS_REPORTS_MAX_ROWS" in out
     assert f"# {path}" in out
-    result = run_cli("--config", str(path), "config", "show", "--json")
+    result = invoke("--config", str(path), "config", "show", "--json")
     data = json.loads(result.stdout)
     assert data["email.smtp.password"]["value"] == "****"
     assert data["reports.timeout_seconds"] == {"value": 300, "origin": "default"}
@@ -212,21 +210,37 @@ def test_version() -> None:
     assert result.returncode == 0 and result.stdout.decode().startswith("manireports ")
 
 
+@pytest.mark.subprocess
+def test_cli_py_in_a_checkout_runs_the_package() -> None:
+    """`python cli.py` starts the command line of the package, not a copy of it."""
+    import manireports.cli
+
+    assert Path(manireports.cli.__file__) == REPO / "manireports" / "cli" / "__init__.py"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "cli.py"), "reports", "--help"],
+        capture_output=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == invoke("reports", "--help").stdout
+
+
 def test_state_database_behind_says_to_upgrade(moodle: dict[str, str], tmp_path: Path) -> None:
     env = {**moodle, "MANIREPORTS_STATE_URL": f"sqlite:///{tmp_path / 'new-state.sqlite'}"}
-    result = run_cli("run-report", "course_completion", env=env)
+    result = invoke("run-report", "course_completion", env=env)
     assert result.returncode == 4
     assert "manireports db upgrade" in result.stderr.decode()
 
 
 def test_scope_refusal_exits_3_and_is_audited(moodle: dict[str, str]) -> None:
-    result = run_cli(
+    result = invoke(
         "run-report", "course_completion", "--as-user", "olga", "--company", "1", env=moodle
     )
     err = result.stderr.decode()
     assert result.returncode == 3, err
     assert "olga may not see company 1" in err and "Traceback" not in err
-    audit = run_cli("audit", "list", "--action", "report_refused", "-f", "json", env=moodle)
+    audit = invoke("audit", "list", "--action", "report_refused", "-f", "json", env=moodle)
     assert audit.returncode == 0, audit.stderr
     entries = json.loads(audit.stdout)
     assert entries and entries[0]["action"] == "report_refused"
@@ -236,12 +250,12 @@ def test_scope_refusal_exits_3_and_is_audited(moodle: dict[str, str]) -> None:
 
 
 def test_runs_are_audited_with_the_acting_user(moodle: dict[str, str]) -> None:
-    result = run_cli(
+    result = invoke(
         "run-report", "course_completion", "--as-user", "olga", "-f", "json", env=moodle
     )
     assert result.returncode == 0, result.stderr
     assert [row["username"] for row in json.loads(result.stdout)] == ["olga"]
-    audit = run_cli("audit", "list", "--action", "report_run", "-f", "json", env=moodle)
+    audit = invoke("audit", "list", "--action", "report_run", "-f", "json", env=moodle)
     details = json.loads(audit.stdout)[0]["details"]
     assert details["as_user"] == "olga" and details["rows"] == 1
 
@@ -255,35 +269,35 @@ def test_custom_sql_report_life_cycle(moodle: dict[str, str], tmp_path: Path) ->
         " ORDER BY u.id;\n",
         encoding="utf-8",
     )
-    checked = run_cli("reports", "validate", "--sql-file", str(query), env=moodle)
+    checked = invoke("reports", "validate", "--sql-file", str(query), env=moodle)
     assert checked.returncode == 0, checked.stderr
     assert "user_enrolments" in checked.stdout.decode() and "fromdate" in checked.stdout.decode()
-    created = run_cli(
+    created = invoke(
         "reports", "create", "--name", "Enrolled since", "--sql-file", str(query), env=moodle
     )
     assert created.returncode == 0, created.stderr
     report_id = created.stdout.decode().strip()
-    ran = run_cli("run-report", report_id, "-p", "fromdate=2023-11-14", "-f", "json", env=moodle)
+    ran = invoke("run-report", report_id, "-p", "fromdate=2023-11-14", "-f", "json", env=moodle)
     assert ran.returncode == 0, ran.stderr
     rows = json.loads(ran.stdout)
     assert [r["username"] for r in rows] == ["lukasz", "olga"]
     assert isinstance(rows[0]["timestart"], int)
-    by_name = run_cli(
+    by_name = invoke(
         "run-report", "Enrolled since", "-p", "fromdate=2023-11-14 23:00", "--as-user", "olga",
         "-f", "csv", env=moodle,
     )  # fmt: skip
     assert by_name.returncode == 0, by_name.stderr
     assert by_name.stdout.decode().splitlines()[1].split(",")[1] == "olga"
-    missing = run_cli("run-report", report_id, env=moodle)
+    missing = invoke("run-report", report_id, env=moodle)
     assert missing.returncode == 2 and "needs --param fromdate" in missing.stderr.decode()
-    listed = run_cli("reports", "list", "-f", "json", env=moodle)
+    listed = invoke("reports", "list", "-f", "json", env=moodle)
     custom = [r for r in json.loads(listed.stdout) if r["type"] == "custom sql"]
     assert custom[0]["name"] == "Enrolled since" and custom[0]["parameters"] == "fromdate"
-    shown = json.loads(run_cli("reports", "show", report_id, env=moodle).stdout)
+    shown = json.loads(invoke("reports", "show", report_id, env=moodle).stdout)
     assert shown["name"] == "Enrolled since"
-    deleted = run_cli("reports", "delete", report_id, env=moodle)
+    deleted = invoke("reports", "delete", report_id, env=moodle)
     assert deleted.returncode == 0, deleted.stderr
-    gone = run_cli("run-report", report_id, env=moodle)
+    gone = invoke("run-report", report_id, env=moodle)
     assert gone.returncode == 2
 
 
@@ -301,7 +315,7 @@ def test_unsafe_custom_sql_is_refused_with_the_rule(
 ) -> None:
     query = tmp_path / "bad.sql"
     query.write_text(sql, encoding="utf-8")
-    result = run_cli("reports", "create", "--name", "bad", "--sql-file", str(query), env=moodle)
+    result = invoke("reports", "create", "--name", "bad", "--sql-file", str(query), env=moodle)
     assert result.returncode == 2
     assert f"Rejected ({rule})" in result.stderr.decode()
 
@@ -313,18 +327,18 @@ def test_config_built_report(moodle: dict[str, str], tmp_path: Path) -> None:
         '[[sort]]\nfield = "username"\ndir = "desc"\n',
         encoding="utf-8",
     )
-    created = run_cli(
+    created = invoke(
         "reports", "create", "--name", "built", "--config-file", str(described), env=moodle
     )
     assert created.returncode == 0, created.stderr
-    ran = run_cli("run-report", "built", "-f", "json", env=moodle)
+    ran = invoke("run-report", "built", "-f", "json", env=moodle)
     assert ran.returncode == 0, ran.stderr
     assert [r["username"] for r in json.loads(ran.stdout)] == ["olga", "lukasz"]
 
 
 def test_row_cap_warns_and_marks_the_run(moodle: dict[str, str]) -> None:
     env = {**moodle, "MANIREPORTS_REPORTS_MAX_ROWS": "1"}
-    result = run_cli("run-report", "course_completion", "-f", "csv", env=env)
+    result = invoke("run-report", "course_completion", "-f", "csv", env=env)
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.decode().splitlines()) == 2
     assert "stopped at [reports] max_rows (1 rows)" in result.stderr.decode()
@@ -340,26 +354,24 @@ def test_custom_report_without_userid_is_refused_under_a_scope(
 ) -> None:
     query = tmp_path / "courses.sql"
     query.write_text("SELECT c.shortname FROM {course} c", encoding="utf-8")
-    created = run_cli(
-        "reports", "create", "--name", "courses", "--sql-file", str(query), env=moodle
-    )
+    created = invoke("reports", "create", "--name", "courses", "--sql-file", str(query), env=moodle)
     assert created.returncode == 0, created.stderr
-    assert run_cli("run-report", "courses", env=moodle).returncode == 0
-    scoped = run_cli("run-report", "courses", "--as-user", "olga", env=moodle)
+    assert invoke("run-report", "courses", env=moodle).returncode == 0
+    scoped = invoke("run-report", "courses", "--as-user", "olga", env=moodle)
     assert scoped.returncode == 3
     assert "has no userid column to limit it to what olga may see" in scoped.stderr.decode()
     assert scoped.stdout == b""
 
 
 def test_db_check_reports_both_databases(moodle: dict[str, str], tmp_path: Path) -> None:
-    result = run_cli("db", "check", env=moodle)
+    result = invoke("db", "check", env=moodle)
     out = result.stdout.decode()
     assert result.returncode == 0, result.stderr
     assert "Moodle database: sqlite" in out and "Moodle release: 4.5" in out
     assert "IOMAD: yes (classic tables)" in out and "SCORM schema: 4.3+" in out
     assert "State schema: up to date" in out
     behind = {**moodle, "MANIREPORTS_STATE_URL": f"sqlite:///{tmp_path / 'empty.sqlite'}"}
-    result = run_cli("db", "check", env=behind)
+    result = invoke("db", "check", env=behind)
     assert result.returncode == 4
     assert "manireports db upgrade" in result.stderr.decode()
     assert "State schema: behind" in result.stdout.decode()

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.analytics_site import AS_OF, AnalyticsSite, build
-from tests.cli_runner import run_cli
+from tests.cli_runner import invoke
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def csv_rows(output: bytes) -> list[dict[str, str]]:
 
 
 def test_engagement_csv(site: AnalyticsSite) -> None:
-    result = run_cli("analytics", "engagement", "--as-of", AS_OF, env=site.environ())
+    result = invoke("analytics", "engagement", "--as-of", AS_OF, env=site.environ())
     assert result.returncode == 0, result.stderr
     rows = csv_rows(result.stdout)
     assert list(rows[0]) == [
@@ -48,7 +48,7 @@ def test_engagement_csv(site: AnalyticsSite) -> None:
 
 def test_at_risk_explain_as_json_and_records(site: AnalyticsSite) -> None:
     course = str(site.courses["A"])
-    result = run_cli(
+    result = invoke(
         "analytics", "at-risk", "--course", course, "--explain", "--as-of", AS_OF, "-f", "json",
         env=site.environ(),
     )  # fmt: skip
@@ -65,7 +65,7 @@ def test_at_risk_explain_as_json_and_records(site: AnalyticsSite) -> None:
     assert (bob["time_normalised"], bob["time_weight"], bob["time_source"]) == (
         0.2, 0.3, "daily totals",
     )  # fmt: skip
-    blocks = run_cli(
+    blocks = invoke(
         "analytics", "at-risk", "--course", course, "--explain", "--as-of", AS_OF,
         "-f", "records", env=site.environ(),
     )  # fmt: skip
@@ -76,12 +76,12 @@ def test_at_risk_explain_as_json_and_records(site: AnalyticsSite) -> None:
 
 
 def test_scope_and_recorded_runs(site: AnalyticsSite, tmp_path: Path) -> None:
-    mine = run_cli(
+    mine = invoke(
         "analytics", "engagement", "--as-user", "alice", "--as-of", AS_OF, env=site.environ()
     )
     assert mine.returncode == 0, mine.stderr
     assert [row["username"] for row in csv_rows(mine.stdout)] == ["alice"]
-    teacher = run_cli(
+    teacher = invoke(
         "analytics", "at-risk", "--as-user", "tina", "--as-of", AS_OF, "-o",
         str(tmp_path / "risk.csv"), env=site.environ(),
     )  # fmt: skip
@@ -108,7 +108,7 @@ def test_scope_and_recorded_runs(site: AnalyticsSite, tmp_path: Path) -> None:
 def test_weights_not_summing_to_one_exit_2(site: AnalyticsSite) -> None:
     env = site.environ(analytics_engagement_interaction_weight="0.3")
     for command in ("engagement", "at-risk"):
-        result = run_cli("analytics", command, "--as-of", AS_OF, env=env)
+        result = invoke("analytics", command, "--as-of", AS_OF, env=env)
         assert result.returncode == 2
         assert result.stdout == b""
         message = result.stderr.decode()
@@ -118,8 +118,8 @@ def test_weights_not_summing_to_one_exit_2(site: AnalyticsSite) -> None:
 
 
 def test_bad_input(site: AnalyticsSite) -> None:
-    bad = run_cli("run-report", "at_risk", "--param", "explain=maybe", env=site.environ())
+    bad = invoke("run-report", "at_risk", "--param", "explain=maybe", env=site.environ())
     assert bad.returncode == 2
     assert "explain must be true or false" in bad.stderr.decode()
-    bad_course = run_cli("analytics", "engagement", "--course", "x", env=site.environ())
+    bad_course = invoke("analytics", "engagement", "--course", "x", env=site.environ())
     assert bad_course.returncode == 2

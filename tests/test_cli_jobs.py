@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from manireports.jobs.lock import job_lock
 
-from tests.cli_runner import run_cli
+from tests.cli_runner import invoke
 from tests.moodle_site import MoodleSite
 
 
@@ -29,18 +29,18 @@ def env(tmp_path: Path) -> dict[str, str]:
         "MANIREPORTS_JOBS_LOCK_DIR": str(tmp_path / "locks"),
         "MANIREPORTS_STORAGE_DIR": str(tmp_path / "files"),
     }
-    assert run_cli("db", "upgrade", env=environ).returncode == 0
+    assert invoke("db", "upgrade", env=environ).returncode == 0
     return environ
 
 
 def ok(*args: str, env: dict[str, str]) -> str:
-    done = run_cli(*args, env=env)
+    done = invoke(*args, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout.decode()
 
 
 def test_build_cache_stats_and_clear(env: dict[str, str]) -> None:
-    built = run_cli("jobs", "build-cache", env=env)
+    built = invoke("jobs", "build-cache", env=env)
     assert built.returncode == 0 and built.stdout == b"" and built.stderr == b""
     stats = json.loads(ok("cache", "stats", "--format", "json", env=env))
     # One entry per report, each written once by the job (no miss); the site dashboard, built
@@ -63,20 +63,20 @@ def test_build_cache_stats_and_clear(env: dict[str, str]) -> None:
     assert (stats["company_overview"]["hits"], stats["company_overview"]["hit_rate_percent"]) == (
         2, 100.0,
     )  # fmt: skip
-    cleared = run_cli("cache", "clear", "--type", "scorm_summary", env=env)
+    cleared = invoke("cache", "clear", "--type", "scorm_summary", env=env)
     assert cleared.returncode == 0 and b"Deleted 1 cache entries" in cleared.stderr
     remaining = json.loads(ok("cache", "stats", "-f", "json", env=env))
     assert "scorm_summary" not in [s["reporttype"] for s in remaining]
 
 
 def test_jobs_report_and_respect_locks(env: dict[str, str], tmp_path: Path) -> None:
-    done = run_cli("-v", "jobs", "cleanup", env=env)
+    done = invoke("-v", "jobs", "cleanup", env=env)
     assert done.returncode == 0
     assert b"Deleted 0 runs rows." in done.stderr
     assert ok("jobs", "scorm-summary", env=env) == ""
     for job in ("build-cache", "scorm-summary", "cleanup", "run-due", "aggregate-time"):
         with job_lock(tmp_path / "locks", job):
-            busy = run_cli("jobs", job, env=env)
+            busy = invoke("jobs", job, env=env)
         assert busy.returncode == 0, busy.stderr
         assert f"{job} is already running".encode() in busy.stderr
 
@@ -85,24 +85,24 @@ def test_privacy_commands(env: dict[str, str]) -> None:
     ok("run-report", "course_completion", "--as-user", "a", "--format", "json", env=env)
     exported = json.loads(ok("privacy", "export", "--user", "3", env=env))  # user a is id 3
     assert [run["report"] for run in exported["report_runs"]] == ["course_completion"]
-    deleted = run_cli("privacy", "delete", "--user", "3", env=env)
+    deleted = invoke("privacy", "delete", "--user", "3", env=env)
     assert deleted.returncode == 0 and b"report runs 1" in deleted.stderr
     assert json.loads(ok("privacy", "export", "--user", "3", env=env))["report_runs"] == []
-    bad = run_cli("privacy", "export", "--user", "x", env=env)
+    bad = invoke("privacy", "export", "--user", "x", env=env)
     assert bad.returncode == 2
 
 
 def test_job_log_file_records_every_run(env: dict[str, str], tmp_path: Path) -> None:
     log = tmp_path / "jobs.log"
     logged = {**env, "MANIREPORTS_JOBS_LOG_FILE": str(log)}
-    quiet = run_cli("jobs", "cleanup", env=logged)
+    quiet = invoke("jobs", "cleanup", env=logged)
     # Silent for cron without -v, while the log holds the detail and the end of the run.
     assert quiet.returncode == 0 and quiet.stderr == b""
     with job_lock(tmp_path / "locks", "cleanup"):
-        assert run_cli("jobs", "cleanup", env=logged).returncode == 0
+        assert invoke("jobs", "cleanup", env=logged).returncode == 0
     # A failing run is logged as failed with its message (the Moodle database is unreachable).
     broken = {**logged, "MANIREPORTS_MOODLE_URL": "sqlite:////nonexistent/dir/moodle.sqlite"}
-    failed = run_cli("jobs", "scorm-summary", env=broken)
+    failed = invoke("jobs", "scorm-summary", env=broken)
     assert failed.returncode != 0
     lines = log.read_text(encoding="utf-8").splitlines()
     messages = [line.split(": ", 1)[1] for line in lines]

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from manireports.jobs.lock import job_lock
 
 from manireports.demo import build_demo
-from tests.cli_runner import run_cli
+from tests.cli_runner import invoke
 
 
 def test_sync_aggregate_and_the_job_lock(tmp_path: Path) -> None:
@@ -22,8 +22,8 @@ def test_sync_aggregate_and_the_job_lock(tmp_path: Path) -> None:
         "MANIREPORTS_STATE_URL": state,
         "MANIREPORTS_JOBS_LOCK_DIR": str(locks),
     }
-    assert run_cli("db", "upgrade", env=env).returncode == 0
-    first = run_cli("jobs", "aggregate-time", env=env)
+    assert invoke("db", "upgrade", env=env).returncode == 0
+    first = invoke("jobs", "aggregate-time", env=env)
     assert first.returncode == 0, first.stderr
     assert first.stdout == b"" and first.stderr == b"", "cron jobs are silent on success"
     engine = sa.create_engine(state)
@@ -32,10 +32,10 @@ def test_sync_aggregate_and_the_job_lock(tmp_path: Path) -> None:
             sa.text("SELECT count(*), sum(duration) FROM manireports_usertime_daily")
         ).one()
     assert daily[0] > 0 and daily[1] > 0
-    again = run_cli("-v", "time", "sync", env=env)
+    again = invoke("-v", "time", "sync", env=env)
     assert again.returncode == 0, again.stderr
     assert "Read 0 events" in again.stderr.decode()
-    aggregated = run_cli("time", "aggregate", "--from", "2026-05-01", "--to", "2026-05-31", env=env)
+    aggregated = invoke("time", "aggregate", "--from", "2026-05-01", "--to", "2026-05-31", env=env)
     assert aggregated.returncode == 0, aggregated.stderr
     with engine.connect() as connection:
         assert (
@@ -45,7 +45,7 @@ def test_sync_aggregate_and_the_job_lock(tmp_path: Path) -> None:
             == daily
         )
     engine.dispose()
-    idle = run_cli("-v", "time", "aggregate", env=env)
+    idle = invoke("-v", "time", "aggregate", env=env)
     assert idle.returncode == 0, idle.stderr
     assert "nothing to do" in idle.stderr.decode()
     # One guest heartbeat (ignored, not an error) and one of a real user, both a minute old.
@@ -53,11 +53,11 @@ def test_sync_aggregate_and_the_job_lock(tmp_path: Path) -> None:
         '{"userid": 1, "courseid": 2, "timestamp": 1780000000}\n'
         '{"userid": 5, "courseid": 2, "timestamp": 1780000000}\n'
     )
-    beat = run_cli("-v", "time", "heartbeat", env=env, stdin=beats)
+    beat = invoke("-v", "time", "heartbeat", env=env, stdin=beats)
     assert beat.returncode == 0, beat.stderr
     assert "Applied 1 of 2 heartbeats (1 ignored" in beat.stderr.decode()
     with job_lock(locks, "aggregate-time"):
-        busy = run_cli("jobs", "aggregate-time", env=env)
+        busy = invoke("jobs", "aggregate-time", env=env)
     assert busy.returncode == 0
     assert "already running" in busy.stderr.decode()
 
@@ -67,8 +67,8 @@ def test_time_spent_is_a_report_with_days_and_scope(tmp_path: Path) -> None:
     build_demo(url, size="small", seed=3, anchor=date(2026, 6, 1))
     state = f"sqlite:///{tmp_path / 'state.sqlite'}"
     env = {"MANIREPORTS_MOODLE_URL": url, "MANIREPORTS_STATE_URL": state}
-    assert run_cli("db", "upgrade", env=env).returncode == 0
-    assert run_cli("jobs", "aggregate-time", env=env).returncode == 0
+    assert invoke("db", "upgrade", env=env).returncode == 0
+    assert invoke("jobs", "aggregate-time", env=env).returncode == 0
 
     moodle = sa.create_engine(url)
     with moodle.connect() as connection:
@@ -107,7 +107,7 @@ def test_time_spent_is_a_report_with_days_and_scope(tmp_path: Path) -> None:
     username = learners[busiest[0]]
 
     period = ("--param", "from=2026-05-01", "--param", "to=2026-05-31")
-    result = run_cli("run-report", "time_spent", *period, "-f", "csv", env=env)
+    result = invoke("run-report", "time_spent", *period, "-f", "csv", env=env)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.decode().splitlines()
     assert lines[0] == "userid,username,courseid,date,duration_seconds,sessions"
@@ -117,17 +117,17 @@ def test_time_spent_is_a_report_with_days_and_scope(tmp_path: Path) -> None:
     assert sum(int(row[4]) for row in rows) == in_may[1]
     assert sum(int(row[5]) for row in rows) == in_may[2]
 
-    mine = run_cli("run-report", "time_spent", *period, "--as-user", username, "-f", "csv", env=env)
+    mine = invoke("run-report", "time_spent", *period, "--as-user", username, "-f", "csv", env=env)
     assert mine.returncode == 0, mine.stderr
     own = [line.split(",") for line in mine.stdout.decode().splitlines()[1:]]
     assert {row[0] for row in own} == {str(busiest[0])}
     assert (len(own), sum(int(row[4]) for row in own)) == (busiest[1], busiest[2])
 
     # --as-of before the period: no day after that moment is reported.
-    early = run_cli("run-report", "time_spent", *period, "--as-of", "2026-04-30", env=env)
+    early = invoke("run-report", "time_spent", *period, "--as-of", "2026-04-30", env=env)
     assert early.returncode == 0, early.stderr
     assert early.stdout.decode().splitlines()[1:] == []
 
-    bad = run_cli("run-report", "time_spent", "--param", "from=May", env=env)
+    bad = invoke("run-report", "time_spent", "--param", "from=May", env=env)
     assert bad.returncode == 2
     assert "is not a day" in bad.stderr.decode()

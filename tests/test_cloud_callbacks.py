@@ -26,7 +26,7 @@ from manireports.cloud.callbacks import (
 from manireports.cloud.tracking import get_job, job_recipients, record_job
 from manireports.state.audit import list_audit
 from manireports.state.store import StateDB
-from tests.cli_runner import REPO, run_cli
+from tests.cli_runner import REPO, Invoked, invoke
 from tests.cloud_support import SECRET, free_port, upgraded_state
 
 JOB = "0f8fad5b-d9cb-469f-a165-70867728950e"
@@ -219,8 +219,8 @@ def test_cloud_callback_command_exit_codes(sqlite_url: str, tmp_path: Path) -> N
     body = _body([{"userid": 11, "status": "sent"}])
     body_file.write_bytes(body)
 
-    def call(signature: str) -> subprocess.CompletedProcess[bytes]:
-        return run_cli("cloud", "callback", "--body-file", str(body_file), "--signature",
+    def call(signature: str) -> Invoked:
+        return invoke("cloud", "callback", "--body-file", str(body_file), "--signature",
                        signature, env=env)  # fmt: skip
 
     unsigned = call(signature_of("wrong", body))

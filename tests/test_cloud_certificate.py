@@ -13,7 +13,7 @@ from pypdf import PdfReader
 from manireports.cloud.certificate import verification_code
 from manireports.state.audit import list_audit
 from manireports.state.store import StateDB
-from tests.cli_runner import run_cli
+from tests.cli_runner import invoke
 from tests.cloud_support import SECRET, upgraded_state
 from tests.moodle_site import MoodleSite
 
@@ -54,7 +54,7 @@ def test_certificate_shows_names_in_any_script_and_the_code(
 ) -> None:
     env, ids = site_env
     output = tmp_path / "hanako.pdf"
-    made = run_cli("cloud", "certificate", "--user", "hanako", "--course", str(ids["course"]),
+    made = invoke("cloud", "certificate", "--user", "hanako", "--course", str(ids["course"]),
                    "-o", str(output), env=env)  # fmt: skip
     assert made.returncode == 0, made.stderr
     code = verification_code(SECRET, ids["hanako"], ids["course"], COMPLETED)
@@ -71,7 +71,7 @@ def test_certificate_shows_names_in_any_script_and_the_code(
         )
         assert "花子 田中" in poppler.stdout.decode()
 
-    olga = run_cli("cloud", "certificate", "--user", str(ids["olga"]), "--course",
+    olga = invoke("cloud", "certificate", "--user", str(ids["olga"]), "--course",
                    str(ids["course"]), env=env, )  # fmt: skip
     assert olga.returncode == 0, olga.stderr
     default_path = tmp_path / f"certificate-{ids['course']}-{ids['olga']}.pdf"
@@ -97,7 +97,7 @@ def test_operator_layout_and_refusals(
         encoding="utf-8",
     )
     output = tmp_path / "mine.pdf"
-    made = run_cli("cloud", "certificate", "--user", "olga", "--course", str(ids["course"]),
+    made = invoke("cloud", "certificate", "--user", "olga", "--course", str(ids["course"]),
                    "--template", str(layout), "-o", str(output), env=env)  # fmt: skip
     assert made.returncode == 0, made.stderr
     reader = PdfReader(output)
@@ -108,13 +108,13 @@ def test_operator_layout_and_refusals(
     code = verification_code(SECRET, ids["olga"], ids["course"], COMPLETED)
     assert f"Code {code} / JP1" in text
 
-    not_done = run_cli("cloud", "certificate", "--user", "pending", "--course",
+    not_done = invoke("cloud", "certificate", "--user", "pending", "--course",
                        str(ids["course"]), env=env)  # fmt: skip
     assert not_done.returncode == 2 and "has not completed" in not_done.stderr.decode()
     layout.write_text('[[text]]\ntext = "{{ nosuchfield }}"\ny = 10\n', encoding="utf-8")
-    bad = run_cli("cloud", "certificate", "--user", "olga", "--course", str(ids["course"]),
+    bad = invoke("cloud", "certificate", "--user", "olga", "--course", str(ids["course"]),
                   "--template", str(layout), env=env)  # fmt: skip
     assert bad.returncode == 2 and "nosuchfield" in bad.stderr.decode()
-    unknown = run_cli("cloud", "certificate", "--user", "olga", "--course", str(ids["course"]),
+    unknown = invoke("cloud", "certificate", "--user", "olga", "--course", str(ids["course"]),
                       "--template", "fancy", env=env)  # fmt: skip
     assert unknown.returncode == 2 and "no built-in certificate layout" in unknown.stderr.decode()

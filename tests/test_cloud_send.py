@@ -15,7 +15,7 @@ from manireports.cloud.callbacks import handle_callback, signature_of
 from manireports.config import load_config
 from manireports.state.audit import list_audit
 from manireports.state.store import StateDB
-from tests.cli_runner import run_cli
+from tests.cli_runner import invoke
 from tests.cloud_support import (
     SECRET,
     TOKEN,
@@ -67,7 +67,7 @@ def test_batches_reach_the_ingest_endpoint_with_the_bearer_token(
     # 6 learners, the first completed: --only not-completed leaves 5; batch_size 2 -> 2, 2, 1.
     course, users = course_with_learners(moodle, 6, completed=1)
     env = cloud_env(moodle, state, cloud_endpoint=ingest.url, cloud_batch_size="2")
-    result = run_cli("cloud", "send-reminders", "--course", str(course), "--only",
+    result = invoke("cloud", "send-reminders", "--course", str(course), "--only",
                      "not-completed", env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr
     printed = result.stdout.decode().split()
@@ -98,7 +98,7 @@ def test_batches_reach_the_ingest_endpoint_with_the_bearer_token(
     assert [(j["jobid"], j["status"], j["total_recipients"]) for j in jobs] == [
         (job["job_id"], "submitted", len(job["recipients"])) for job in ingest.jobs
     ]
-    listed = run_cli("cloud", "jobs", "--status", "submitted", "--format", "json", env=env)
+    listed = invoke("cloud", "jobs", "--status", "submitted", "--format", "json", env=env)
     assert listed.returncode == 0, listed.stderr
     assert sorted(row["jobid"] for row in json.loads(listed.stdout)) == sorted(printed)
     with StateDB(state) as db:
@@ -116,7 +116,7 @@ def test_endpoint_down_falls_back_to_smtp_once_per_recipient(
             moodle, state, cloud_endpoint=ingest.url, cloud_batch_size="2",
             email_smtp_port=str(port),
         )  # fmt: skip
-        result = run_cli("cloud", "send-reminders", "--course", str(course), env=env)
+        result = invoke("cloud", "send-reminders", "--course", str(course), env=env)
     assert result.returncode == 0, result.stderr
     # The first job: 1 attempt + 2 retries, all 503; the two later jobs do not try the cloud.
     assert len(ingest.requests) == 3
@@ -139,7 +139,7 @@ def test_cloud_disabled_mails_every_recipient_over_smtp(tmp_path: Path) -> None:
     course, _users = course_with_learners(moodle, 3)
     with smtp_server() as (inbox, port):
         env = cloud_env(moodle, state, cloud_enabled="false", email_smtp_port=str(port))
-        result = run_cli("cloud", "send-reminders", "--course", str(course), env=env)
+        result = invoke("cloud", "send-reminders", "--course", str(course), env=env)
     assert result.returncode == 0, result.stderr
     assert sorted(to[0] for to, _ in inbox.messages) == [
         "learner0@example.org", "learner1@example.org", "learner2@example.org",
@@ -157,7 +157,7 @@ def test_smtp_transport_mails_directly_with_the_cloud_on(tmp_path: Path, ingest:
             moodle, state, cloud_endpoint=ingest.url, email_transport="smtp",
             email_smtp_port=str(port),
         )  # fmt: skip
-        result = run_cli("cloud", "send-reminders", "--course", str(course), env=env)
+        result = invoke("cloud", "send-reminders", "--course", str(course), env=env)
     assert result.returncode == 0, result.stderr
     assert ingest.requests == [], "transport smtp never hands mail to the cloud"
     assert sorted(to[0] for to, _ in inbox.messages) == [
@@ -172,7 +172,7 @@ def test_refused_job_fails_whole_and_retry_sends_it_again(tmp_path: Path, ingest
     course, users = course_with_learners(moodle, 3)
     env = cloud_env(moodle, state, cloud_endpoint=ingest.url, cloud_batch_size="2")
     ingest.status = 401
-    refused = run_cli("cloud", "send-reminders", "--course", str(course), env=env)
+    refused = invoke("cloud", "send-reminders", "--course", str(course), env=env)
     assert refused.returncode == 1
     assert "HTTP 401" in refused.stderr.decode() and "auth_token" in refused.stderr.decode()
     assert len(ingest.requests) == 1, "a refusal is not retried"
@@ -180,7 +180,7 @@ def test_refused_job_fails_whole_and_retry_sends_it_again(tmp_path: Path, ingest
     assert [(j["status"], j["failed_recipients"]) for j in jobs] == [("failed", 2), ("failed", 1)]
 
     ingest.status = 200
-    retried = run_cli("cloud", "retry", str(jobs[0]["jobid"]), env=env)
+    retried = invoke("cloud", "retry", str(jobs[0]["jobid"]), env=env)
     assert retried.returncode == 0, retried.stderr
     [new_job] = ingest.jobs[1:]
     assert [r["userid"] for r in new_job["recipients"]] == users[:2]
@@ -191,7 +191,7 @@ def test_retry_sends_only_the_failed_recipients(tmp_path: Path, ingest: Ingest) 
     moodle, state = _urls(tmp_path)
     course, users = course_with_learners(moodle, 3)
     env = cloud_env(moodle, state, cloud_endpoint=ingest.url)
-    assert run_cli("cloud", "send-reminders", "--course", str(course), env=env).returncode == 0
+    assert invoke("cloud", "send-reminders", "--course", str(course), env=env).returncode == 0
     [job] = ingest.jobs
     app = App(load_config(environ=env))
     body = json.dumps({
@@ -204,24 +204,24 @@ def test_retry_sends_only_the_failed_recipients(tmp_path: Path, ingest: Ingest) 
     }).encode()  # fmt: skip
     handle_callback(app.state, SECRET, body, signature_of(SECRET, body), app.now())
 
-    shown = run_cli("cloud", "show", job["job_id"], env=env)
+    shown = invoke("cloud", "show", job["job_id"], env=env)
     assert shown.returncode == 0, shown.stderr
     text = shown.stdout.decode()
     # 3 of 3 have a final status: 2 sent + 1 failed.
     assert "Progress: 3 of 3 done (100.0%): 2 sent, 1 failed, 0 pending" in text
     assert f"user {users[1]} <learner1@example.org> after 1 attempts: mailbox full" in text
 
-    retried = run_cli("cloud", "retry", job["job_id"], env=env)
+    retried = invoke("cloud", "retry", job["job_id"], env=env)
     assert retried.returncode == 0, retried.stderr
     assert [r["userid"] for r in ingest.jobs[1]["recipients"]] == [users[1]]
     with StateDB(env["MANIREPORTS_STATE_URL"]) as db:
         [entry] = list_audit(db, action="cloud_retry")
     assert entry["details"]["jobid"] == job["job_id"]
 
-    none_failed = run_cli("cloud", "retry", ingest.jobs[1]["job_id"], env=env)
+    none_failed = invoke("cloud", "retry", ingest.jobs[1]["job_id"], env=env)
     assert none_failed.returncode == 2
     assert "no failed recipients" in none_failed.stderr.decode()
-    unknown = run_cli("cloud", "show", "no-such-job", env=env)
+    unknown = invoke("cloud", "show", "no-such-job", env=env)
     assert unknown.returncode == 2
 
 
@@ -229,13 +229,13 @@ def test_unknown_template_and_missing_settings_are_refused(tmp_path: Path, inges
     moodle, state = _urls(tmp_path)
     course, _users = course_with_learners(moodle, 1)
     env = cloud_env(moodle, state, cloud_endpoint=ingest.url)
-    unknown = run_cli("cloud", "send-reminders", "--course", str(course), "--template",
+    unknown = invoke("cloud", "send-reminders", "--course", str(course), "--template",
                       "nope", env=env)  # fmt: skip
     assert unknown.returncode == 2
     assert "no mail template 'nope'" in unknown.stderr.decode()
     no_secret = dict(env)
     del no_secret["MANIREPORTS_CLOUD_CALLBACK_SECRET"]
-    refused = run_cli("cloud", "send-reminders", "--course", str(course), env=no_secret)
+    refused = invoke("cloud", "send-reminders", "--course", str(course), env=no_secret)
     assert refused.returncode == 2
     assert "callback_secret" in refused.stderr.decode()
     assert ingest.requests == [] and _jobs(state) == []
@@ -247,7 +247,7 @@ def test_a_refused_fallback_mail_fails_the_run_and_retry_sends_it(tmp_path: Path
     with smtp_server() as (inbox, port):
         env = cloud_env(moodle, state, cloud_enabled="false", email_smtp_port=str(port))
         inbox.refuse = {"learner1@example.org"}
-        result = run_cli("cloud", "send-reminders", "--course", str(course), env=env)
+        result = invoke("cloud", "send-reminders", "--course", str(course), env=env)
         assert result.returncode == 1
         assert "1 of the SMTP fallback mails could not be sent" in result.stderr.decode()
         [jobid] = result.stdout.decode().split()
@@ -255,13 +255,13 @@ def test_a_refused_fallback_mail_fails_the_run_and_retry_sends_it(tmp_path: Path
         assert (job["status"], job["completed_recipients"], job["failed_recipients"]) == (
             "fallback", 2, 1,
         )  # fmt: skip
-        shown = run_cli("cloud", "show", jobid, "--json", env=env)
+        shown = invoke("cloud", "show", jobid, "--json", env=env)
         failed = json.loads(shown.stdout)["failed_recipients"]
         assert [(f["userid"], f["attempts"]) for f in failed] == [(users[1], 1)]
         assert "learner1@example.org" in failed[0]["error"]
 
         inbox.refuse = set()
-        retried = run_cli("cloud", "retry", jobid, env=env)
+        retried = invoke("cloud", "retry", jobid, env=env)
         assert retried.returncode == 0, retried.stderr
     delivered = [to[0] for to, _ in inbox.messages]
     # 2 mails on the first run, then only the refused one again.

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.cli_runner import run_cli
+from tests.cli_runner import invoke
 from tests.cloud_support import (
     cloud_env,
     course_with_learners,
@@ -86,7 +86,7 @@ def test_jobs_arrive_on_the_queue_in_the_contract(tmp_path: Path, sqs: tuple[str
     queue_url = client.create_queue(QueueName="manireports-jobs")["QueueUrl"]
     env = _env(tmp_path, endpoint, queue_url, cloud_batch_size="2")
     course, users = course_with_learners(env["MANIREPORTS_MOODLE_URL"], 3)
-    done = run_cli("cloud", "send-reminders", "--course", str(course), env=env)
+    done = invoke("cloud", "send-reminders", "--course", str(course), env=env)
     assert done.returncode == 0, done.stderr
     received = client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
     jobs = sorted((json.loads(m["Body"]) for m in received), key=lambda j: len(j["recipients"]))
@@ -105,7 +105,7 @@ def test_a_missing_queue_is_a_refusal_not_a_fallback(tmp_path: Path, sqs: tuple[
     missing = f"{endpoint}/123456789012/no-such-queue"
     env = _env(tmp_path, endpoint, missing)
     course, _users = course_with_learners(env["MANIREPORTS_MOODLE_URL"], 2)
-    done = run_cli("cloud", "send-reminders", "--course", str(course), env=env)
+    done = invoke("cloud", "send-reminders", "--course", str(course), env=env)
     assert done.returncode == 1
     assert b"refused the job" in done.stderr and b"Traceback" not in done.stderr
     assert [status for status, _ in _statuses(env)] == ["failed"]
@@ -121,7 +121,7 @@ def test_an_unreachable_queue_falls_back_to_smtp(tmp_path: Path, sqs: tuple[str,
             email_smtp_port=str(port),
         )  # fmt: skip
         course, _users = course_with_learners(env["MANIREPORTS_MOODLE_URL"], 2)
-        done = run_cli("cloud", "send-reminders", "--course", str(course), env=env)
+        done = invoke("cloud", "send-reminders", "--course", str(course), env=env)
     assert done.returncode == 0, done.stderr
     assert len(inbox.messages) == 2
     assert [status for status, _ in _statuses(env)] == ["fallback"]

@@ -187,10 +187,10 @@ def test_edge_values_that_make_sense_are_kept() -> None:
 
 
 def test_cli_refuses_a_negative_max_rows_with_exit_2(tmp_path: Path) -> None:
-    from tests.cli_runner import run_cli
+    from tests.cli_runner import invoke
 
     path = write(tmp_path / "manireports.toml", "[reports]\nmax_rows = -1\n")
-    result = run_cli("--config", str(path), "run-report", "course_completion")
+    result = invoke("--config", str(path), "run-report", "course_completion")
     assert result.returncode == 2
     message = result.stderr.decode()
     assert "reports.max_rows must be at least 1, not -1" in message
@@ -209,9 +209,9 @@ def test_cli_refuses_a_negative_max_rows_with_exit_2(tmp_path: Path) -> None:
 def test_schedule_add_refuses_cron_that_never_fires_or_has_six_fields(
     tmp_path: Path, expression: str, wanted: str
 ) -> None:
-    from tests.cli_runner import run_cli
+    from tests.cli_runner import invoke
 
-    result = run_cli(
+    result = invoke(
         "schedule", "add", "--report", "course_completion", "--name", "x",
         "--frequency", "cron", "--cron", expression, "--recipient", "a@example.org", "-f", "csv",
     )  # fmt: skip

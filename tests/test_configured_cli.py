@@ -34,7 +34,7 @@ from manireports.reports.configured import (
 from manireports.reports.custom import make_validator, save_custom_report
 from manireports.reports.run import ReportRequest, prepare_report, run_report
 from manireports.state import StateDB, list_audit
-from tests.cli_runner import REPO, run_cli
+from tests.cli_runner import REPO, invoke
 from tests.conftest import ENGINES, fresh_database
 
 EXAMPLES = sorted((REPO / "examples" / "reports").glob("*.*"))
@@ -61,7 +61,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "MANIREPORTS_MOODLE_URL": url,
         "MANIREPORTS_STATE_URL": f"sqlite:///{tmp_path / 'state.sqlite'}",
     }
-    upgraded = run_cli("db", "upgrade", env=env)
+    upgraded = invoke("db", "upgrade", env=env)
     assert upgraded.returncode == 0, upgraded.stderr
     return env
 
@@ -149,7 +149,7 @@ def test_mistakes_exit_2_naming_the_key_and_the_choices(
 ) -> None:
     described = tmp_path / "bad.json"
     described.write_text(json.dumps(cfg), encoding="utf-8")
-    result = run_cli("reports", "validate", "--config-file", str(described), env=demo)
+    result = invoke("reports", "validate", "--config-file", str(described), env=demo)
     assert result.returncode == 2
     error = result.stderr.decode()
     assert message in error and "Traceback" not in error
@@ -234,11 +234,11 @@ def test_show_sql_prints_the_built_query(demo: dict[str, str], tmp_path: Path) -
         'filters = [{ field = "enrolled", op = ">=", value = 2026-03-01 }]\n',
         encoding="utf-8",
     )
-    created = run_cli(
+    created = invoke(
         "reports", "create", "--name", "shown", "--config-file", str(described), env=demo
     )
     assert created.returncode == 0, created.stderr
-    shown = run_cli("run-report", "shown", "--show-sql", env=demo)
+    shown = invoke("run-report", "shown", "--show-sql", env=demo)
     assert shown.returncode == 0, shown.stderr
     text = shown.stdout.decode()
     assert "FROM mdl_user_enrolments AS ue JOIN mdl_enrol AS e" in text
@@ -264,16 +264,16 @@ def test_every_step_is_audited(demo: dict[str, str], tmp_path: Path) -> None:
         ("reports", "create", "--name", "refused", "--config-file", str(bad)),
         ("reports", "update", "audited", "--config-file", str(bad)),
     ]
-    results = [run_cli(*step, env=demo) for step in steps]
+    results = [invoke(*step, env=demo) for step in steps]
     assert [result.returncode for result in results] == [0, 0, 0, 2, 2]
     report_id = int(results[0].stdout)
     # The deny list now covers a table the report reads: the run is refused and audited.
     strict = {**demo, "MANIREPORTS_REPORTS_DENIED_TABLES": "user_enrolments"}
-    refused_run = run_cli("run-report", "audited", env=strict)
+    refused_run = invoke("run-report", "audited", env=strict)
     assert refused_run.returncode == 2
     assert "Rejected (denied table): {user_enrolments}" in refused_run.stderr.decode()
-    assert run_cli("reports", "delete", "audited", env=demo).returncode == 0
-    listed = run_cli("audit", "list", "-f", "json", env=demo)
+    assert invoke("reports", "delete", "audited", env=demo).returncode == 0
+    listed = invoke("audit", "list", "-f", "json", env=demo)
     assert listed.returncode == 0, listed.stderr
     entries = [
         e

@@ -24,7 +24,7 @@ from manireports.reports.custom import make_validator
 from manireports.sqlcheck import RULES, SQLRejectedError
 from manireports.state import StateDB
 from manireports.state import tables as t
-from tests.cli_runner import run_cli
+from tests.cli_runner import invoke
 from tests.conftest import fresh_database
 
 WWWROOT = "https://learn.example.org"
@@ -42,7 +42,7 @@ class Demo:
     hashes: list[str] = field(default_factory=list)
 
     def cli(self, *args: str, env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
-        done = run_cli(*args, env={**self.env, **(env or {})})
+        done = invoke(*args, env={**self.env, **(env or {})})
         return done.returncode, done.stdout.decode(), done.stderr.decode()
 
     def sql_file(self, name: str, sql: str) -> str:

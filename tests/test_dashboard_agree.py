@@ -17,7 +17,7 @@ import pytest
 
 from manireports.dashboard.html import render_html
 from manireports.dashboard.model import Dashboard, Kpi
-from tests.cli_runner import run_cli
+from tests.cli_runner import invoke
 from tests.dashboard_support import build_dashboard_demo, fetch
 
 AS_OF = "2026-06-01 00:00"
@@ -133,7 +133,7 @@ def viewer(env: dict[str, str], role: str) -> list[str]:
 
 
 def page_of(env: dict[str, str], role: str, out: Path) -> Page:
-    done = run_cli("dashboard", "--as-of", AS_OF, *viewer(env, role), "-o", str(out), env=env)
+    done = invoke("dashboard", "--as-of", AS_OF, *viewer(env, role), "-o", str(out), env=env)
     assert done.returncode == 0, done.stderr.decode()
     page = Page()
     page.feed(out.read_text(encoding="utf-8"))

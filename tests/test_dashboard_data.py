@@ -20,7 +20,7 @@ from manireports.dashboard import DashboardRequest, build_dashboard
 from manireports.dashboard.model import Chart, Kpi, Table
 from manireports.state import StateDB
 from manireports.state.tables import usertime_daily
-from tests.cli_runner import run_cli
+from tests.cli_runner import invoke
 from tests.moodle_site import MoodleSite
 
 AS_OF = "2026-03-15 12:00"
@@ -195,17 +195,17 @@ sort = "username"
 def test_custom_dashboards(env: dict[str, str], tmp_path: Path) -> None:
     path = tmp_path / "glance.toml"
     path.write_text(CUSTOM, encoding="utf-8")
-    created = run_cli("dashboard", "create", "--file", str(path), env=env)
+    created = invoke("dashboard", "create", "--file", str(path), env=env)
     assert created.returncode == 0, created.stderr
     dashboard_id = created.stdout.decode().strip()
-    listed = json.loads(run_cli("dashboard", "list", "-f", "json", env=env).stdout)
+    listed = json.loads(invoke("dashboard", "list", "-f", "json", env=env).stdout)
     assert [(d["id"], d["title"], d["widgets"]) for d in listed] == [
         (int(dashboard_id), "Course A at a glance", 3)
     ]
-    shown = json.loads(run_cli("dashboard", "show", dashboard_id, env=env).stdout)
+    shown = json.loads(invoke("dashboard", "show", dashboard_id, env=env).stdout)
     assert [w["type"] for w in shown["widgets"]] == ["kpi", "bar", "table"]
     assert shown["widgets"][2]["limit"] == 50  # the default, filled in
-    done = run_cli("dashboard", "--id", dashboard_id, "--as-of", AS_OF, "-f", "terminal", env=env)
+    done = invoke("dashboard", "--id", dashboard_id, "--as-of", AS_OF, "-f", "terminal", env=env)
     assert done.returncode == 0, done.stderr
     text = done.stdout.decode()
     # Latest month 2026-03 has no enrolment (0), the month before 3: a change of -3.
@@ -214,7 +214,7 @@ def test_custom_dashboards(env: dict[str, str], tmp_path: Path) -> None:
     assert "A" in text and "█" in text
     assert text.index("ann") < text.index("bob") < text.index("cat") < text.index("dan")
     # As cat (a learner), the same dashboard shows cat's own row only.
-    mine = run_cli(
+    mine = invoke(
         "dashboard",
         "--id",
         dashboard_id,
@@ -251,10 +251,10 @@ def test_bad_definitions_are_refused(
     env = sqlite_env
     path = tmp_path / f"bad{suffix}"
     path.write_text(content, encoding="utf-8")
-    done = run_cli("dashboard", "create", "--file", str(path), env=env)
+    done = invoke("dashboard", "create", "--file", str(path), env=env)
     assert done.returncode == 2
     assert message in done.stderr.decode() and b"Traceback" not in done.stderr
-    assert json.loads(run_cli("dashboard", "list", "-f", "json", env=env).stdout) == []
+    assert json.loads(invoke("dashboard", "list", "-f", "json", env=env).stdout) == []
 
 
 def test_a_dashboard_cached_by_another_version_still_loads() -> None:
@@ -281,8 +281,7 @@ def test_the_terminal_dashboard_shows_names_as_text() -> None:
     """Course names are data: `[old] Induction` stays as written and an ESC is shown escaped."""
     import io
 
-    from manireports.cli import _print_dashboard
-
+    from manireports.cli.dashboard import _print_dashboard
     from manireports.dashboard.model import Dashboard
 
     stored = {

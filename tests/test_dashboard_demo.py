@@ -16,7 +16,7 @@ import pytest
 from pypdf import PdfReader
 
 from tests.browser import keep_artifact, load_page
-from tests.cli_runner import run_cli
+from tests.cli_runner import invoke
 from tests.dashboard_support import build_dashboard_demo, fetch
 
 AS_OF = "2026-06-01 00:00"
@@ -55,7 +55,7 @@ def viewers(demo: dict[str, str]) -> dict[str, str]:
 
 
 def render(env: dict[str, str], out: Path, *args: str) -> str:
-    done = run_cli("dashboard", "--as-of", AS_OF, *args, "-o", str(out), env=env)
+    done = invoke("dashboard", "--as-of", AS_OF, *args, "-o", str(out), env=env)
     assert done.returncode == 0, done.stderr
     if out.suffix == ".pdf":
         return "\n".join(page.extract_text() for page in PdfReader(out).pages)
@@ -108,13 +108,13 @@ def test_every_role_in_html_pdf_and_terminal(
 def test_role_follows_the_user_and_bad_requests_exit_2(
     demo: dict[str, str], viewers: dict[str, str]
 ) -> None:
-    mismatch = run_cli("dashboard", "--as-user", viewers["teacher"], "--role", "manager", env=demo)
+    mismatch = invoke("dashboard", "--as-user", viewers["teacher"], "--role", "manager", env=demo)
     assert mismatch.returncode == 2 and b"--role teacher" in mismatch.stderr
-    student = run_cli("dashboard", "--role", "student", env=demo)
+    student = invoke("dashboard", "--role", "student", env=demo)
     assert student.returncode == 2 and b"--as-user" in student.stderr
-    bad = run_cli("dashboard", "--format", "xlsx", env=demo)
+    bad = invoke("dashboard", "--format", "xlsx", env=demo)
     assert bad.returncode == 2 and b"html, pdf or terminal" in bad.stderr
-    missing = run_cli("dashboard", "--as-user", viewers["manager"], "--company", "999", env=demo)
+    missing = invoke("dashboard", "--as-user", viewers["manager"], "--company", "999", env=demo)
     assert missing.returncode == 2 and b"no IOMAD company 999" in missing.stderr
     managed = {
         c for (c,) in fetch(
@@ -124,7 +124,7 @@ def test_role_follows_the_user_and_bad_requests_exit_2(
         )
     }  # fmt: skip
     elsewhere = min(c for (c,) in fetch(demo, "SELECT id FROM mdl_company") if c not in managed)
-    other = run_cli(
+    other = invoke(
         "dashboard", "--as-user", viewers["manager"], "--company", str(elsewhere), env=demo
     )
     assert other.returncode == 3 and f"may not see company {elsewhere}".encode() in other.stderr
@@ -186,28 +186,28 @@ def test_nothing_outside_the_viewers_scope(
 
 def test_dashboard_reads_the_cache_after_build_cache(demo: dict[str, str], tmp_path: Path) -> None:
     env = {**demo, "MANIREPORTS_STATE_URL": f"sqlite:///{tmp_path / 'state.sqlite'}"}
-    assert run_cli("db", "upgrade", env=env).returncode == 0
-    assert run_cli("jobs", "build-cache", env=env).returncode == 0
+    assert invoke("db", "upgrade", env=env).returncode == 0
+    assert invoke("jobs", "build-cache", env=env).returncode == 0
 
     def stats() -> dict[str, dict[str, Any]]:
-        done = run_cli("cache", "stats", "--format", "json", env=env)
+        done = invoke("cache", "stats", "--format", "json", env=env)
         return {s["reporttype"]: s for s in json.loads(done.stdout)}
 
     assert stats()["dashboard_admin"]["hits"] == 0
     for expected in (1, 2):
-        done = run_cli("dashboard", "-o", str(tmp_path / "d.html"), env=env)
+        done = invoke("dashboard", "-o", str(tmp_path / "d.html"), env=env)
         assert done.returncode == 0, done.stderr
         assert stats()["dashboard_admin"]["hits"] == expected
     # The teacher's dashboard is not pre-built: its first opening computes it (a miss, reading
     # the trend entries it may share with nobody), the second reads it.
     teacher = fetch(demo, TEACHING)[0][0]
     for hits in (0, 1):
-        done = run_cli("dashboard", "--as-user", str(teacher), env=env)
+        done = invoke("dashboard", "--as-user", str(teacher), env=env)
         assert done.returncode == 0, done.stderr
         assert (stats()["dashboard_teacher"]["hits"], stats()["dashboard_teacher"]["misses"]) == (
             hits,
             1,
         )
     # --no-cache recomputes: neither a hit nor a miss.
-    assert run_cli("dashboard", "--no-cache", env=env).returncode == 0
+    assert invoke("dashboard", "--no-cache", env=env).returncode == 0
     assert stats()["dashboard_admin"]["hits"] == 2

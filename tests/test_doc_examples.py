@@ -22,7 +22,11 @@ PLACEHOLDER = re.compile(r"[A-Z_]+")
 
 
 def named_users() -> dict[str, set[str]]:
-    files = [REPO / "README.md", REPO / "cli.py", *sorted((REPO / "docs").glob("*.md"))]
+    files = [
+        REPO / "README.md",
+        *sorted((REPO / "manireports" / "cli").glob("*.py")),
+        *sorted((REPO / "docs").glob("*.md")),
+    ]
     found: dict[str, set[str]] = {}
     for path in files:
         for value in OPTION.findall(path.read_text(encoding="utf-8")):

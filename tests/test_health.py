@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from manireports.ops.health import Check, Status, overall
 from manireports.state import StateDB, write_setting
 from manireports.state.store import HEAD_REVISION
-from tests.cli_runner import run_cli
+from tests.cli_runner import invoke
 from tests.moodle_site import MoodleSite
 from tests.schedule_support import ZONE, build_site
 
@@ -40,12 +40,12 @@ def site(tmp_path: Path) -> dict[str, str]:
         "MANIREPORTS_JOBS_LOCK_DIR": str(tmp_path / "locks"),
         **NO_JOBS,
     }
-    assert run_cli("db", "upgrade", env=env).returncode == 0
+    assert invoke("db", "upgrade", env=env).returncode == 0
     return env
 
 
 def _health(env: dict[str, str], **extra: str) -> tuple[int, dict[str, dict[str, Any]]]:
-    result = run_cli("health", "--format", "json", env={**env, **extra})
+    result = invoke("health", "--format", "json", env={**env, **extra})
     assert result.stderr == b"", result.stderr
     document = json.loads(result.stdout)
     assert document["exit_code"] == result.returncode
@@ -69,7 +69,7 @@ def test_a_fresh_site_is_ok(site: dict[str, str]) -> None:
     assert checks["state.schema"]["figures"]["revision"] == HEAD_REVISION
     assert checks["moodle.release"]["figures"]["version"] == 2024100700
     assert checks["moodle.read_only"]["message"].startswith("SQLite is opened read-only")
-    table = run_cli("health", env=site)
+    table = invoke("health", env=site)
     assert table.returncode == 0
     lines = table.stdout.decode().splitlines()
     assert lines[0].split() == ["CHECK", "STATUS", "MESSAGE"]
@@ -84,7 +84,7 @@ def test_jobs_that_never_ran_are_unknown(site: dict[str, str]) -> None:
 
 
 def test_a_job_run_is_measured_against_its_interval(site: dict[str, str]) -> None:
-    assert run_cli("jobs", "cleanup", env=site).returncode == 0
+    assert invoke("jobs", "cleanup", env=site).returncode == 0
     code, checks = _health(site, MANIREPORTS_HEALTH_CLEANUP_MINUTES="60")
     assert code == 0
     figures = checks["job.cleanup"]["figures"]
@@ -134,7 +134,7 @@ def test_a_state_database_behind_is_critical(site: dict[str, str]) -> None:
 
 
 def test_overdue_schedules_and_failed_runs_warn(site: dict[str, str], tmp_path: Path) -> None:
-    added = run_cli(
+    added = invoke(
         "schedule", "add", "--report", "course_completion", "--name", "late",
         "--frequency", "daily", "--format", "csv", "--recipient", "boss@school.example",
         "--start", "2020-01-01 06:00", env=site,
@@ -142,9 +142,9 @@ def test_overdue_schedules_and_failed_runs_warn(site: dict[str, str], tmp_path: 
     assert added.returncode == 0, added.stderr
     broken = tmp_path / "broken.sql"
     broken.write_text("SELECT nosuchcolumn FROM {user}")
-    created = run_cli("reports", "create", "--name", "broken", "--sql-file", str(broken), env=site)
+    created = invoke("reports", "create", "--name", "broken", "--sql-file", str(broken), env=site)
     assert created.returncode == 0, created.stderr
-    assert run_cli("run-report", "broken", "-f", "csv", env=site).returncode == 1
+    assert invoke("run-report", "broken", "-f", "csv", env=site).returncode == 1
     code, checks = _health(site)
     assert code == 1
     schedules = checks["schedules"]
@@ -201,7 +201,7 @@ def test_time_tracking_lag_is_the_log_ahead_of_the_watermark(
 
 
 def test_prometheus_text_reads_back(site: dict[str, str]) -> None:
-    result = run_cli("health", "--format", "prometheus", env=site)
+    result = invoke("health", "--format", "prometheus", env=site)
     assert result.returncode == 0
     families = {f.name: f for f in text_string_to_metric_families(result.stdout.decode())}
     status = {
@@ -216,7 +216,7 @@ def test_prometheus_text_reads_back(site: dict[str, str]) -> None:
 
 
 def test_bad_format_is_refused(site: dict[str, str]) -> None:
-    result = run_cli("health", "--format", "xml", env=site)
+    result = invoke("health", "--format", "xml", env=site)
     assert result.returncode == 2
     assert b"--format must be one of table, json, prometheus" in result.stderr
 

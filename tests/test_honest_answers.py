@@ -12,7 +12,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.cli_runner import run_cli
+from tests.cli_runner import invoke
 from tests.cloud_support import (
     Ingest,
     cloud_env,
@@ -35,14 +35,14 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 def test_time_spent_before_time_tracking_says_how_to_start_it(tmp_path: Path) -> None:
     env = _env(tmp_path)
-    before = run_cli("run-report", "time_spent", "--format", "csv", env=env)
+    before = invoke("run-report", "time_spent", "--format", "csv", env=env)
     assert before.returncode == 0, before.stderr
     assert before.stdout.decode().strip().count("\n") == 0  # the header alone
     message = before.stderr.decode()
     assert "Time tracking has not run yet" in message and "manireports time sync" in message
-    synced = run_cli("time", "sync", env=env)
+    synced = invoke("time", "sync", env=env)
     assert synced.returncode == 0, synced.stderr
-    after = run_cli("run-report", "time_spent", "--format", "csv", env=env)
+    after = invoke("run-report", "time_spent", "--format", "csv", env=env)
     assert after.returncode == 0 and after.stderr == b"", after.stderr  # empty, but truly so
 
 
@@ -58,7 +58,7 @@ def test_mistakes_exit_2_and_say_what_is_wrong(tmp_path: Path) -> None:
         (("cache", "clear", "--type", "nosuch"), "There is no cache type 'nosuch'"),
     ]
     for args, message in cases:
-        result = run_cli(*args, env=env)
+        result = invoke(*args, env=env)
         if message is None:
             assert result.returncode == 0, result.stderr
             continue
@@ -67,7 +67,7 @@ def test_mistakes_exit_2_and_say_what_is_wrong(tmp_path: Path) -> None:
         assert message in err and "Traceback" not in err, (args, err)
         assert result.stdout == b""
     # A real cache type is still accepted.
-    cleared = run_cli("cache", "clear", "--type", "company_overview", env=env)
+    cleared = invoke("cache", "clear", "--type", "company_overview", env=env)
     assert cleared.returncode == 0, cleared.stderr
 
 
@@ -83,7 +83,7 @@ def test_send_reminders_dry_run_lists_and_sends_nothing(tmp_path: Path) -> None:
                 moodle, state, cloud_endpoint=ingest.url, cloud_batch_size="3",
                 email_smtp_port=str(port),
             )  # fmt: skip
-            result = run_cli(
+            result = invoke(
                 "cloud", "send-reminders", "--course", str(course), "--only", "not-completed",
                 "--dry-run", "--format", "json", env=env,
             )  # fmt: skip

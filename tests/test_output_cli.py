@@ -23,7 +23,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from tests.cli_runner import REPO, run_cli
+from tests.cli_runner import REPO, invoke
 from tests.moodle_site import MoodleSite
 
 HOSTILE = {
@@ -60,10 +60,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         "TMP": str(tmp_path),
         "HOSTILE_ID": str(hostile),
     }
-    assert run_cli("db", "upgrade", env=env).returncode == 0
+    assert invoke("db", "upgrade", env=env).returncode == 0
     sql = tmp_path / "users.sql"
     sql.write_text(USERS_SQL, encoding="utf-8")
-    made = run_cli(
+    made = invoke(
         "reports", "create", "--name", "hostile", "--sql-file", str(sql),
         "--description", "Feeds [analytics.engagement] weights", env=env,
     )  # fmt: skip
@@ -75,7 +75,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         '{ field = "email", label = "E-mail address" }]\n',
         encoding="utf-8",
     )
-    made = run_cli("reports", "create", "--name", "labelled", "--config-file", str(config), env=env)
+    made = invoke("reports", "create", "--name", "labelled", "--config-file", str(config), env=env)
     assert made.returncode == 0, made.stderr
     yield env
 
@@ -133,27 +133,27 @@ def test_reports_list_descriptions_are_text(site: dict[str, str]) -> None:
 def test_config_report_labels_in_table_and_csv_headers(site: dict[str, str]) -> None:
     code, screen = on_terminal(site, "run-report", "labelled", "--limit", "1")
     assert code == 0 and "Login name" in screen and "E-mail address" in screen
-    done = run_cli("run-report", "labelled", "-f", "csv", "--limit", "1", env=site)
+    done = invoke("run-report", "labelled", "-f", "csv", "--limit", "1", env=site)
     assert done.stdout.decode().splitlines()[0] == "Login name,E-mail address"
     target = Path(site["TMP"]) / "labelled.xlsx"
-    assert run_cli("run-report", "labelled", "-o", str(target), env=site).returncode == 0
+    assert invoke("run-report", "labelled", "-o", str(target), env=site).returncode == 0
     header = [cell.value for cell in openpyxl.load_workbook(target).active[1]]
     assert header == ["Login name", "E-mail address"]
 
 
 def test_csv_formula_guard_on_files_off_on_stdout(site: dict[str, str]) -> None:
     target = Path(site["TMP"]) / "guarded.csv"
-    assert run_cli("run-report", "hostile", "-o", str(target), env=site).returncode == 0
+    assert invoke("run-report", "hostile", "-o", str(target), env=site).returncode == 0
     row = next(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
     assert row["city"] == "'" + HOSTILE["city"]
     assert row["institution"] == "'+1+2"
     assert row["address"] == "'@SUM(A1)"
     assert row["department"] == "-12.5"  # a number, not a formula
     assert row["username"] == HOSTILE["username"]
-    piped = run_cli("run-report", "hostile", "-f", "csv", env=site)
+    piped = invoke("run-report", "hostile", "-f", "csv", env=site)
     row = next(csv.DictReader(io.StringIO(piped.stdout.decode())))
     assert row["city"] == HOSTILE["city"] and row["address"] == "@SUM(A1)"
-    off = run_cli(
+    off = invoke(
         "run-report",
         "hostile",
         "-o",
@@ -166,10 +166,10 @@ def test_csv_formula_guard_on_files_off_on_stdout(site: dict[str, str]) -> None:
 
 
 def test_format_and_file_name_must_agree(site: dict[str, str], tmp_path: Path) -> None:
-    done = run_cli("run-report", "hostile", "-f", "pdf", "-o", str(tmp_path / "out.csv"), env=site)
+    done = invoke("run-report", "hostile", "-f", "pdf", "-o", str(tmp_path / "out.csv"), env=site)
     assert done.returncode == 2 and not (tmp_path / "out.csv").exists()
     assert "does not match the file name" in done.stderr.decode()
-    done = run_cli("run-report", "hostile", "-o", str(tmp_path), env=site)
+    done = invoke("run-report", "hostile", "-o", str(tmp_path), env=site)
     assert done.returncode == 2
     assert done.stderr.decode() == (
         f"Error: '{tmp_path}' is a directory; give -o a file name such as report.csv.\n"
@@ -181,45 +181,45 @@ def test_listings_write_xlsx_and_pdf_files(
     site: dict[str, str], tmp_path: Path, command: list[str]
 ) -> None:
     target = tmp_path / "listing.xlsx"
-    done = run_cli(*command, "-o", str(target), env=site)
+    done = invoke(*command, "-o", str(target), env=site)
     assert done.returncode == 0, done.stderr
     assert openpyxl.load_workbook(target).active.max_row >= 1
     pdf = tmp_path / "listing.pdf"
-    assert run_cli(*command, "-o", str(pdf), env=site).returncode == 0
+    assert invoke(*command, "-o", str(pdf), env=site).returncode == 0
     assert pdf.read_bytes().startswith(b"%PDF-")
 
 
 def test_help_lists_records_and_flags_go_anywhere(site: dict[str, str]) -> None:
-    helped = run_cli("run-report", "--help", env={**site, "COLUMNS": "200"})
+    helped = invoke("run-report", "--help", env={**site, "COLUMNS": "200"})
     assert "table, records, csv" in helped.stdout.decode()
-    loud = run_cli("reports", "list", "-o", str(Path(site["TMP"]) / "r.csv"), "-v", env=site)
+    loud = invoke("reports", "list", "-o", str(Path(site["TMP"]) / "r.csv"), "-v", env=site)
     assert loud.returncode == 0 and "Wrote" in loud.stderr.decode()
-    quiet = run_cli("run-report", "hostile", "-f", "csv", "-q", env=site)
+    quiet = invoke("run-report", "hostile", "-f", "csv", "-q", env=site)
     assert quiet.returncode == 0 and quiet.stderr == b""
 
 
 def test_dates_in_site_time_and_details_encoded_once(site: dict[str, str]) -> None:
-    shown = json.loads(run_cli("reports", "show", "hostile", env=site).stdout)
+    shown = json.loads(invoke("reports", "show", "hostile", env=site).stdout)
     created = datetime.strptime(shown["timecreated"], "%Y-%m-%d %H:%M:%S")
     # Paris is one or two hours ahead of UTC; the stored value is Unix seconds.
     now = datetime.now(UTC).replace(tzinfo=None)
     assert 0 < (created - now).total_seconds() / 3600 + 0.1 < 2.2
-    audit = json.loads(run_cli("audit", "list", "-f", "json", "--limit", "50", env=site).stdout)
+    audit = json.loads(invoke("audit", "list", "-f", "json", "--limit", "50", env=site).stdout)
     created_entry = next(e for e in audit if e["action"] == "report_created")
     assert isinstance(created_entry["details"], dict)
-    listed = run_cli("audit", "list", "-f", "csv", "--limit", "50", env=site).stdout.decode()
+    listed = invoke("audit", "list", "-f", "csv", "--limit", "50", env=site).stdout.decode()
     row = next(r for r in csv.DictReader(io.StringIO(listed)) if r["action"] == "report_created")
     assert json.loads(row["details"]) == created_entry["details"]
     assert row["time"] == created_entry["time"] and ":" in row["time"]
 
 
 def test_privacy_export_dates_in_site_time(site: dict[str, str]) -> None:
-    ran = run_cli(
+    ran = invoke(
         "run-report", "course_completion", "--as-user", site["HOSTILE_ID"], "-f", "csv", env=site
     )
     assert ran.returncode == 0, ran.stderr
     exported = json.loads(
-        run_cli("privacy", "export", "--user", site["HOSTILE_ID"], env=site).stdout
+        invoke("privacy", "export", "--user", site["HOSTILE_ID"], env=site).stdout
     )
     run = exported["report_runs"][0]
     for key in ("timestarted", "timefinished"):

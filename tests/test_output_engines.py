@@ -24,7 +24,7 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from tests.cli_runner import REPO, run_cli
+from tests.cli_runner import REPO, invoke
 from tests.conftest import ENGINES, fresh_database
 from tests.moodle_site import MoodleSite
 
@@ -79,11 +79,11 @@ def site(
         "MANIREPORTS_SITE_TIMEZONE": "UTC",
         "ENGINE": request.param,
     }
-    assert run_cli("db", "upgrade", env=env).returncode == 0
+    assert invoke("db", "upgrade", env=env).returncode == 0
     for name, sql in (("newest", NEWEST_FIRST), ("numbers", NUMBERS), ("big", BIG), ("huge", HUGE)):
         path = tmp_path / f"{name}.sql"
         path.write_text(sql, encoding="utf-8")
-        created = run_cli("reports", "create", "--name", name, "--sql-file", str(path), env=env)
+        created = invoke("reports", "create", "--name", name, "--sql-file", str(path), env=env)
         assert created.returncode == 0, created.stderr
     env["TMP"] = str(tmp_path)
     yield env
@@ -92,30 +92,30 @@ def site(
 
 def test_order_by_survives_the_scope_on_every_engine(site: dict[str, str]) -> None:
     for as_user in ([], ["--as-user", "alice"]):
-        done = run_cli("run-report", "newest", "-f", "csv", *as_user, env=site)
+        done = invoke("run-report", "newest", "-f", "csv", *as_user, env=site)
         assert done.returncode == 0, done.stderr
         rows = list(csv.DictReader(io.StringIO(done.stdout.decode())))
         assert [row["shortname"] for row in rows] == ["C3", "C2", "C1"], as_user
 
 
 def test_one_number_format_on_every_engine_and_format(site: dict[str, str]) -> None:
-    done = run_cli("run-report", "numbers", "-f", "csv", env=site)
+    done = invoke("run-report", "numbers", "-f", "csv", env=site)
     assert done.returncode == 0, done.stderr
     assert done.stdout.decode().splitlines()[1] == "alice,37.5,100,-2"
-    as_json = json.loads(run_cli("run-report", "numbers", "-f", "json", env=site).stdout)
+    as_json = json.loads(invoke("run-report", "numbers", "-f", "json", env=site).stdout)
     assert as_json == [{"username": "alice", "score": 37.5, "full_marks": 100, "below": -2}]
     assert json.dumps(as_json[0]["full_marks"]) == "100"
-    tsv = run_cli("run-report", "numbers", "-f", "tsv", env=site).stdout.decode()
+    tsv = invoke("run-report", "numbers", "-f", "tsv", env=site).stdout.decode()
     assert tsv.splitlines()[1] == "alice\t37.5\t100\t-2"
     target = Path(site["TMP"]) / f"numbers-{site['ENGINE']}.xlsx"
-    assert run_cli("run-report", "numbers", "-o", str(target), env=site).returncode == 0
+    assert invoke("run-report", "numbers", "-o", str(target), env=site).returncode == 0
     sheet = openpyxl.load_workbook(target).active
     assert [cell.value for cell in sheet[2]] == ["alice", 37.5, 100, -2]
 
 
 def test_formula_guard_keeps_negative_numbers_numbers(site: dict[str, str]) -> None:
     target = Path(site["TMP"]) / f"numbers-{site['ENGINE']}.csv"
-    assert run_cli("run-report", "numbers", "-o", str(target), env=site).returncode == 0
+    assert invoke("run-report", "numbers", "-o", str(target), env=site).returncode == 0
     assert target.read_text(encoding="utf-8").splitlines()[1] == "alice,37.5,100,-2"
 
 
@@ -202,20 +202,20 @@ def test_bad_bytes_are_replaced_and_named_once(site: dict[str, str]) -> None:
         encoding="utf-8",
     )
     assert (
-        run_cli("reports", "create", "--name", "names", "--sql-file", str(sql), env=site).returncode
+        invoke("reports", "create", "--name", "names", "--sql-file", str(sql), env=site).returncode
         == 0
     )
     warning = "column 'lastname' (10 rows)"
     for fmt in ("csv", "json", "html", "records"):
-        done = run_cli("run-report", "names", "-f", fmt, env=site)
+        done = invoke("run-report", "names", "-f", fmt, env=site)
         assert done.returncode == 0, done.stderr
         text = done.stdout.decode("utf-8")
         assert "Gro\ufffd" in text and "b'" not in text
         assert done.stderr.decode().count("U+FFFD") == 1 and warning in done.stderr.decode()
     target = Path(site["TMP"]) / "names.xlsx"
-    done = run_cli("run-report", "names", "-o", str(target), env=site)
+    done = invoke("run-report", "names", "-o", str(target), env=site)
     assert done.returncode == 0, done.stderr
     values = [row[1].value for row in openpyxl.load_workbook(target).active.iter_rows(min_row=2)]
     assert values == ["Gro\ufffd"] * 10
-    quiet = run_cli("-q", "run-report", "names", "-f", "csv", env=site)
+    quiet = invoke("-q", "run-report", "names", "-f", "csv", env=site)
     assert quiet.returncode == 0 and quiet.stderr == b""

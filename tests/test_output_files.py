@@ -20,7 +20,7 @@ from manireports.config import load_config
 from manireports.errors import ConfigError
 from manireports.export.atomic import atomic_output, part_file_pattern
 from manireports.state import StateDB
-from tests.cli_runner import REPO, run_cli
+from tests.cli_runner import REPO, invoke, run_cli
 from tests.schedule_support import ZONE, build_site
 
 
@@ -164,13 +164,13 @@ def test_run_report_to_dev_stdout_streams_into_a_pipe_and_a_redirected_file(
 def test_run_report_keeps_a_private_files_mode_and_writes_through_a_link(
     tmp_path: Path, site_env: dict[str, str]
 ) -> None:
-    assert run_cli("db", "upgrade", env=site_env).returncode == 0
+    assert invoke("db", "upgrade", env=site_env).returncode == 0
     target = tmp_path / "private.csv"
     target.write_bytes(b"")
     os.chmod(target, 0o600)
     link = tmp_path / "link.csv"
     link.symlink_to(target)
-    done = run_cli("run-report", "course_completion", "-o", str(link), env=site_env)
+    done = invoke("run-report", "course_completion", "-o", str(link), env=site_env)
     assert done.returncode == 0, done.stderr.decode()
     assert link.is_symlink()
     assert len(_rows(target.read_bytes())) == 4
@@ -180,12 +180,12 @@ def test_run_report_keeps_a_private_files_mode_and_writes_through_a_link(
 def test_the_sqlite_state_database_is_created_private(
     tmp_path: Path, site_env: dict[str, str]
 ) -> None:
-    done = run_cli("db", "upgrade", env=site_env)
+    done = invoke("db", "upgrade", env=site_env)
     assert done.returncode == 0, done.stderr.decode()
     assert _mode(tmp_path / "state.sqlite") == 0o600
     loose = {**site_env, "MANIREPORTS_STATE_URL": f"sqlite:///{tmp_path / 'loose.sqlite'}",
              "MANIREPORTS_STORAGE_FILE_MODE": "0640"}  # fmt: skip
-    assert run_cli("db", "upgrade", env=loose).returncode == 0
+    assert invoke("db", "upgrade", env=loose).returncode == 0
     assert _mode(tmp_path / "loose.sqlite") == 0o640
     # The library's own handle too, whatever the umask.
     umask = os.umask(0)
@@ -202,7 +202,7 @@ def test_the_sqlite_state_database_is_created_private(
 def test_a_bad_file_mode_is_refused_naming_the_key(bad: str) -> None:
     with pytest.raises(ConfigError, match=r"storage\.file_mode"):
         load_config(environ={"MANIREPORTS_STORAGE_FILE_MODE": bad})
-    done = run_cli("config", "show", env={"MANIREPORTS_STORAGE_FILE_MODE": bad})
+    done = invoke("config", "show", env={"MANIREPORTS_STORAGE_FILE_MODE": bad})
     assert done.returncode == 2
     assert b"storage.file_mode" in done.stderr and b"Traceback" not in done.stderr
 

@@ -24,7 +24,7 @@ from pypdf import PdfReader
 from manireports.export import Column, ExportOptions, ReportTable, export
 from manireports.export import fonts as font_search
 from manireports.export.fonts import BUNDLED, find_fonts
-from tests.cli_runner import run_cli
+from tests.cli_runner import invoke
 
 pytestmark = pytest.mark.skipif(
     shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) is not installed"
@@ -120,11 +120,11 @@ def test_the_demo_keeps_every_username_email_and_date_whole(tmp_path: Path) -> N
         "MANIREPORTS_MOODLE_URL": url,
         "MANIREPORTS_STATE_URL": f"sqlite:///{tmp_path / 's.sqlite'}",
     }
-    assert run_cli("db", "upgrade", env=env).returncode == 0
-    made = run_cli("run-report", "course_completion", "-f", "csv", env=env)
+    assert invoke("db", "upgrade", env=env).returncode == 0
+    made = invoke("run-report", "course_completion", "-f", "csv", env=env)
     rows = list(csv.DictReader(io.StringIO(made.stdout.decode())))
     target = tmp_path / "completion.pdf"
-    done = run_cli("run-report", "course_completion", "-o", str(target), env=env)
+    done = invoke("run-report", "course_completion", "-o", str(target), env=env)
     assert done.returncode == 0, done.stderr
     text = pdftotext(target)
     assert "…" not in text
@@ -239,7 +239,7 @@ def test_a_certificate_whose_name_cannot_be_drawn_is_an_error(
     assert "Ольга Петрова" in pdftotext(made.path)
     app.moodle.dispose()
     # A font file the operator names but that is not there: exit 2, named.
-    refused = run_cli(
+    refused = invoke(
         "cloud", "certificate", "--user", "olga", "--course", str(course),
         env={**env, "MANIREPORTS_EXPORT_PDF_FONTS": "/nowhere/font.ttf"},
     )  # fmt: skip

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.cli_runner import run_cli
+from tests.cli_runner import invoke
 from tests.schedule_support import Inbox, SmtpServer, attachment, build_site, environment, free_port
 
 FORMULA = '=HYPERLINK("http://evil.example/","click")'
@@ -29,14 +29,14 @@ def test_scheduled_csv_attachments_are_guarded(tmp_path: Path, sqlite_url: str) 
     server.start()
     try:
         env = environment(tmp_path, moodle, sqlite_url, server.port)
-        assert run_cli("db", "upgrade", env=env).returncode == 0
-        added = run_cli(
+        assert invoke("db", "upgrade", env=env).returncode == 0
+        added = invoke(
             "schedule", "add", "--report", "course_completion", "--name", "Daily",
             "--frequency", "daily", "--start", "2026-01-05 06:00", "--format", "csv",
             "--recipient", "tina", env=env,
         )  # fmt: skip
         assert added.returncode == 0, added.stderr
-        ran = run_cli("jobs", "run-due", env=env)
+        ran = invoke("jobs", "run-due", env=env)
         assert ran.returncode == 0, ran.stderr
         name, data = attachment(inbox.to("tina@school.example")[0])
         assert name.endswith(".csv")

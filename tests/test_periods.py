@@ -16,7 +16,7 @@ import pytest
 from manireports.errors import InputError
 from manireports.periods import apply_period, days, resolve_period
 from manireports.reports.builtin import BUILTIN_REPORTS
-from tests.cli_runner import run_cli
+from tests.cli_runner import invoke
 from tests.schedule_support import ZONE, build_site
 
 NY = ZoneInfo(ZONE)
@@ -133,7 +133,7 @@ def site(tmp_path: Path) -> dict[str, str]:
         "MANIREPORTS_STATE_URL": f"sqlite:///{tmp_path / 'state.sqlite'}",
         "MANIREPORTS_SITE_TIMEZONE": ZONE,
     }
-    assert run_cli("db", "upgrade", env=env).returncode == 0
+    assert invoke("db", "upgrade", env=env).returncode == 0
     return env
 
 
@@ -144,9 +144,9 @@ def test_run_report_period_fills_starttime_and_endtime(
     sql.write_text(
         "SELECT id FROM {user} WHERE timecreated >= %%STARTTIME%% AND timecreated < %%ENDTIME%%"
     )
-    created = run_cli("reports", "create", "--name", "window", "--sql-file", str(sql), env=site)
+    created = invoke("reports", "create", "--name", "window", "--sql-file", str(sql), env=site)
     assert created.returncode == 0, created.stderr
-    shown = run_cli(
+    shown = invoke(
         "run-report",
         "window",
         "--period",
@@ -163,9 +163,7 @@ def test_run_report_period_fills_starttime_and_endtime(
 
 
 def test_run_report_period_binds_from_and_to(site: dict[str, str]) -> None:
-    shown = run_cli(
-        "run-report", "course_completion", "--period", "2026-Q1", "--show-sql", env=site
-    )
+    shown = invoke("run-report", "course_completion", "--period", "2026-Q1", "--show-sql", env=site)
     assert shown.returncode == 0, shown.stderr
     params = json.loads(shown.stdout.decode().rsplit("-- parameters: ", 1)[1])
     assert params["from"] == JAN_1_2026 + 5 * HOUR
@@ -173,7 +171,7 @@ def test_run_report_period_binds_from_and_to(site: dict[str, str]) -> None:
 
 
 def test_trends_with_a_period_end_with_its_month(site: dict[str, str]) -> None:
-    result = run_cli("run-report", "enrolment_trends", "--period", "2025-06", "-f", "csv", env=site)
+    result = invoke("run-report", "enrolment_trends", "--period", "2025-06", "-f", "csv", env=site)
     assert result.returncode == 0, result.stderr
     months = [line.split(",")[0] for line in result.stdout.decode().splitlines()[1:]]
     assert months[0] == "2024-07" and months[-1] == "2025-06" and len(months) == 12
@@ -190,7 +188,7 @@ def test_trends_with_a_period_end_with_its_month(site: dict[str, str]) -> None:
 def test_refusals_exit_2_and_list_the_names(
     site: dict[str, str], args: tuple[str, ...], message: str
 ) -> None:
-    result = run_cli(*args, env=site)
+    result = invoke(*args, env=site)
     assert result.returncode == 2
     error = result.stderr.decode()
     assert message in error and "this-quarter" in error and "Traceback" not in error
@@ -211,18 +209,18 @@ def test_schedule_add_pins_a_fixed_period_and_refuses_a_relative_one(site: dict[
         "--recipient",
         "boss@school.example",
     )
-    pinned = run_cli(*base, "--period", "2026-Q1", env=site)
+    pinned = invoke(*base, "--period", "2026-Q1", env=site)
     assert pinned.returncode == 0, pinned.stderr
     scheduleid = pinned.stdout.decode().strip()
-    shown = run_cli("schedule", "show", scheduleid, env=site)
+    shown = invoke("schedule", "show", scheduleid, env=site)
     assert json.loads(shown.stdout)["params"] == {"from": "2026-01-01", "to": "2026-03-31"}
-    relative = run_cli(*base, "--period", "last-month", env=site)
+    relative = invoke(*base, "--period", "last-month", env=site)
     assert relative.returncode == 2
     assert "only YYYY-MM or YYYY-Qn" in relative.stderr.decode()
 
 
 def test_dashboard_period_shows_that_month_against_the_one_before(site: dict[str, str]) -> None:
-    result = run_cli("dashboard", "--period", "2026-03", "-f", "terminal", env=site)
+    result = invoke("dashboard", "--period", "2026-03", "-f", "terminal", env=site)
     assert result.returncode == 0, result.stderr
     text = result.stdout.decode()
     assert "(2026-03 against 2026-02)" in text

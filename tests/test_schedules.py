@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from manireports.state import StateDB, list_audit
 from manireports.state import tables as t
-from tests.cli_runner import run_cli
+from tests.cli_runner import invoke
 from tests.schedule_support import (
     Inbox,
     SmtpServer,
@@ -40,7 +40,7 @@ class World:
     tmp: Path
 
     def cli(self, *args: str, **extra: str) -> tuple[int, str, str]:
-        result = run_cli(*args, env={**self.env, **extra})
+        result = invoke(*args, env={**self.env, **extra})
         return result.returncode, result.stdout.decode(), result.stderr.decode()
 
     def add(self, *args: str, **extra: str) -> int:

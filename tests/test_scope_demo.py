@@ -240,7 +240,7 @@ def test_department_managers_pick_their_company(demo: str) -> None:
 def test_companies_lists_a_department_managers_company(demo: str) -> None:
     import json
 
-    from tests.cli_runner import run_cli
+    from tests.cli_runner import invoke
 
     rules = Visibility(demo)
     userid, company, department = next(
@@ -248,7 +248,7 @@ def test_companies_lists_a_department_managers_company(demo: str) -> None:
         for u, c, d, kind, s in rules.memberships
         if kind == 2 and not s and u in rules.active and not rules.companies_of(u)
     )
-    result = run_cli(
+    result = invoke(
         "companies", "--as-user", str(userid), "--format", "json",
         env={"MANIREPORTS_MOODLE_URL": demo, "MANIREPORTS_STATE_URL": "sqlite://"},
     )  # fmt: skip
