@@ -294,7 +294,7 @@ def db_check(ctx: typer.Context) -> None:
     from manireports.state import StateDB
     from manireports.state.binding import refuse_moodle_database
 
-    state = StateDB(application.config.get_opt_str("state.url"))
+    state = StateDB(application.settings.state.url)
     refuse_moodle_database(state, moodle)
     described = state.describe()
     current, head = described.revision, described.head
@@ -348,9 +348,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     from manireports.state.binding import check_binding, refuse_moodle_database
 
     application = env.app()
-    state = StateDB(
-        application.config.get_opt_str("state.url"), file_mode=application.config.file_mode()
-    )
+    state = StateDB(application.settings.state.url, file_mode=application.config.file_mode())
     moodle = application.moodle if application.moodle_configured() else None
     refuse_moodle_database(state, moodle)
     before, after = state.upgrade()
@@ -378,7 +376,7 @@ def db_rebind(ctx: typer.Context) -> None:
     from manireports.state.binding import rebind, refuse_moodle_database
 
     application = env.app()
-    state = StateDB(application.config.get_opt_str("state.url"))
+    state = StateDB(application.settings.state.url)
     refuse_moodle_database(state, application.moodle)
     state.require_current()
     site = application.require_site_binding()
@@ -443,7 +441,7 @@ def demo_init(
         anchor=anchor_date,
         progress=env.detail,
     )
-    StateDB(env.config().get_opt_str("state.url"), file_mode=env.config().file_mode()).upgrade()
+    StateDB(env.config().settings.state.url, file_mode=env.config().file_mode()).upgrade()
     total = sum(summary.rows.values())
     env.say(
         f"Built the {size} demo ({total:,} rows, {summary.rows.get('user', 0):,} users, "
@@ -737,12 +735,11 @@ def run_report_command(
     progress = _progress_printer(env)
     options = ExportOptions(
         bom=bom,
-        pdf_max_rows=application.config.get_int("reports.pdf_max_rows"),
+        pdf_max_rows=application.settings.reports.pdf_max_rows,
         progress=progress,
-        formula_guard=output is not None
-        and application.config.get_bool("export.csv_formula_guard"),
+        formula_guard=output is not None and application.settings.export.csv_formula_guard,
         warn=env.warn,
-        pdf_fonts=tuple(application.config.get_list("export.pdf_fonts")),
+        pdf_fonts=application.settings.export.pdf_fonts,
     )
     destination: Path | BinaryIO = output if output else sys.stdout.buffer
     sys.stdout.flush()
@@ -761,7 +758,7 @@ def run_report_command(
     if outcome.capped:
         typer.echo(
             f"Warning: the report stopped at [reports] max_rows "
-            f"({application.config.get_int('reports.max_rows')} rows); the output is incomplete.",
+            f"({application.settings.reports.max_rows} rows); the output is incomplete.",
             err=True,
         )
     if output:
@@ -944,7 +941,7 @@ def _locked_job(env: Environment, application: App, job: str) -> ExitStack | Non
     """The job's lock, held until the stack closes; None (said on stderr) when already held."""
     from manireports.jobs.lock import JobAlreadyRunning, job_lock
 
-    log_file = application.config.get_opt_str("jobs.log_file")
+    log_file = application.settings.jobs.log_file
     if log_file:
         env.job_log = (Path(log_file), job)
     stack = ExitStack()
@@ -1009,7 +1006,7 @@ def jobs_build_cache(ctx: typer.Context) -> None:
 
     env = env_of(ctx)
     application = env.app()
-    if not application.config.get_bool("cache.enabled"):
+    if not application.settings.cache.enabled:
         env.detail("The cache is off ([cache] enabled = false); nothing to build.")
         return
     lock = _locked_job(env, application, "build-cache")
@@ -1586,8 +1583,8 @@ def cloud_serve_callbacks(
         port,
         env.detail,
         warn=env.say,
-        read_timeout=application.config.get_float("cloud.callback_read_timeout_seconds"),
-        max_connections=application.config.get_int("cloud.callback_max_connections"),
+        read_timeout=application.settings.cloud.callback_read_timeout_seconds,
+        max_connections=application.settings.cloud.callback_max_connections,
     )
 
     env.say(f"Listening for callbacks on http://{host}:{server.server_address[1]}/")
@@ -2184,7 +2181,7 @@ def _export_small(
         timezone=zone or ZoneInfo("UTC"),
     )
     options = ExportOptions(
-        formula_guard=output is not None and env.config().get_bool("export.csv_formula_guard"),
+        formula_guard=output is not None and env.config().settings.export.csv_formula_guard,
         warn=env.warn,
     )
     sys.stdout.flush()

@@ -231,7 +231,7 @@ def make_certificate(
 ) -> Certificate:
     """Write the certificate of a completion and audit it with its verification code."""
     layout = load_layout(layout_name)
-    secret = app.config.get_opt_str("cloud.callback_secret")
+    secret = app.settings.cloud.callback_secret
     if not secret:
         raise InputError(
             "Certificates are signed with [cloud] callback_secret; set it (or "
@@ -250,7 +250,7 @@ def make_certificate(
         texts = [environment.from_string(line.template).render(values) for line in layout.lines]
     except jinja2.TemplateError as exc:
         raise InputError(f"The certificate layout {layout.source}: {exc}.") from None
-    fonts = find_fonts(operator=app.config.get_list("export.pdf_fonts"))
+    fonts = find_fonts(operator=app.settings.export.pdf_fonts)
     from manireports.export.pdf import fpdf_quiet
 
     with fpdf_quiet():
