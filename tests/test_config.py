@@ -115,9 +115,7 @@ def test_bad_environment_values() -> None:
         load_config(environ={"MANIREPORTS_MODLE_URL": "x"})
     with pytest.raises(ConfigError, match="cannot be read"):
         load_config(environ={"MANIREPORTS_EMAIL_SMTP_PASSWORD_FILE": "/nonexistent/pw"})
-    assert (
-        load_config(environ={"MANIREPORTS_CACHE_ENABLED": "no"}).settings.cache.enabled is False
-    )
+    assert load_config(environ={"MANIREPORTS_CACHE_ENABLED": "no"}).settings.cache.enabled is False
     listed = load_config(environ={"MANIREPORTS_REPORTS_ALLOWED_TABLES": "user, course"})
     assert listed.settings.reports.allowed_tables == ("user", "course")
 
