@@ -130,6 +130,20 @@ def keys_of(cls: type) -> dict[str, Key]:
     return keys
 
 
+def unknown_keys(
+    table: Mapping[str, Any], allowed: Iterable[str], where: str, *, prefix: str = ""
+) -> str | None:
+    """The problem with the keys of `table` that are not `allowed`, naming them, `where` they
+    are and the keys there are (`prefix` goes before each name, e.g. its section); None when
+    there are none. For readers that list every problem of a file at once."""
+    known = list(allowed)
+    unknown = [repr(prefix + key) for key in table if key not in known]
+    if not unknown:
+        return None
+    keys = "keys" if len(unknown) > 1 else "key"
+    return f"Unknown {keys} {', '.join(unknown)} in {where} (the keys are: {', '.join(known)})"
+
+
 def refuse_unknown_keys(
     table: Mapping[str, Any],
     allowed: Iterable[str],
@@ -138,14 +152,10 @@ def refuse_unknown_keys(
     prefix: str = "",
     error: type[InputError] = InputError,
 ) -> None:
-    """Refuse the first key of `table` that is not `allowed`, naming it, `where` it is and the
-    keys there are (`prefix` is put before the key's name, e.g. its section)."""
-    known = list(allowed)
-    unknown = [key for key in table if key not in known]
-    if unknown:
-        raise error(
-            f"Unknown key {prefix + unknown[0]!r} in {where}; the keys are: {', '.join(known)}."
-        )
+    """Refuse the keys of `table` that are not `allowed` (see unknown_keys)."""
+    problem = unknown_keys(table, allowed, where, prefix=prefix)
+    if problem:
+        raise error(problem + ".")
 
 
 _WANTED = {

@@ -22,6 +22,7 @@ from sqlalchemy.dialects.mysql.base import MySQLDialect
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.dialects.sqlite.base import SQLiteDialect
 
+from manireports.documents import refuse_unknown_keys
 from manireports.errors import InputError
 from manireports.export import Column, ColumnKind
 from manireports.moodle.connection import Engine
@@ -41,7 +42,6 @@ from manireports.reports.configured.catalogue import (
 from manireports.reports.configured.checks import (
     CONFIG_KEYS,
     describe,
-    known_keys,
     label_of,
     list_of,
 )
@@ -234,12 +234,7 @@ class _Builder:
         cfg = self.cfg
         if not isinstance(cfg, Mapping):
             raise InputError(f"A report configuration is an object, not {describe(cfg)}.")
-        unknown = [key for key in cfg if key not in CONFIG_KEYS]
-        if unknown:
-            raise InputError(
-                f"Unknown key {unknown[0]!r} in the report configuration; "
-                f"the keys are: {', '.join(CONFIG_KEYS)}."
-            )
+        refuse_unknown_keys(cfg, CONFIG_KEYS, "the report configuration")
         self.source = self._source(cfg.get("source"))
         group_by = [
             self.field(name, f"group_by[{index}]")
@@ -335,7 +330,7 @@ class _Builder:
             label: str | None = None
             fmt: Format | None = None
             if isinstance(item, Mapping):
-                known_keys(item, ("field", "label", "format", "decimals"), where)
+                refuse_unknown_keys(item, ("field", "label", "format", "decimals"), where)
                 found = self.field(item.get("field"), where)
                 label = label_of(item.get("label"), where)
                 fmt = parse_format(item, found.kind, found.name, where)
@@ -358,7 +353,7 @@ class _Builder:
                     f'{where} must be an object like {{fn = "count", field = "userid", '
                     f'as = "learners"}}, not {describe(item)}.'
                 )
-            known_keys(item, ("fn", "field", "as", "label", "format", "decimals"), where)
+            refuse_unknown_keys(item, ("fn", "field", "as", "label", "format", "decimals"), where)
             fn = item.get("fn")
             if not isinstance(fn, str) or fn.strip().lower() not in AGGREGATES:
                 raise InputError(
@@ -413,7 +408,7 @@ class _Builder:
             where = f"sort[{index}]"
             direction: Any = "asc"
             if isinstance(item, Mapping):
-                known_keys(item, ("field", "dir"), where)
+                refuse_unknown_keys(item, ("field", "dir"), where)
                 name = item.get("field")
                 direction = item.get("dir", "asc")
             else:
@@ -460,7 +455,7 @@ class _Builder:
                 f'{where} must be an object like {{field = "username", op = "=", '
                 f'value = "alice"}}, not {describe(item)}.'
             )
-        known_keys(item, ("field", "op", "value", "values"), where)
+        refuse_unknown_keys(item, ("field", "op", "value", "values"), where)
         found = self.field(item.get("field"), where)
         op = _op(item.get("op"), where)
         expression = self.expr(found)
