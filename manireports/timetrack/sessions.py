@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from manireports.config import Config
 from manireports.errors import ConfigError, InputError
+from manireports.localtime import midnight
 
 LOG = "log"
 HEARTBEAT = "heartbeat"
@@ -226,12 +227,10 @@ class LocalDays:
         return dt.datetime.fromtimestamp(timestamp, self.timezone).date()
 
     def start_of(self, day: dt.date) -> int:
-        """The first second of a local day. A midnight skipped by DST begins the day at the
-        first moment that exists (zoneinfo maps the missing time forward)."""
+        """The first second of a local day (see manireports.localtime for a skipped midnight)."""
         found = self._starts.get(day)
         if found is None:
-            midnight = dt.datetime.combine(day, dt.time(0), tzinfo=self.timezone)
-            found = int(midnight.timestamp())
+            found = midnight(day, self.timezone)
             self._starts[day] = found
         return found
 

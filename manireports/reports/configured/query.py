@@ -25,6 +25,7 @@ from sqlalchemy.dialects.sqlite.base import SQLiteDialect
 from manireports.documents import refuse_unknown_keys
 from manireports.errors import InputError
 from manireports.export import Column, ColumnKind
+from manireports.localtime import local_to_unix
 from manireports.moodle.connection import Engine
 from manireports.reports.configured.buckets import split_bucket_name
 from manireports.reports.configured.buckets import tables_builder as bucket_builder
@@ -538,7 +539,7 @@ class _Builder:
             return _Moment(value)
         if isinstance(value, datetime):
             if value.tzinfo is None:
-                value = value.replace(tzinfo=self.timezone)
+                return _Moment(local_to_unix(value, self.timezone))
             return _Moment(int(value.timestamp()))
         if isinstance(value, date):
             value = value.isoformat()
