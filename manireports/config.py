@@ -8,7 +8,8 @@ The library reads values as typed attributes (`config.settings.reports.max_rows`
 misspelt key in the code is a type error, not a KeyError at run time.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the sections' annotations are then types already, and
+# reading them costs nothing at start-up (typing.get_type_hints would evaluate each again).
 
 import os
 import re

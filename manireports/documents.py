@@ -118,9 +118,12 @@ def keys_of(cls: type) -> dict[str, Key]:
     """The keys of the table that the dataclass `cls` describes, by their name in the file."""
     if cls in _KEYS:
         return _KEYS[cls]
-    hints = typing.get_type_hints(cls)
+    items = fields(cls)
+    # Annotations are text in a module with `from __future__ import annotations`.
+    text = any(isinstance(item.type, str) for item in items)
+    hints = typing.get_type_hints(cls) if text else {item.name: item.type for item in items}
     keys = {}
-    for item in fields(cls):
+    for item in items:
         default = item.default
         if default is MISSING and item.default_factory is not MISSING:
             default = item.default_factory()
