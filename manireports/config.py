@@ -476,15 +476,14 @@ def load_config(
             )
         section, key_name = index[name]
         where = f"the environment variable {name}"
-        base = key_name.removesuffix("_file")
-        if base != key_name:
-            values[f"{section}.{base}"] = Setting(
+        known = sections()[section].get(key_name)
+        if known is None:  # <secret>_file
+            values[f"{section}.{key_name.removesuffix('_file')}"] = Setting(
                 _read_secret_file(raw, where), f"{name} (file {raw})", True
             )
         else:
-            key = sections()[section][key_name]
-            parsed = _parse_env(key, raw, where)
-            values[f"{section}.{key_name}"] = Setting(parsed, name, _secret_key(key))
+            parsed = _parse_env(known, raw, where)
+            values[f"{section}.{key_name}"] = Setting(parsed, name, _secret_key(known))
 
     for section, keys in sections().items():
         for name, key in keys.items():

@@ -80,6 +80,12 @@ def test_secret_from_file_and_masking(tmp_path: Path) -> None:
     assert mask("s3cr3t") == "****"
     from_env = load_config(environ={"MANIREPORTS_CLOUD_AUTH_TOKEN_FILE": str(secret)})
     assert from_env.settings.cloud.auth_token == "s3cr3t"
+    # A key whose own name ends in _file is a value, not a file to read.
+    logged = load_config(environ={"MANIREPORTS_JOBS_LOG_FILE": str(secret)})
+    assert logged.settings.jobs.log_file == str(secret)
+    assert logged.origin("jobs.log_file") == "MANIREPORTS_JOBS_LOG_FILE"
+    in_file = load_config(str(write(tmp_path / "j.toml", f'[jobs]\nlog_file = "{secret}"\n')))
+    assert in_file.settings.jobs.log_file == str(secret)
 
 
 @pytest.mark.parametrize(
@@ -118,6 +124,16 @@ def test_bad_environment_values() -> None:
     assert load_config(environ={"MANIREPORTS_CACHE_ENABLED": "no"}).settings.cache.enabled is False
     listed = load_config(environ={"MANIREPORTS_REPORTS_ALLOWED_TABLES": "user, course"})
     assert listed.settings.reports.allowed_tables == ("user", "course")
+
+
+def test_an_unknown_key_is_named_with_the_keys_there_are(tmp_path: Path) -> None:
+    path = write(tmp_path / "m.toml", "[email.smtp]\nhots = 'mx'\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config(str(path), environ={})
+    assert str(refused.value) == (
+        f"Unknown key 'email.smtp.hots' in {path} (the keys are: host, port, security, username, "
+        "password, timeout_seconds, password_file)."
+    )
 
 
 def test_named_file_must_exist(tmp_path: Path) -> None:
