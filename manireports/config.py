@@ -15,10 +15,10 @@ import os
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 import platformdirs
 
@@ -28,49 +28,46 @@ from manireports.errors import ConfigError
 T = TypeVar("T")
 
 MysqlDriver = Literal["auto", "pymysql", "mysqlclient"]
-N = TypeVar("N", int, float)
 
 
-def _secret() -> Any:
-    """An optional secret: masked by `config show`, and also readable from `<key>_file`."""
-    return field(default=None, metadata={"secret": True})
+class Bounds(NamedTuple):
+    """The range a number must be in (None leaves that side open); `above`: more than `lowest`,
+    not equal to it. A zero timeout or a negative row limit has no meaning, and would otherwise
+    surface as a confusing error deep inside a run."""
+
+    lowest: float | None
+    highest: float | None = None
+    above: bool = False
 
 
-def _bounded(
-    default: N, lowest: float | None, highest: float | None = None, *, above: bool = False
-) -> N:
-    """A number between `lowest` and `highest` (None leaves that side open); `above`: more than
-    `lowest`, not equal to it. A zero timeout or a negative row limit has no meaning, and would
-    otherwise surface as a confusing error deep inside a run."""
-    bounds = {"bounds": (lowest, highest), "above": above}
-    result: N = field(default=default, metadata=bounds)
-    return result
+MASKED = "masked"
+"""Marks a key that `config show` masks and that may also be read from `<key>_file`."""
+
+Secret = Annotated[str | None, MASKED]
+Positive = Annotated[int, Bounds(1)]
+NotNegative = Annotated[int, Bounds(0)]
 
 
-@dataclass(frozen=True)
-class MoodleSection:
-    url: str | None = _secret()
+class MoodleSection(NamedTuple):
+    url: Secret = None
     prefix: str = "mdl_"
     config_php: str | None = None
     mysql_driver: MysqlDriver = "auto"
     wwwroot: str | None = None
 
 
-@dataclass(frozen=True)
-class StateSection:
-    url: str | None = _secret()
+class StateSection(NamedTuple):
+    url: Secret = None
 
 
-@dataclass(frozen=True)
-class SiteSection:
+class SiteSection(NamedTuple):
     timezone: str | None = None
 
 
-@dataclass(frozen=True)
-class ReportsSection:
-    timeout_seconds: int = _bounded(300, 1)
-    max_rows: int = _bounded(5_000_000, 1)
-    pdf_max_rows: int = _bounded(50_000, 1)
+class ReportsSection(NamedTuple):
+    timeout_seconds: Positive = 300
+    max_rows: Positive = 5_000_000
+    pdf_max_rows: Positive = 50_000
     denied_tables: tuple[str, ...] = (
         "sessions",
         "external_tokens",
@@ -96,19 +93,17 @@ class ReportsSection:
     allowed_tables: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class TimeTrackingSection:
-    session_timeout_minutes: int = _bounded(10, 1)
-    single_event_seconds: int = _bounded(0, 0)
+class TimeTrackingSection(NamedTuple):
+    session_timeout_minutes: Positive = 10
+    single_event_seconds: NotNegative = 0
     include_site_events: bool = True
     origins: tuple[str, ...] = ("web",)
-    heartbeat_extend_minutes: int = _bounded(5, 1)
-    heartbeat_idle_minutes: int = _bounded(10, 1)
+    heartbeat_extend_minutes: Positive = 5
+    heartbeat_idle_minutes: Positive = 10
 
 
 # [analytics.*] are checked, with the rules between the values, by manireports.analytics.
-@dataclass(frozen=True)
-class EngagementSection:
+class EngagementSection(NamedTuple):
     time_weight: float = 0.3
     login_weight: float = 0.2
     completion_weight: float = 0.3
@@ -116,8 +111,7 @@ class EngagementSection:
     window_days: int = 30
 
 
-@dataclass(frozen=True)
-class AtRiskSection:
+class AtRiskSection(NamedTuple):
     min_time_minutes: int = 60
     max_days_since_access: int = 14
     min_completion_percent: float = 25.0
@@ -125,94 +119,84 @@ class AtRiskSection:
     at_risk_score: int = 50
 
 
-@dataclass(frozen=True)
-class AnalyticsSection:
-    engagement: EngagementSection = field(default_factory=EngagementSection)
-    at_risk: AtRiskSection = field(default_factory=AtRiskSection)
+class AnalyticsSection(NamedTuple):
+    engagement: EngagementSection = EngagementSection()
+    at_risk: AtRiskSection = AtRiskSection()
 
 
-@dataclass(frozen=True)
-class ScheduleSection:
-    retries: int = _bounded(3, 0)
-    retry_delay_seconds: int = _bounded(300, 0)
-    max_concurrent: int = _bounded(1, 1)
-    claim_timeout_seconds: int = _bounded(3600, 1)
+class ScheduleSection(NamedTuple):
+    retries: NotNegative = 3
+    retry_delay_seconds: NotNegative = 300
+    max_concurrent: Positive = 1
+    claim_timeout_seconds: Positive = 3600
 
 
-@dataclass(frozen=True)
-class JobsSection:
+class JobsSection(NamedTuple):
     lock_dir: str | None = None
     log_file: str | None = None
 
 
-@dataclass(frozen=True)
-class SmtpSection:
+class SmtpSection(NamedTuple):
     host: str = "localhost"
-    port: int = _bounded(25, 1, 65535)
+    port: Annotated[int, Bounds(1, 65535)] = 25
     security: Literal["none", "starttls", "tls"] = "none"
     username: str | None = None
-    password: str | None = _secret()
-    timeout_seconds: int = _bounded(30, 1)
+    password: Secret = None
+    timeout_seconds: Positive = 30
 
 
-@dataclass(frozen=True)
-class EmailSection:
+class EmailSection(NamedTuple):
     transport: Literal["smtp", "cloud"] = "smtp"
     from_: str = "manireports@localhost"
-    max_attachment_mb: float = _bounded(10.0, 0, above=True)
+    max_attachment_mb: Annotated[float, Bounds(0, above=True)] = 10.0
     templates_dir: str | None = None
-    smtp: SmtpSection = field(default_factory=SmtpSection)
+    smtp: SmtpSection = SmtpSection()
 
 
-@dataclass(frozen=True)
-class CloudSection:
+class CloudSection(NamedTuple):
     enabled: bool = False
     mode: Literal["api_gateway", "sqs"] = "api_gateway"
     endpoint: str | None = None
-    auth_token: str | None = _secret()
-    callback_secret: str | None = _secret()
+    auth_token: Secret = None
+    callback_secret: Secret = None
     callback_url: str | None = None
-    batch_size: int = _bounded(200, 1)
+    batch_size: Positive = 200
     email_provider: str = "ses"
     queue_url: str | None = None
     region: str | None = None
-    submit_retries: int = _bounded(3, 0)
-    submit_retry_delay_seconds: float = _bounded(1.0, 0)
+    submit_retries: NotNegative = 3
+    submit_retry_delay_seconds: Annotated[float, Bounds(0)] = 1.0
     # `cloud serve-callbacks`: how long a client may take to send one request, and how many
     # may be connected at once.
     callback_read_timeout_seconds: float = 10.0
     callback_max_connections: int = 50
 
 
-@dataclass(frozen=True)
-class CacheSection:
+class CacheSection(NamedTuple):
     enabled: bool = True
-    ttl_dashboard_seconds: int = _bounded(3600, 1)
-    ttl_trends_seconds: int = _bounded(21600, 1)
-    ttl_historical_seconds: int = _bounded(86400, 1)
+    ttl_dashboard_seconds: Positive = 3600
+    ttl_trends_seconds: Positive = 21600
+    ttl_historical_seconds: Positive = 86400
 
 
-@dataclass(frozen=True)
-class RetentionSection:
+class RetentionSection(NamedTuple):
     """Days to keep each kind of data; 0 keeps it for ever."""
 
-    sessions_days: int = _bounded(365, 0)
-    daily_days: int = _bounded(730, 0)
-    runs_days: int = _bounded(90, 0)
-    cache_days: int = _bounded(7, 0)
-    audit_days: int = _bounded(0, 0)
-    cloud_jobs_days: int = _bounded(180, 0)
+    sessions_days: NotNegative = 365
+    daily_days: NotNegative = 730
+    runs_days: NotNegative = 90
+    cache_days: NotNegative = 7
+    audit_days: NotNegative = 0
+    cloud_jobs_days: NotNegative = 180
 
 
-@dataclass(frozen=True)
-class StorageSection:
+class StorageSection(NamedTuple):
     dir: str | None = None
     # Octal permission bits of the report files and the SQLite state database it creates.
     file_mode: str = "0600"
 
 
-@dataclass(frozen=True)
-class HealthSection:
+class HealthSection(NamedTuple):
     """`manireports health`: how many minutes may pass between runs of each cron job (0: the job
     is not deployed here, so its age is not checked), and the free-space and lag thresholds."""
 
@@ -227,39 +211,36 @@ class HealthSection:
     time_lag_critical_minutes: int = 1440
 
 
-@dataclass(frozen=True)
-class AlertsSection:
+class AlertsSection(NamedTuple):
     recipients: tuple[str, ...] = ()
     after_failures: int = 3
 
 
-@dataclass(frozen=True)
-class ExportSection:
+class ExportSection(NamedTuple):
     csv_formula_guard: bool = True
     pdf_fonts: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The whole configuration, one frozen dataclass per [section] in the order `config show`
-    lists them; the tables of manireports.toml are read into it by its fields."""
+class Settings(NamedTuple):
+    """The whole configuration, one NamedTuple per [section] (see manireports.documents) in the
+    order `config show` lists them; the tables of manireports.toml are read into it."""
 
-    moodle: MoodleSection = field(default_factory=MoodleSection)
-    state: StateSection = field(default_factory=StateSection)
-    site: SiteSection = field(default_factory=SiteSection)
-    reports: ReportsSection = field(default_factory=ReportsSection)
-    time_tracking: TimeTrackingSection = field(default_factory=TimeTrackingSection)
-    analytics: AnalyticsSection = field(default_factory=AnalyticsSection)
-    schedule: ScheduleSection = field(default_factory=ScheduleSection)
-    jobs: JobsSection = field(default_factory=JobsSection)
-    email: EmailSection = field(default_factory=EmailSection)
-    cloud: CloudSection = field(default_factory=CloudSection)
-    cache: CacheSection = field(default_factory=CacheSection)
-    retention: RetentionSection = field(default_factory=RetentionSection)
-    storage: StorageSection = field(default_factory=StorageSection)
-    health: HealthSection = field(default_factory=HealthSection)
-    alerts: AlertsSection = field(default_factory=AlertsSection)
-    export: ExportSection = field(default_factory=ExportSection)
+    moodle: MoodleSection = MoodleSection()
+    state: StateSection = StateSection()
+    site: SiteSection = SiteSection()
+    reports: ReportsSection = ReportsSection()
+    time_tracking: TimeTrackingSection = TimeTrackingSection()
+    analytics: AnalyticsSection = AnalyticsSection()
+    schedule: ScheduleSection = ScheduleSection()
+    jobs: JobsSection = JobsSection()
+    email: EmailSection = EmailSection()
+    cloud: CloudSection = CloudSection()
+    cache: CacheSection = CacheSection()
+    retention: RetentionSection = RetentionSection()
+    storage: StorageSection = StorageSection()
+    health: HealthSection = HealthSection()
+    alerts: AlertsSection = AlertsSection()
+    export: ExportSection = ExportSection()
 
 
 @cache
@@ -297,7 +278,11 @@ def data_dir() -> Path:
 
 
 def _secret_key(key: Key) -> bool:
-    return bool(key.metadata.get("secret"))
+    return MASKED in key.metadata
+
+
+def _bounds(key: Key) -> Bounds | None:
+    return next((item for item in key.metadata if isinstance(item, Bounds)), None)
 
 
 def _env_name(section: str, key: str) -> str:
@@ -493,17 +478,17 @@ def load_config(
                     f"{section}.{name} must be one of {', '.join(key.choices)}, not "
                     f"{setting.value!r} (from {setting.origin})."
                 )
-            if "bounds" in key.metadata:
-                _check_bounds(f"{section}.{name}", key, setting)
+            bounds = _bounds(key)
+            if bounds is not None:
+                _check_bounds(f"{section}.{name}", bounds, setting)
     config = Config(values, path)
     config.file_mode()
     return config
 
 
-def _check_bounds(name: str, key: Key, setting: Setting) -> None:
+def _check_bounds(name: str, bounds: Bounds, setting: Setting) -> None:
     """Refuse a number outside the range that makes sense for the key, naming it."""
-    lowest, highest = key.metadata["bounds"]
-    above = key.metadata["above"]
+    lowest, highest, above = bounds
     value = setting.value
     too_low = lowest is not None and (value <= lowest if above else value < lowest)
     too_high = highest is not None and value > highest

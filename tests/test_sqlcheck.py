@@ -29,8 +29,8 @@ SQLITE: tuple[Dialect, ...] = ("sqlite",)
 
 POLICY = SqlPolicy(
     prefix="mdl_",
-    denied_tables=frozenset(ReportsSection.denied_tables),
-    denied_columns=frozenset(ReportsSection.denied_columns),
+    denied_tables=frozenset(ReportsSection().denied_tables),
+    denied_columns=frozenset(ReportsSection().denied_columns),
 )
 
 
@@ -1116,8 +1116,8 @@ def test_custom_denied_column() -> None:
 
 def test_policy_defaults_come_from_the_configuration() -> None:
     policy = SqlPolicy()
-    assert policy.denied_tables == frozenset(ReportsSection.denied_tables)
-    assert policy.denied_columns == frozenset(ReportsSection.denied_columns)
+    assert policy.denied_tables == frozenset(ReportsSection().denied_tables)
+    assert policy.denied_columns == frozenset(ReportsSection().denied_columns)
     assert policy.allowed_tables == frozenset()
 
 

@@ -18,10 +18,10 @@ import base64
 import hashlib
 import hmac
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import jinja2.sandbox
 
@@ -45,8 +45,7 @@ class Certificate:
     verification_code: str
 
 
-@dataclass(frozen=True)
-class _Page:
+class _Page(NamedTuple):
     """[page] of a layout file."""
 
     format: Literal["A4", "A5", "Letter", "Legal"] = "A4"
@@ -54,8 +53,7 @@ class _Page:
     border_mm: float = 0.0
 
 
-@dataclass(frozen=True)
-class _Text:
+class _Text(NamedTuple):
     """One [[text]] of a layout file: a Jinja2 template placed `y` mm from the top."""
 
     text: str
@@ -67,9 +65,8 @@ class _Text:
     width: float | None = None
 
 
-@dataclass(frozen=True)
-class _LayoutFile:
-    page: _Page = field(default_factory=_Page)
+class _LayoutFile(NamedTuple):
+    page: _Page = _Page()
     text: tuple[_Text, ...] = ()
 
 

@@ -20,8 +20,8 @@ class SqlPolicy:
     """
 
     prefix: str = "mdl_"
-    denied_tables: frozenset[str] = frozenset(ReportsSection.denied_tables)
-    denied_columns: frozenset[str] = frozenset(ReportsSection.denied_columns)
+    denied_tables: frozenset[str] = frozenset(ReportsSection().denied_tables)
+    denied_columns: frozenset[str] = frozenset(ReportsSection().denied_columns)
     allowed_tables: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
