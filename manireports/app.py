@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from manireports.config import Config, data_dir
+from manireports.config import Config, Settings, data_dir
 from manireports.errors import ConfigError, DatabaseError, SchemaBehindError
-from manireports.moodle.connection import MoodleDB, MysqlDriver
+from manireports.moodle.connection import MoodleDB
 from manireports.moodle.detect import SiteInfo, detect_site
 
 if TYPE_CHECKING:
@@ -38,22 +38,26 @@ class App:
         # The site's address when config.php names it, for messages about the state's site.
         self.wwwroot: str | None = None
 
+    @property
+    def settings(self) -> Settings:
+        return self.config.settings
+
     def moodle_configured(self) -> bool:
         """Whether a Moodle database is named ([moodle] url or config_php) or the demo exists."""
         config = self.config
-        named = config.get_opt_str("moodle.url") or config.get_opt_str("moodle.config_php")
+        named = config.settings.moodle.url or config.settings.moodle.config_php
         return bool(named) or demo_database_path().is_file()
 
     @cached_property
     def moodle(self) -> MoodleDB:
         config = self.config
-        timeout = config.get_int("reports.timeout_seconds")
-        driver: MysqlDriver = config.get("moodle.mysql_driver")
-        url = config.get_opt_str("moodle.url")
-        prefix = config.get_str("moodle.prefix")
+        timeout = config.settings.reports.timeout_seconds
+        driver = config.settings.moodle.mysql_driver
+        url = config.settings.moodle.url
+        prefix = config.settings.moodle.prefix
         if url:
             return MoodleDB(url, prefix=prefix, timeout_seconds=timeout, mysql_driver=driver)
-        config_php = config.get_opt_str("moodle.config_php")
+        config_php = config.settings.moodle.config_php
         if config_php:
             from manireports.moodle.config_php import moodle_url, read_config_php
 
@@ -85,7 +89,7 @@ class App:
     @cached_property
     def timezone(self) -> ZoneInfo:
         """[site] timezone, else the Moodle site's own setting, else UTC."""
-        name = self.config.get_opt_str("site.timezone")
+        name = self.settings.site.timezone
         origin = f"[site] timezone ({self.config.origin('site.timezone')})"
         if not name:
             name, origin = self.site.timezone or "UTC", "the Moodle site's timezone setting"
@@ -147,7 +151,7 @@ class App:
         from manireports.state.binding import refuse_moodle_database
         from manireports.state.store import StateDB, head_revision
 
-        url = self.config.get_opt_str("state.url")
+        url = self.settings.state.url
         state = StateDB(url, file_mode=self.config.file_mode())
         moodle = self.moodle if self.moodle_configured() else None
         refuse_moodle_database(state, moodle, look_inside=False)

@@ -29,7 +29,6 @@ from manireports.state.store import StateDB
 from manireports.state.tables import cache_summary as entries
 
 Kind = Literal["dashboard", "trends", "historical"]
-KINDS: tuple[Kind, ...] = ("dashboard", "trends", "historical")
 
 
 def _json_value(value: Any) -> Any:
@@ -74,8 +73,13 @@ class ResultCache:
 
     def __init__(self, state: StateDB, config: Config) -> None:
         self.state = state
-        self.enabled = config.get_bool("cache.enabled")
-        self.ttls = {kind: config.get_int(f"cache.ttl_{kind}_seconds") for kind in KINDS}
+        self.enabled = config.settings.cache.enabled
+        cache = config.settings.cache
+        self.ttls: dict[Kind, int] = {
+            "dashboard": cache.ttl_dashboard_seconds,
+            "trends": cache.ttl_trends_seconds,
+            "historical": cache.ttl_historical_seconds,
+        }
 
     def get(self, key: str, *, now: int, fingerprint: str | None = None) -> Any | None:
         """The data of a fresh entry (counting a hit), else None.

@@ -62,8 +62,8 @@ def inside(path: Path, directory: Path) -> bool:
     return real.is_file() and real.is_relative_to(Path(os.path.realpath(directory)))
 
 
-def cutoff(app: App, key: str, now: int) -> int | None:
-    days = app.config.get_int(f"retention.{key}")
+def cutoff(days: int, now: int) -> int | None:
+    """The time before which data kept `days` days is deleted; None when it is kept for ever."""
     return None if days <= 0 else now - days * DAY
 
 
@@ -73,8 +73,8 @@ def cleanup(app: App, *, now: int | None = None) -> CleanupResult:
     now = app.now() if now is None else int(now)
     state = app.state
     result = CleanupResult()
-    sessions_before = cutoff(app, "sessions_days", now)
-    daily_before = cutoff(app, "daily_days", now)
+    sessions_before = cutoff(app.settings.retention.sessions_days, now)
+    daily_before = cutoff(app.settings.retention.daily_days, now)
     with locked(state, now) as connection:
         if sessions_before is not None:
             # Open sessions (no duration yet) belong to the sync in progress, whatever their age.
@@ -87,12 +87,12 @@ def cleanup(app: App, *, now: int | None = None) -> CleanupResult:
         if daily_before is not None:
             # Daily rows are dated in the site timezone; without [site] timezone UTC is used,
             # as `audit list` does, so cleanup never needs the Moodle database.
-            zone = ZoneInfo(app.config.get_opt_str("site.timezone") or "UTC")
+            zone = ZoneInfo(app.settings.site.timezone or "UTC")
             first_kept = datetime.fromtimestamp(daily_before, zone).date().isoformat()
             result.deleted["daily"] = connection.execute(
                 sa.delete(usertime_daily).where(usertime_daily.c.date < first_kept)
             ).rowcount
-    runs_before = cutoff(app, "runs_days", now)
+    runs_before = cutoff(app.settings.retention.runs_days, now)
     if runs_before is not None:
         storage = app.config.storage_dir()
         with state.begin() as connection:
@@ -114,16 +114,17 @@ def cleanup(app: App, *, now: int | None = None) -> CleanupResult:
                 elif Path(text).exists():
                     result.files_outside_storage += 1
             result.deleted["runs"] = connection.execute(sa.delete(report_runs).where(old)).rowcount
-    for key, table, column in (
-        ("cache_days", cache_summary, cache_summary.c.lastgenerated),
-        ("audit_days", audit_logs, audit_logs.c.timecreated),
-        ("cloud_jobs_days", cloud_jobs, cloud_jobs.c.timecreated),
+    retention = app.settings.retention
+    for name, days, table, column in (
+        ("cache", retention.cache_days, cache_summary, cache_summary.c.lastgenerated),
+        ("audit", retention.audit_days, audit_logs, audit_logs.c.timecreated),
+        ("cloud_jobs", retention.cloud_jobs_days, cloud_jobs, cloud_jobs.c.timecreated),
     ):
-        before = cutoff(app, key, now)
+        before = cutoff(days, now)
         if before is not None:
             with state.begin() as connection:
                 deleted = connection.execute(sa.delete(table).where(column < before)).rowcount
-            result.deleted[key.removesuffix("_days")] = deleted
+            result.deleted[name] = deleted
     with state.begin() as connection:
         result.deleted["callback_replay"] = connection.execute(
             sa.delete(callback_replay).where(

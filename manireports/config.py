@@ -1,218 +1,259 @@
-"""Configuration: defaults < TOML file < MANIREPORTS_* environment < command-line flags.
+"""Configuration: defaults < TOML file < MANIREPORTS_* environment, read into typed `Settings`.
 
 Every value remembers where it came from so `config show` can say so. Secrets are never taken from
 flags (they would show in `ps`); they come from the file, the environment, or a `<key>_file` whose
 content is the secret. Unknown keys and values of the wrong type are refused with the key and the
 file named, because a typo in a cron host's config should fail loudly, not fall back to a default.
+The library reads values as typed attributes (`config.settings.reports.max_rows`), so a
+misspelt key in the code is a type error, not a KeyError at run time.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the sections' annotations are then types already, and
+# reading them costs nothing at start-up (typing.get_type_hints would evaluate each again).
 
 import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
+from manireports.documents import Key, check_value, keys_of, refuse_unknown_keys
 from manireports.errors import ConfigError
 
-# (type, default, secret). Types: str, int, float, bool, list (of str); "str?" is optional text.
-_Spec = tuple[str, Any, bool]
+T = TypeVar("T")
 
-SCHEMA: dict[str, dict[str, _Spec]] = {
-    "moodle": {
-        "url": ("str?", None, True),
-        "prefix": ("str", "mdl_", False),
-        "config_php": ("str?", None, False),
-        "mysql_driver": ("str", "auto", False),
-        "wwwroot": ("str?", None, False),
-    },
-    "state": {
-        "url": ("str?", None, True),
-    },
-    "site": {
-        "timezone": ("str?", None, False),
-    },
-    "reports": {
-        "timeout_seconds": ("int", 300, False),
-        "max_rows": ("int", 5_000_000, False),
-        "pdf_max_rows": ("int", 50_000, False),
-        "denied_tables": (
-            "list",
-            [
-                "sessions",
-                "external_tokens",
-                "external_services_users",
-                "user_private_key",
-                "user_password_history",
-                "user_password_resets",
-                "oauth2_access_token",
-                "oauth2_refresh_token",
-                "oauth2_issuer",
-                "auth_oauth2_linked_login",
-                "config_plugins",
-                "messageinbound_datakeys",
-                "tool_mfa",
-                "tool_mfa_secrets",
-            ],
-            False,
-        ),
-        "denied_columns": (
-            "list",
-            ["user.password", "user.secret", "config.value", "registration_hubs.token"],
-            False,
-        ),
-        "allowed_tables": ("list", [], False),
-    },
-    "time_tracking": {
-        "session_timeout_minutes": ("int", 10, False),
-        "single_event_seconds": ("int", 0, False),
-        "include_site_events": ("bool", True, False),
-        "origins": ("list", ["web"], False),
-        "heartbeat_extend_minutes": ("int", 5, False),
-        "heartbeat_idle_minutes": ("int", 10, False),
-    },
-    # Checked, with the rules between the values, by manireports.analytics.
-    "analytics.engagement": {
-        "time_weight": ("float", 0.3, False),
-        "login_weight": ("float", 0.2, False),
-        "completion_weight": ("float", 0.3, False),
-        "interaction_weight": ("float", 0.2, False),
-        "window_days": ("int", 30, False),
-    },
-    "analytics.at_risk": {
-        "min_time_minutes": ("int", 60, False),
-        "max_days_since_access": ("int", 14, False),
-        "min_completion_percent": ("float", 25.0, False),
-        "min_engagement": ("float", 30.0, False),
-        "at_risk_score": ("int", 50, False),
-    },
-    "schedule": {
-        "retries": ("int", 3, False),
-        "retry_delay_seconds": ("int", 300, False),
-        "max_concurrent": ("int", 1, False),
-        "claim_timeout_seconds": ("int", 3600, False),
-    },
-    "jobs": {
-        "lock_dir": ("str?", None, False),
-        "log_file": ("str?", None, False),
-    },
-    "email": {
-        "transport": ("str", "smtp", False),
-        "from": ("str", "manireports@localhost", False),
-        "max_attachment_mb": ("float", 10.0, False),
-        "templates_dir": ("str?", None, False),
-    },
-    "email.smtp": {
-        "host": ("str", "localhost", False),
-        "port": ("int", 25, False),
-        "security": ("str", "none", False),
-        "username": ("str?", None, False),
-        "password": ("str?", None, True),
-        "timeout_seconds": ("int", 30, False),
-    },
-    "cloud": {
-        "enabled": ("bool", False, False),
-        "mode": ("str", "api_gateway", False),
-        "endpoint": ("str?", None, False),
-        "auth_token": ("str?", None, True),
-        "callback_secret": ("str?", None, True),
-        "callback_url": ("str?", None, False),
-        "batch_size": ("int", 200, False),
-        "email_provider": ("str", "ses", False),
-        "queue_url": ("str?", None, False),
-        "region": ("str?", None, False),
-        "submit_retries": ("int", 3, False),
-        "submit_retry_delay_seconds": ("float", 1.0, False),
-        # `cloud serve-callbacks`: how long a client may take to send one request, and how many
-        # may be connected at once.
-        "callback_read_timeout_seconds": ("float", 10.0, False),
-        "callback_max_connections": ("int", 50, False),
-    },
-    "cache": {
-        "enabled": ("bool", True, False),
-        "ttl_dashboard_seconds": ("int", 3600, False),
-        "ttl_trends_seconds": ("int", 21600, False),
-        "ttl_historical_seconds": ("int", 86400, False),
-    },
-    "retention": {
-        "sessions_days": ("int", 365, False),
-        "daily_days": ("int", 730, False),
-        "runs_days": ("int", 90, False),
-        "cache_days": ("int", 7, False),
-        "audit_days": ("int", 0, False),
-        "cloud_jobs_days": ("int", 180, False),
-    },
-    "storage": {
-        "dir": ("str?", None, False),
-        # Octal permission bits of the report files and the SQLite state database it creates.
-        "file_mode": ("str", "0600", False),
-    },
-    # `manireports health`: how many minutes may pass between runs of each cron job (0: the job
-    # is not deployed here, so its age is not checked), and the free-space and lag thresholds.
-    "health": {
-        "aggregate_time_minutes": ("int", 120, False),
-        "run_due_minutes": ("int", 45, False),
-        "build_cache_minutes": ("int", 720, False),
-        "scorm_summary_minutes": ("int", 120, False),
-        "cleanup_minutes": ("int", 2880, False),
-        "free_space_warning_mb": ("int", 1024, False),
-        "free_space_critical_mb": ("int", 100, False),
-        "time_lag_warning_minutes": ("int", 180, False),
-        "time_lag_critical_minutes": ("int", 1440, False),
-    },
-    "alerts": {
-        "recipients": ("list", [], False),
-        "after_failures": ("int", 3, False),
-    },
-    "export": {
-        "csv_formula_guard": ("bool", True, False),
-        "pdf_fonts": ("list", [], False),
-    },
-}
+MysqlDriver = Literal["auto", "pymysql", "mysqlclient"]
 
-CHOICES: dict[str, tuple[str, ...]] = {
-    "email.transport": ("smtp", "cloud"),
-    "email.smtp.security": ("none", "starttls", "tls"),
-    "cloud.mode": ("api_gateway", "sqs"),
-    "moodle.mysql_driver": ("auto", "pymysql", "mysqlclient"),
-}
 
-# (lowest, highest) a number may take; None leaves that side open. A zero timeout or a negative
-# row limit has no meaning, and would otherwise surface as a confusing error deep inside a run.
-BOUNDS: dict[str, tuple[float | None, float | None]] = {
-    "reports.timeout_seconds": (1, None),
-    "reports.max_rows": (1, None),
-    "reports.pdf_max_rows": (1, None),
-    "time_tracking.session_timeout_minutes": (1, None),
-    "time_tracking.single_event_seconds": (0, None),
-    "time_tracking.heartbeat_extend_minutes": (1, None),
-    "time_tracking.heartbeat_idle_minutes": (1, None),
-    "schedule.retries": (0, None),
-    "schedule.retry_delay_seconds": (0, None),
-    "schedule.max_concurrent": (1, None),
-    "schedule.claim_timeout_seconds": (1, None),
-    "email.max_attachment_mb": (0, None),  # and not 0 itself (below)
-    "email.smtp.port": (1, 65535),
-    "email.smtp.timeout_seconds": (1, None),
-    "cloud.batch_size": (1, None),
-    "cloud.submit_retries": (0, None),
-    "cloud.submit_retry_delay_seconds": (0, None),
-    "cache.ttl_dashboard_seconds": (1, None),
-    "cache.ttl_trends_seconds": (1, None),
-    "cache.ttl_historical_seconds": (1, None),
-    # 0 keeps the data for ever.
-    "retention.sessions_days": (0, None),
-    "retention.daily_days": (0, None),
-    "retention.runs_days": (0, None),
-    "retention.cache_days": (0, None),
-    "retention.audit_days": (0, None),
-    "retention.cloud_jobs_days": (0, None),
-}
+class Bounds(NamedTuple):
+    """The range a number must be in (None leaves that side open); `above`: more than `lowest`,
+    not equal to it. A zero timeout or a negative row limit has no meaning, and would otherwise
+    surface as a confusing error deep inside a run."""
 
-# Numbers that must be more than their lowest bound, not equal to it.
-_ABOVE_LOWEST = frozenset({"email.max_attachment_mb"})
+    lowest: float | None
+    highest: float | None = None
+    above: bool = False
+
+
+MASKED = "masked"
+"""Marks a key that `config show` masks and that may also be read from `<key>_file`."""
+
+Secret = Annotated[str | None, MASKED]
+Positive = Annotated[int, Bounds(1)]
+NotNegative = Annotated[int, Bounds(0)]
+
+
+class MoodleSection(NamedTuple):
+    url: Secret = None
+    prefix: str = "mdl_"
+    config_php: str | None = None
+    mysql_driver: MysqlDriver = "auto"
+    wwwroot: str | None = None
+
+
+class StateSection(NamedTuple):
+    url: Secret = None
+
+
+class SiteSection(NamedTuple):
+    timezone: str | None = None
+
+
+class ReportsSection(NamedTuple):
+    timeout_seconds: Positive = 300
+    max_rows: Positive = 5_000_000
+    pdf_max_rows: Positive = 50_000
+    denied_tables: tuple[str, ...] = (
+        "sessions",
+        "external_tokens",
+        "external_services_users",
+        "user_private_key",
+        "user_password_history",
+        "user_password_resets",
+        "oauth2_access_token",
+        "oauth2_refresh_token",
+        "oauth2_issuer",
+        "auth_oauth2_linked_login",
+        "config_plugins",
+        "messageinbound_datakeys",
+        "tool_mfa",
+        "tool_mfa_secrets",
+    )
+    denied_columns: tuple[str, ...] = (
+        "user.password",
+        "user.secret",
+        "config.value",
+        "registration_hubs.token",
+    )
+    allowed_tables: tuple[str, ...] = ()
+
+
+class TimeTrackingSection(NamedTuple):
+    session_timeout_minutes: Positive = 10
+    single_event_seconds: NotNegative = 0
+    include_site_events: bool = True
+    origins: tuple[str, ...] = ("web",)
+    heartbeat_extend_minutes: Positive = 5
+    heartbeat_idle_minutes: Positive = 10
+
+
+# [analytics.*] are checked, with the rules between the values, by manireports.analytics.
+class EngagementSection(NamedTuple):
+    time_weight: float = 0.3
+    login_weight: float = 0.2
+    completion_weight: float = 0.3
+    interaction_weight: float = 0.2
+    window_days: int = 30
+
+
+class AtRiskSection(NamedTuple):
+    min_time_minutes: int = 60
+    max_days_since_access: int = 14
+    min_completion_percent: float = 25.0
+    min_engagement: float = 30.0
+    at_risk_score: int = 50
+
+
+class AnalyticsSection(NamedTuple):
+    engagement: EngagementSection = EngagementSection()
+    at_risk: AtRiskSection = AtRiskSection()
+
+
+class ScheduleSection(NamedTuple):
+    retries: NotNegative = 3
+    retry_delay_seconds: NotNegative = 300
+    max_concurrent: Positive = 1
+    claim_timeout_seconds: Positive = 3600
+
+
+class JobsSection(NamedTuple):
+    lock_dir: str | None = None
+    log_file: str | None = None
+
+
+class SmtpSection(NamedTuple):
+    host: str = "localhost"
+    port: Annotated[int, Bounds(1, 65535)] = 25
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str | None = None
+    password: Secret = None
+    timeout_seconds: Positive = 30
+
+
+class EmailSection(NamedTuple):
+    transport: Literal["smtp", "cloud"] = "smtp"
+    from_: str = "manireports@localhost"
+    max_attachment_mb: Annotated[float, Bounds(0, above=True)] = 10.0
+    templates_dir: str | None = None
+    smtp: SmtpSection = SmtpSection()
+
+
+class CloudSection(NamedTuple):
+    enabled: bool = False
+    mode: Literal["api_gateway", "sqs"] = "api_gateway"
+    endpoint: str | None = None
+    auth_token: Secret = None
+    callback_secret: Secret = None
+    callback_url: str | None = None
+    batch_size: Positive = 200
+    email_provider: str = "ses"
+    queue_url: str | None = None
+    region: str | None = None
+    submit_retries: NotNegative = 3
+    submit_retry_delay_seconds: Annotated[float, Bounds(0)] = 1.0
+    # `cloud serve-callbacks`: how long a client may take to send one request, and how many
+    # may be connected at once.
+    callback_read_timeout_seconds: float = 10.0
+    callback_max_connections: int = 50
+
+
+class CacheSection(NamedTuple):
+    enabled: bool = True
+    ttl_dashboard_seconds: Positive = 3600
+    ttl_trends_seconds: Positive = 21600
+    ttl_historical_seconds: Positive = 86400
+
+
+class RetentionSection(NamedTuple):
+    """Days to keep each kind of data; 0 keeps it for ever."""
+
+    sessions_days: NotNegative = 365
+    daily_days: NotNegative = 730
+    runs_days: NotNegative = 90
+    cache_days: NotNegative = 7
+    audit_days: NotNegative = 0
+    cloud_jobs_days: NotNegative = 180
+
+
+class StorageSection(NamedTuple):
+    dir: str | None = None
+    # Octal permission bits of the report files and the SQLite state database it creates.
+    file_mode: str = "0600"
+
+
+class HealthSection(NamedTuple):
+    """`manireports health`: how many minutes may pass between runs of each cron job (0: the job
+    is not deployed here, so its age is not checked), and the free-space and lag thresholds."""
+
+    aggregate_time_minutes: int = 120
+    run_due_minutes: int = 45
+    build_cache_minutes: int = 720
+    scorm_summary_minutes: int = 120
+    cleanup_minutes: int = 2880
+    free_space_warning_mb: int = 1024
+    free_space_critical_mb: int = 100
+    time_lag_warning_minutes: int = 180
+    time_lag_critical_minutes: int = 1440
+
+
+class AlertsSection(NamedTuple):
+    recipients: tuple[str, ...] = ()
+    after_failures: int = 3
+
+
+class ExportSection(NamedTuple):
+    csv_formula_guard: bool = True
+    pdf_fonts: tuple[str, ...] = ()
+
+
+class Settings(NamedTuple):
+    """The whole configuration, one NamedTuple per [section] (see manireports.documents) in the
+    order `config show` lists them; the tables of manireports.toml are read into it."""
+
+    moodle: MoodleSection = MoodleSection()
+    state: StateSection = StateSection()
+    site: SiteSection = SiteSection()
+    reports: ReportsSection = ReportsSection()
+    time_tracking: TimeTrackingSection = TimeTrackingSection()
+    analytics: AnalyticsSection = AnalyticsSection()
+    schedule: ScheduleSection = ScheduleSection()
+    jobs: JobsSection = JobsSection()
+    email: EmailSection = EmailSection()
+    cloud: CloudSection = CloudSection()
+    cache: CacheSection = CacheSection()
+    retention: RetentionSection = RetentionSection()
+    storage: StorageSection = StorageSection()
+    health: HealthSection = HealthSection()
+    alerts: AlertsSection = AlertsSection()
+    export: ExportSection = ExportSection()
+
+
+@cache
+def sections(cls: type = Settings, prefix: str = "") -> dict[str, dict[str, Key]]:
+    """Every [section] (dotted when nested) with its keys, in the order of the fields; a table
+    with only nested tables, like [analytics], is not a section of its own."""
+    found: dict[str, dict[str, Key]] = {}
+    plain = {name: key for name, key in keys_of(cls).items() if key.kind != "table"}
+    if plain and prefix:
+        found[prefix] = plain
+    for name, key in keys_of(cls).items():
+        if key.kind == "table":
+            assert key.table is not None
+            found |= sections(key.table, f"{prefix}.{name}" if prefix else name)
+    return found
+
 
 ENV_PREFIX = "MANIREPORTS_"
 # Variables that are not configuration keys but steer where the configuration is found.
@@ -235,61 +276,46 @@ def data_dir() -> Path:
     return Path(platformdirs.user_data_dir("manireports", appauthor=False))
 
 
+def _secret_key(key: Key) -> bool:
+    return MASKED in key.metadata
+
+
+def _bounds(key: Key) -> Bounds | None:
+    return next((item for item in key.metadata if isinstance(item, Bounds)), None)
+
+
 def _env_name(section: str, key: str) -> str:
     return ENV_PREFIX + f"{section}_{key}".replace(".", "_").upper()
 
 
 def _env_index() -> dict[str, tuple[str, str]]:
     index: dict[str, tuple[str, str]] = {}
-    for section, keys in SCHEMA.items():
-        for key, (_type, _default, secret) in keys.items():
-            index[_env_name(section, key)] = (section, key)
-            if secret:
-                index[_env_name(section, key) + "_FILE"] = (section, key + "_file")
+    for section, keys in sections().items():
+        for name, key in keys.items():
+            index[_env_name(section, name)] = (section, name)
+            if _secret_key(key):
+                index[_env_name(section, name) + "_FILE"] = (section, name + "_file")
     return index
 
 
-def _coerce(kind: str, value: Any, where: str) -> Any:
-    """Check a value from TOML against its declared type; the error names key and place."""
-    ok: bool
-    if kind in ("str", "str?"):
-        ok = isinstance(value, str)
-    elif kind == "int":
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif kind == "float":
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        ok = isinstance(value, float)
-    elif kind == "bool":
-        ok = isinstance(value, bool)
-    elif kind == "list":
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-    else:  # pragma: no cover - the schema above only uses the kinds listed
-        raise AssertionError(kind)
-    if not ok:
-        wanted = {"str": "text", "str?": "text", "list": "a list of text"}.get(kind, f"{kind}")
-        raise ConfigError(f"{where} must be {wanted}, not {value!r}.")
-    return value
-
-
-def _parse_env(kind: str, raw: str, where: str) -> Any:
+def _parse_env(key: Key, raw: str, where: str) -> Any:
     """Environment values are text; read them the way an operator would write them."""
     try:
-        if kind == "int":
+        if key.kind == "int":
             return int(raw)
-        if kind == "float":
+        if key.kind == "float":
             return float(raw)
-        if kind == "bool":
+        if key.kind == "bool":
             lowered = raw.strip().lower()
             if lowered in ("1", "true", "yes", "on"):
                 return True
             if lowered in ("0", "false", "no", "off"):
                 return False
             raise ValueError(raw)
-        if kind == "list":
-            return [part.strip() for part in raw.split(",") if part.strip()]
+        if key.kind == "list":
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
     except ValueError:
-        raise ConfigError(f"{where} must be {kind}, not {raw!r}.") from None
+        raise ConfigError(f"{where} must be {key.kind}, not {raw!r}.") from None
     return raw
 
 
@@ -311,72 +337,31 @@ def find_config_file(explicit: str | None, environ: Mapping[str, str]) -> Path |
 
 
 class Config:
-    """The effective configuration: typed getters and the origin of every key."""
+    """The effective configuration: the typed `settings`, and where each value came from."""
 
-    def __init__(self, settings: dict[str, Setting], path: Path | None) -> None:
-        self._settings = settings
+    def __init__(self, values: dict[str, Setting], path: Path | None) -> None:
+        self._values = values
         self.path = path
-
-    def get(self, key: str) -> Any:
-        try:
-            return self._settings[key].value
-        except KeyError:
-            raise KeyError(f"unknown configuration key {key}") from None
-
-    def get_str(self, key: str) -> str:
-        value = self.get(key)
-        assert isinstance(value, str), key
-        return value
-
-    def get_opt_str(self, key: str) -> str | None:
-        value = self.get(key)
-        assert value is None or isinstance(value, str), key
-        return value
-
-    def get_int(self, key: str) -> int:
-        value = self.get(key)
-        assert isinstance(value, int), key
-        return value
-
-    def get_float(self, key: str) -> float:
-        value = self.get(key)
-        assert isinstance(value, (int, float)), key
-        return float(value)
-
-    def get_bool(self, key: str) -> bool:
-        value = self.get(key)
-        assert isinstance(value, bool), key
-        return value
-
-    def get_list(self, key: str) -> list[str]:
-        value = self.get(key)
-        assert isinstance(value, list), key
-        return [str(v) for v in value]
+        self.settings: Settings = _build(Settings, "", values)
 
     def origin(self, key: str) -> str:
-        return self._settings[key].origin
+        """Where the value of `key` ("section.key") came from, for messages that name it."""
+        return self._values[key].origin
 
     def items(self) -> Iterator[tuple[str, Setting]]:
-        yield from self._settings.items()
-
-    def with_overrides(self, overrides: Mapping[str, Any], origin: str = "flag") -> Config:
-        """Flags win over everything else; used by the CLI for --url style options."""
-        settings = dict(self._settings)
-        for key, value in overrides.items():
-            if value is not None:
-                settings[key] = Setting(value, origin, settings[key].secret)
-        return Config(settings, self.path)
-
-    def state_dir(self) -> Path:
-        return data_dir()
+        """Every key with its value (a list as a list) and origin, in the order of the file."""
+        for key, setting in self._values.items():
+            if isinstance(setting.value, tuple):
+                setting = Setting(list(setting.value), setting.origin, setting.secret)
+            yield key, setting
 
     def storage_dir(self) -> Path:
-        configured = self.get_opt_str("storage.dir")
+        configured = self.settings.storage.dir
         return Path(configured).expanduser() if configured else data_dir() / "files"
 
     def file_mode(self) -> int:
         """`[storage] file_mode` as permission bits: read and write bits only, owner included."""
-        text = self.get_str("storage.file_mode")
+        text = self.settings.storage.file_mode
         mode = int(text, 8) if re.fullmatch(r"0?[0-7]{3}", text) else -1
         if mode < 0 or mode & 0o111 or (mode & 0o600) != 0o600:
             raise ConfigError(
@@ -387,8 +372,20 @@ class Config:
         return mode
 
     def lock_dir(self) -> Path:
-        configured = self.get_opt_str("jobs.lock_dir")
+        configured = self.settings.jobs.lock_dir
         return Path(configured).expanduser() if configured else data_dir() / "locks"
+
+
+def _build(cls: type[T], section: str, values: Mapping[str, Setting]) -> T:
+    arguments: dict[str, Any] = {}
+    for name, key in keys_of(cls).items():
+        path = f"{section}.{name}" if section else name
+        if key.kind == "table":
+            assert key.table is not None
+            arguments[key.attr] = _build(key.table, path, values)
+        else:
+            arguments[key.attr] = values[path].value
+    return cls(**arguments)
 
 
 def _read_secret_file(path_text: str, where: str) -> str:
@@ -399,19 +396,37 @@ def _read_secret_file(path_text: str, where: str) -> str:
         raise ConfigError(f"{where} names {path}, which cannot be read ({exc.strerror}).") from None
 
 
-def _flatten(table: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str, Any]]:
-    """Yield (section, key, value) from a TOML document, sections joined with dots."""
+def _read_file(
+    cls: type, table: Mapping[str, Any], section: str, path: Path, values: dict[str, Setting]
+) -> None:
+    """The values of one table of the file (and of the tables inside it), checked."""
+    keys = keys_of(cls)
+    prefix = f"{section}." if section else ""
+    for name in table:
+        base = name.removesuffix("_file")
+        plain = name != base and base in keys and keys[base].kind != "table"
+        if plain and not _secret_key(keys[base]):
+            raise ConfigError(
+                f"{prefix}{name} is not allowed: only secrets can be read from files."
+            )
+    allowed = [*keys, *(f"{name}_file" for name, key in keys.items() if _secret_key(key))]
+    refuse_unknown_keys(table, allowed, str(path), prefix=prefix, error=ConfigError)
     for name, value in table.items():
-        section = f"{prefix}.{name}" if prefix else name
-        if isinstance(value, dict):
-            nested_sections = [k for k in value if isinstance(value[k], dict)]
-            plain = {k: v for k, v in value.items() if k not in nested_sections}
-            for key, item in plain.items():
-                yield section, key, item
-            for child in nested_sections:
-                yield from _flatten({child: value[child]}, section)
+        where = f"{prefix}{name} in {path}"
+        base = name.removesuffix("_file")
+        if name not in keys:
+            if not isinstance(value, str):
+                raise ConfigError(f"{where} must be a file path.")
+            secret = _read_secret_file(value, where)
+            values[prefix + base] = Setting(secret, f"{path} (file {value})", True)
+            continue
+        key = keys[name]
+        checked = check_value(key, value, where, ConfigError)
+        if key.kind == "table":
+            assert key.table is not None
+            _read_file(key.table, checked, prefix + name, path, values)
         else:
-            yield prefix, name, value
+            values[prefix + name] = Setting(checked, str(path), _secret_key(key))
 
 
 def load_config(
@@ -419,10 +434,10 @@ def load_config(
 ) -> Config:
     """Build the effective configuration from defaults, the TOML file and the environment."""
     env = os.environ if environ is None else environ
-    settings: dict[str, Setting] = {}
-    for section, keys in SCHEMA.items():
-        for key, (_kind, default, secret) in keys.items():
-            settings[f"{section}.{key}"] = Setting(default, "default", secret)
+    values: dict[str, Setting] = {}
+    for section, keys in sections().items():
+        for name, key in keys.items():
+            values[f"{section}.{name}"] = Setting(key.default, "default", _secret_key(key))
 
     path = find_config_file(explicit_path, env)
     if path is not None:
@@ -434,8 +449,7 @@ def load_config(
             raise ConfigError(f"{path} is not valid TOML: {exc}.") from None
         except OSError as exc:
             raise ConfigError(f"{path} cannot be read ({exc.strerror}).") from None
-        for section, key, value in _flatten(document):
-            _apply(settings, section, key, value, f"{section}.{key} in {path}", str(path), False)
+        _read_file(Settings, document, "", path, values)
 
     index = _env_index()
     for name, raw in env.items():
@@ -446,26 +460,37 @@ def load_config(
                 f"The environment variable {name} is not a manireports setting; "
                 "check its spelling against config.example.toml."
             )
-        section, key = index[name]
-        _apply(settings, section, key, raw, f"the environment variable {name}", name, True)
-
-    config = Config(settings, path)
-    for key, choices in CHOICES.items():
-        if config.get(key) not in choices:
-            raise ConfigError(
-                f"{key} must be one of {', '.join(choices)}, not {config.get(key)!r} "
-                f"(from {config.origin(key)})."
+        section, key_name = index[name]
+        where = f"the environment variable {name}"
+        known = sections()[section].get(key_name)
+        if known is None:  # <secret>_file
+            values[f"{section}.{key_name.removesuffix('_file')}"] = Setting(
+                _read_secret_file(raw, where), f"{name} (file {raw})", True
             )
+        else:
+            parsed = _parse_env(known, raw, where)
+            values[f"{section}.{key_name}"] = Setting(parsed, name, _secret_key(known))
+
+    for section, keys in sections().items():
+        for name, key in keys.items():
+            setting = values[f"{section}.{name}"]
+            if key.choices and setting.value not in key.choices:
+                raise ConfigError(
+                    f"{section}.{name} must be one of {', '.join(key.choices)}, not "
+                    f"{setting.value!r} (from {setting.origin})."
+                )
+            bounds = _bounds(key)
+            if bounds is not None:
+                _check_bounds(f"{section}.{name}", bounds, setting)
+    config = Config(values, path)
     config.file_mode()
-    for key in BOUNDS:
-        check_bounds(key, config.get(key), config.origin(key))
     return config
 
 
-def check_bounds(key: str, value: float, origin: str) -> None:
-    """Refuse a number outside the range that makes sense for `key`, naming the key."""
-    lowest, highest = BOUNDS[key]
-    above = key in _ABOVE_LOWEST
+def _check_bounds(name: str, bounds: Bounds, setting: Setting) -> None:
+    """Refuse a number outside the range that makes sense for the key, naming it."""
+    lowest, highest, above = bounds
+    value = setting.value
     too_low = lowest is not None and (value <= lowest if above else value < lowest)
     too_high = highest is not None and value > highest
     if not (too_low or too_high or value != value):  # value != value: NaN from the environment
@@ -476,39 +501,7 @@ def check_bounds(key: str, value: float, origin: str) -> None:
         wanted = f"more than {lowest:g}" if above else f"at least {lowest:g}"
     else:
         wanted = f"at most {highest:g}"
-    raise ConfigError(f"{key} must be {wanted}, not {value!r} (from {origin}).")
-
-
-def _apply(
-    settings: dict[str, Setting],
-    section: str,
-    key: str,
-    value: Any,
-    where: str,
-    origin: str,
-    from_env: bool,
-) -> None:
-    keys = SCHEMA.get(section)
-    file_key = key.endswith("_file") and keys is not None and key[: -len("_file")] in keys
-    if keys is None or (key not in keys and not file_key):
-        if keys is None:
-            raise ConfigError(f"Unknown section [{section}] ({where}).")
-        raise ConfigError(f"Unknown key {section}.{key} ({where}).")
-    if file_key:
-        base = key[: -len("_file")]
-        if not SCHEMA[section][base][2]:
-            raise ConfigError(
-                f"{section}.{key} is not allowed: only secrets can be read from files."
-            )
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} must be a file path.")
-        settings[f"{section}.{base}"] = Setting(
-            _read_secret_file(value, where), f"{origin} (file {value})", True
-        )
-        return
-    kind, _default, secret = keys[key]
-    parsed = _parse_env(kind, value, where) if from_env else _coerce(kind, value, where)
-    settings[f"{section}.{key}"] = Setting(parsed, origin, secret)
+    raise ConfigError(f"{name} must be {wanted}, not {value!r} (from {setting.origin}).")
 
 
 def mask(value: Any) -> str:

@@ -35,11 +35,11 @@ def compose(
 ) -> EmailMessage:
     """A plain-text mail from `[email] from`, with the files attached under their own names."""
     message = EmailMessage()
-    message["From"] = config.get_str("email.from")
+    message["From"] = config.settings.email.from_
     message["To"] = ", ".join(to)
     message["Subject"] = subject
     message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain=config.get_str("email.from").rpartition("@")[2])
+    message["Message-ID"] = make_msgid(domain=config.settings.email.from_.rpartition("@")[2])
     message.set_content(body)
     for path in attachments:
         kind, _ = mimetypes.guess_type(path.name)
@@ -59,12 +59,12 @@ def send(
     command: the last moment at which stopping certainly sends nothing. What it raises aborts
     the transaction unsent and reaches the caller unchanged.
     """
-    host = config.get_str("email.smtp.host")
-    port = config.get_int("email.smtp.port")
-    security = config.get_str("email.smtp.security")
-    timeout = config.get_int("email.smtp.timeout_seconds")
-    username = config.get_opt_str("email.smtp.username")
-    password = config.get_opt_str("email.smtp.password")
+    host = config.settings.email.smtp.host
+    port = config.settings.email.smtp.port
+    security = config.settings.email.smtp.security
+    timeout = config.settings.email.smtp.timeout_seconds
+    username = config.settings.email.smtp.username
+    password = config.settings.email.smtp.password
     if username and password is None:
         raise ConfigError(
             "[email.smtp] username is set without a password; set password or password_file."

@@ -17,10 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from manireports.errors import InputError
+from manireports.localtime import midnight
 from manireports.reports.spec import BuiltinReport
 
 RELATIVE = (
@@ -51,11 +52,6 @@ class Period:
     last_day: date
     start: int
     end: int
-
-
-def _midnight(day: date, tz: ZoneInfo) -> int:
-    # A midnight skipped by a daylight-saving change resolves to the moment of the change.
-    return int(datetime.combine(day, time(), tzinfo=tz).timestamp())
 
 
 def _month_start(year: int, month: int) -> date:
@@ -107,7 +103,7 @@ def resolve_period(name: str, now: int, tz: ZoneInfo) -> Period:
     """The named period around the moment `now`, in the timezone `tz`."""
     given = name.strip().lower()
     first, last = days(given, datetime.fromtimestamp(now, tz).date())
-    return Period(given, first, last, _midnight(first, tz), _midnight(last + timedelta(1), tz))
+    return Period(given, first, last, midnight(first, tz), midnight(last + timedelta(1), tz))
 
 
 def is_fixed(name: str) -> bool:

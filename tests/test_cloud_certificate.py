@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from manireports.cloud.certificate import verification_code
+from manireports.cloud.certificate import load_layout, verification_code
+from manireports.errors import InputError
 from manireports.state.audit import list_audit
 from manireports.state.store import StateDB
 from tests.cli_runner import invoke
@@ -118,3 +119,46 @@ def test_operator_layout_and_refusals(
     unknown = invoke("cloud", "certificate", "--user", "olga", "--course", str(ids["course"]),
                       "--template", "fancy", env=env)  # fmt: skip
     assert unknown.returncode == 2 and "no built-in certificate layout" in unknown.stderr.decode()
+
+
+def test_the_built_in_layout_is_read_into_its_keys() -> None:
+    layout = load_layout("default")
+    assert (layout.page.format, layout.page.orientation, layout.page.border_mm) == (
+        "A4",
+        "landscape",
+        10.0,
+    )
+    assert [line.text for line in layout.lines][2] == "{{ fullname }}"
+    assert (layout.lines[2].y, layout.lines[2].size, layout.lines[2].bold) == (85.0, 28.0, True)
+    assert (layout.lines[1].bold, layout.lines[1].align, layout.lines[1].x) == (
+        False,
+        "center",
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "wanted"),
+    [
+        ('[page]\nformat = "A4"\ncolour = "red"\n', "Unknown key 'colour' in [page] of"),
+        (
+            '[[text]]\ntext = "a"\ny = 1\n'
+            '[[text]]\ntext = "b"\ny = 2\nalign = "left"\nitalic = true\n',
+            "Unknown key 'italic' in [[text]] 2 of",
+        ),
+        ('[[texts]]\ntext = "a"\ny = 1\n', "Unknown key 'texts' in"),
+        ('[[text]]\ntext = "a"\n', "y is missing from [[text]] 1 of"),
+        ('[[text]]\ntext = "a"\ny = "top"\n', "y in [[text]] 1 of"),
+        ('[[text]]\ntext = "a"\ny = 1\nbold = "yes"\n', "bold in [[text]] 1 of"),
+        ('[page]\nformat = "A3"\n[[text]]\ntext = "a"\ny = 1\n', "must be one of A4, A5,"),
+        ('[page]\nformat = "A4"\n', "has no [[text]] entries"),
+    ],
+)
+def test_layout_files_refuse_unknown_keys_and_wrong_values(
+    tmp_path: Path, text: str, wanted: str
+) -> None:
+    layout = tmp_path / "mine.toml"
+    layout.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as refused:
+        load_layout(str(layout))
+    assert wanted in str(refused.value) and str(layout) in str(refused.value)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from manireports.config import SCHEMA, load_config, mask
+from manireports.config import Settings, load_config, mask, sections
 from manireports.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -21,12 +21,13 @@ def write(path: Path, text: str) -> Path:
 def test_defaults_without_any_file() -> None:
     config = load_config(environ={})
     assert config.path is None
-    assert config.get_str("moodle.prefix") == "mdl_"
-    assert config.get_int("reports.timeout_seconds") == 300
+    assert config.settings == Settings()
+    assert config.settings.moodle.prefix == "mdl_"
+    assert config.settings.reports.timeout_seconds == 300
     assert config.origin("moodle.prefix") == "default"
 
 
-def test_file_then_environment_then_flags(tmp_path: Path) -> None:
+def test_file_then_environment(tmp_path: Path) -> None:
     path = write(
         tmp_path / "m.toml",
         '[moodle]\nprefix = "x_"\n[reports]\ntimeout_seconds = 60\n[email.smtp]\nport = 2525\n',
@@ -35,15 +36,12 @@ def test_file_then_environment_then_flags(tmp_path: Path) -> None:
         str(path),
         environ={"MANIREPORTS_REPORTS_TIMEOUT_SECONDS": "90", "MANIREPORTS_EMAIL_SMTP_HOST": "mx"},
     )
-    assert config.get_str("moodle.prefix") == "x_"
+    assert config.settings.moodle.prefix == "x_"
     assert config.origin("moodle.prefix") == str(path)
-    assert config.get_int("reports.timeout_seconds") == 90
+    assert config.settings.reports.timeout_seconds == 90
     assert config.origin("reports.timeout_seconds") == "MANIREPORTS_REPORTS_TIMEOUT_SECONDS"
-    assert config.get_int("email.smtp.port") == 2525
-    assert config.get_str("email.smtp.host") == "mx"
-    flagged = config.with_overrides({"moodle.prefix": "y_"})
-    assert flagged.get_str("moodle.prefix") == "y_"
-    assert flagged.origin("moodle.prefix") == "flag"
+    assert config.settings.email.smtp.port == 2525
+    assert config.settings.email.smtp.host == "mx"
 
 
 def test_search_order_local_file_before_xdg(
@@ -53,19 +51,19 @@ def test_search_order_local_file_before_xdg(
     (xdg / "manireports").mkdir(parents=True)
     write(xdg / "manireports" / "config.toml", '[moodle]\nprefix = "xdg_"\n')
     env = {"XDG_CONFIG_HOME": str(xdg)}
-    assert load_config(environ=env).get_str("moodle.prefix") == "xdg_"
+    assert load_config(environ=env).settings.moodle.prefix == "xdg_"
     write(tmp_path / "manireports.toml", '[moodle]\nprefix = "local_"\n')
-    assert load_config(environ=env).get_str("moodle.prefix") == "local_"
+    assert load_config(environ=env).settings.moodle.prefix == "local_"
     named = write(tmp_path / "named.toml", '[moodle]\nprefix = "named_"\n')
     env["MANIREPORTS_CONFIG"] = str(named)
-    assert load_config(environ=env).get_str("moodle.prefix") == "named_"
+    assert load_config(environ=env).settings.moodle.prefix == "named_"
 
 
 def test_nested_sections_and_env_names(tmp_path: Path) -> None:
     path = write(tmp_path / "a.toml", "[analytics.at_risk]\nmin_time_minutes = 5\n")
     config = load_config(str(path), environ={"MANIREPORTS_ANALYTICS_ENGAGEMENT_WINDOW_DAYS": "7"})
-    assert config.get_int("analytics.at_risk.min_time_minutes") == 5
-    assert config.get_int("analytics.engagement.window_days") == 7
+    assert config.settings.analytics.at_risk.min_time_minutes == 5
+    assert config.settings.analytics.engagement.window_days == 7
 
 
 def test_secret_from_file_and_masking(tmp_path: Path) -> None:
@@ -76,19 +74,28 @@ def test_secret_from_file_and_masking(tmp_path: Path) -> None:
         '[moodle]\nurl = "mysql+pymysql://rep:p%40ss@db/moodle"\n',
     )
     config = load_config(str(path), environ={})
-    assert config.get_str("email.smtp.password") == "s3cr3t"
+    assert config.settings.email.smtp.password == "s3cr3t"
     assert "file" in config.origin("email.smtp.password")
-    assert mask(config.get("moodle.url")) == "mysql+pymysql://rep:****@db/moodle"
+    assert mask(config.settings.moodle.url) == "mysql+pymysql://rep:****@db/moodle"
     assert mask("s3cr3t") == "****"
     from_env = load_config(environ={"MANIREPORTS_CLOUD_AUTH_TOKEN_FILE": str(secret)})
-    assert from_env.get_str("cloud.auth_token") == "s3cr3t"
+    assert from_env.settings.cloud.auth_token == "s3cr3t"
+    # A key whose own name ends in _file is a value, not a file to read.
+    logged = load_config(environ={"MANIREPORTS_JOBS_LOG_FILE": str(secret)})
+    assert logged.settings.jobs.log_file == str(secret)
+    assert logged.origin("jobs.log_file") == "MANIREPORTS_JOBS_LOG_FILE"
+    in_file = load_config(str(write(tmp_path / "j.toml", f'[jobs]\nlog_file = "{secret}"\n')))
+    assert in_file.settings.jobs.log_file == str(secret)
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("[moodle]\nprefx = 'x'\n", "Unknown key moodle.prefx"),
-        ("[modle]\nprefix = 'x'\n", "Unknown section [modle]"),
+        ("[moodle]\nprefx = 'x'\n", "Unknown key 'moodle.prefx' in"),
+        ("[modle]\nprefix = 'x'\n", "Unknown key 'modle' in"),
+        ("[analytics]\nwindow_days = 7\n", "Unknown key 'analytics.window_days' in"),
+        ("[email]\nsmtp = 'mx'\n", "email.smtp in"),
+        ("[reports.max_rows]\nx = 1\n", "reports.max_rows in"),
         ("[reports]\ntimeout_seconds = 'ten'\n", "reports.timeout_seconds in"),
         ("[reports]\ndenied_tables = 'user'\n", "must be a list of text"),
         ("[cache]\nenabled = 1\n", "cache.enabled in"),
@@ -114,11 +121,19 @@ def test_bad_environment_values() -> None:
         load_config(environ={"MANIREPORTS_MODLE_URL": "x"})
     with pytest.raises(ConfigError, match="cannot be read"):
         load_config(environ={"MANIREPORTS_EMAIL_SMTP_PASSWORD_FILE": "/nonexistent/pw"})
-    assert (
-        load_config(environ={"MANIREPORTS_CACHE_ENABLED": "no"}).get_bool("cache.enabled") is False
-    )
+    assert load_config(environ={"MANIREPORTS_CACHE_ENABLED": "no"}).settings.cache.enabled is False
     listed = load_config(environ={"MANIREPORTS_REPORTS_ALLOWED_TABLES": "user, course"})
-    assert listed.get_list("reports.allowed_tables") == ["user", "course"]
+    assert listed.settings.reports.allowed_tables == ("user", "course")
+
+
+def test_an_unknown_key_is_named_with_the_keys_there_are(tmp_path: Path) -> None:
+    path = write(tmp_path / "m.toml", "[email.smtp]\nhots = 'mx'\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config(str(path), environ={})
+    assert str(refused.value) == (
+        f"Unknown key 'email.smtp.hots' in {path} (the keys are: host, port, security, username, "
+        "password, timeout_seconds, password_file)."
+    )
 
 
 def test_named_file_must_exist(tmp_path: Path) -> None:
@@ -130,12 +145,14 @@ def test_example_file_documents_every_key_with_its_default() -> None:
     text = (REPO / "config.example.toml").read_text(encoding="utf-8")
     config = load_config(str(REPO / "config.example.toml"), environ={})
     document = tomllib.loads(text)
-    for section, keys in SCHEMA.items():
+    defaults = dict(load_config(environ={}).items())
+    for section, keys in sections().items():
         assert f"[{section}]" in text, section
-        for key, (_kind, default, _secret) in keys.items():
+        for key in keys:
             assert f"{key} = " in text, f"{section}.{key} is not documented"
+            default = defaults[f"{section}.{key}"].value
             if default is not None:
-                assert config.get(f"{section}.{key}") == default, f"{section}.{key}"
+                assert dict(config.items())[f"{section}.{key}"].value == default, key
     assert document["moodle"]["prefix"] == "mdl_"
 
 
@@ -181,9 +198,9 @@ def test_edge_values_that_make_sense_are_kept() -> None:
         "MANIREPORTS_EMAIL_MAX_ATTACHMENT_MB": "0.0001",
     }
     config = load_config(environ=environ)
-    assert config.get_int("email.smtp.port") == 65535
-    assert config.get_int("reports.max_rows") == 1
-    assert config.get_int("retention.runs_days") == 0
+    assert config.settings.email.smtp.port == 65535
+    assert config.settings.reports.max_rows == 1
+    assert config.settings.retention.runs_days == 0
 
 
 def test_cli_refuses_a_negative_max_rows_with_exit_2(tmp_path: Path) -> None:

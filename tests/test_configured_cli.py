@@ -132,7 +132,7 @@ def test_every_example_creates_and_runs_on_the_demo(demo_app: App, path: Path) -
         ),
         (
             {"source": "users", "columns": ["username"], "order": ["username"]},
-            "Unknown key 'order' in the report configuration; the keys are: source, columns,",
+            "Unknown key 'order' in the report configuration (the keys are: source, columns,",
         ),
         (
             {"source": "users", "columns": [{"field": "username", "format": "date"}]},

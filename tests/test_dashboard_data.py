@@ -242,6 +242,18 @@ def test_custom_dashboards(env: dict[str, str], tmp_path: Path) -> None:
             "no column 'grade'",
         ),
         ("title = [\n", ".toml", "not valid TOML"),
+        (
+            "title = 'x'\ncolour = 'red'\n"
+            "[[widgets]]\ntype = 'kpi'\nreport = 'course_completion'\n",
+            ".toml",
+            "Unknown key 'colour' in the definition (the keys are: title, description, company,",
+        ),
+        (
+            '{"title": "x", "widgets": [{"type": "table", "report": "course_completion",'
+            ' "widht": 6, "colums": ["course"]}]}',
+            ".json",
+            "Unknown keys 'widht', 'colums' in widget 1, a table widget (the keys are: type,",
+        ),
     ],
 )
 def test_bad_definitions_are_refused(
@@ -254,6 +266,7 @@ def test_bad_definitions_are_refused(
     done = invoke("dashboard", "create", "--file", str(path), env=env)
     assert done.returncode == 2
     assert message in done.stderr.decode() and b"Traceback" not in done.stderr
+    assert str(path) in done.stderr.decode()
     assert json.loads(invoke("dashboard", "list", "-f", "json", env=env).stdout) == []
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from manireports.config import SCHEMA
+from manireports.config import ReportsSection
 from manireports.errors import ConfigError, InputError
 from manireports.sqlcheck import (
     RULES,
@@ -29,8 +29,8 @@ SQLITE: tuple[Dialect, ...] = ("sqlite",)
 
 POLICY = SqlPolicy(
     prefix="mdl_",
-    denied_tables=frozenset(SCHEMA["reports"]["denied_tables"][1]),
-    denied_columns=frozenset(SCHEMA["reports"]["denied_columns"][1]),
+    denied_tables=frozenset(ReportsSection().denied_tables),
+    denied_columns=frozenset(ReportsSection().denied_columns),
 )
 
 
@@ -1116,8 +1116,8 @@ def test_custom_denied_column() -> None:
 
 def test_policy_defaults_come_from_the_configuration() -> None:
     policy = SqlPolicy()
-    assert policy.denied_tables == frozenset(SCHEMA["reports"]["denied_tables"][1])
-    assert policy.denied_columns == frozenset(SCHEMA["reports"]["denied_columns"][1])
+    assert policy.denied_tables == frozenset(ReportsSection().denied_tables)
+    assert policy.denied_columns == frozenset(ReportsSection().denied_columns)
     assert policy.allowed_tables == frozenset()
 
 

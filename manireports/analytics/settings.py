@@ -25,8 +25,14 @@ class EngagementSettings:
 
     @classmethod
     def from_config(cls, config: Config) -> EngagementSettings:
+        section = config.settings.analytics.engagement
+        weights = {
+            "time": section.time_weight,
+            "login": section.login_weight,
+            "completion": section.completion_weight,
+            "interaction": section.interaction_weight,
+        }
         keys = {name: f"analytics.engagement.{name}_weight" for name in INPUTS}
-        weights = {name: config.get_float(key) for name, key in keys.items()}
         for name, weight in weights.items():
             if not 0.0 <= weight <= 1.0:
                 raise ConfigError(
@@ -41,7 +47,7 @@ class EngagementSettings:
                 f"The engagement weights must sum to 1.0, but {terms} = {total:g} "
                 f"(from {', '.join(origins)}). Change [analytics.engagement] so they sum to 1.0."
             )
-        window = config.get_int("analytics.engagement.window_days")
+        window = section.window_days
         if window < 1:
             raise ConfigError(
                 f"analytics.engagement.window_days must be at least 1 day, not {window} "
@@ -68,10 +74,11 @@ class RiskSettings:
                 origin = config.origin(key(name))
                 raise ConfigError(f"{key(name)} must be 0 or more, not {value:g} (from {origin}).")
 
-        minutes = config.get_int(key("min_time_minutes"))
-        days = config.get_int(key("max_days_since_access"))
-        completion = config.get_float(key("min_completion_percent"))
-        engagement = config.get_float(key("min_engagement"))
+        section = config.settings.analytics.at_risk
+        minutes = section.min_time_minutes
+        days = section.max_days_since_access
+        completion = section.min_completion_percent
+        engagement = section.min_engagement
         for name, value in (
             ("min_time_minutes", minutes),
             ("max_days_since_access", days),
@@ -79,7 +86,7 @@ class RiskSettings:
             ("min_engagement", engagement),
         ):
             at_least_zero(name, value)
-        score = config.get_int(key("at_risk_score"))
+        score = section.at_risk_score
         if not 0 < score <= 100:
             raise ConfigError(
                 f"{key('at_risk_score')} must be between 1 and 100 (each rule adds 25), not "

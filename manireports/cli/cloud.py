@@ -113,8 +113,8 @@ def cloud_serve_callbacks(
         port,
         env.detail,
         warn=env.say,
-        read_timeout=application.config.get_float("cloud.callback_read_timeout_seconds"),
-        max_connections=application.config.get_int("cloud.callback_max_connections"),
+        read_timeout=application.settings.cloud.callback_read_timeout_seconds,
+        max_connections=application.settings.cloud.callback_max_connections,
     )
 
     env.say(f"Listening for callbacks on http://{host}:{server.server_address[1]}/")

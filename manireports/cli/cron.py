@@ -56,7 +56,7 @@ def _locked_job(env: Environment, application: App, job: str) -> ExitStack | Non
     """The job's lock, held until the stack closes; None (said on stderr) when already held."""
     from manireports.jobs.lock import JobAlreadyRunning, job_lock
 
-    log_file = application.config.get_opt_str("jobs.log_file")
+    log_file = application.settings.jobs.log_file
     if log_file:
         env.job_log = (Path(log_file), job)
     stack = ExitStack()
@@ -95,7 +95,7 @@ def jobs_aggregate_time(env: Environment, application: App) -> Iterator[None]:
 
 
 def _cache_off(env: Environment, application: App) -> bool:
-    if application.config.get_bool("cache.enabled"):
+    if application.settings.cache.enabled:
         return False
     env.detail("The cache is off ([cache] enabled = false); nothing to build.")
     return True

@@ -191,7 +191,7 @@ def dashboard_create(ctx: typer.Context, file: DashboardFileOption) -> None:
 
     env = env_of(ctx)
     application = env.app()
-    definition = check_definition(application.state, load_definition(file))
+    definition = check_definition(application.state, load_definition(file), file)
     dashboard_id = save_dashboard(application.state, definition)
     record_audit(application.state, userid=0, action="dashboard_create", objecttype="dashboard",
                  objectid=dashboard_id, details={"title": definition["title"]})  # fmt: skip

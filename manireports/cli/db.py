@@ -43,7 +43,7 @@ def db_check(ctx: typer.Context) -> None:
     from manireports.state import StateDB
     from manireports.state.binding import refuse_moodle_database
 
-    state = StateDB(application.config.get_opt_str("state.url"))
+    state = StateDB(application.settings.state.url)
     refuse_moodle_database(state, moodle)
     described = state.describe()
     current, head = described.revision, described.head
@@ -97,9 +97,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     from manireports.state.binding import check_binding, refuse_moodle_database
 
     application = env.app()
-    state = StateDB(
-        application.config.get_opt_str("state.url"), file_mode=application.config.file_mode()
-    )
+    state = StateDB(application.settings.state.url, file_mode=application.config.file_mode())
     moodle = application.moodle if application.moodle_configured() else None
     refuse_moodle_database(state, moodle)
     before, after = state.upgrade()
@@ -127,7 +125,7 @@ def db_rebind(ctx: typer.Context) -> None:
     from manireports.state.binding import rebind, refuse_moodle_database
 
     application = env.app()
-    state = StateDB(application.config.get_opt_str("state.url"))
+    state = StateDB(application.settings.state.url)
     refuse_moodle_database(state, application.moodle)
     state.require_current()
     site = application.require_site_binding()

@@ -62,7 +62,7 @@ def demo_init(
         anchor=anchor_date,
         progress=env.detail,
     )
-    StateDB(env.config().get_opt_str("state.url"), file_mode=env.config().file_mode()).upgrade()
+    StateDB(env.config().settings.state.url, file_mode=env.config().file_mode()).upgrade()
     total = sum(summary.rows.values())
     env.say(
         f"Built the {size} demo ({total:,} rows, {summary.rows.get('user', 0):,} users, "

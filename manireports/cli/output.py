@@ -71,7 +71,7 @@ def export_small(
         timezone=zone or ZoneInfo("UTC"),
     )
     options = ExportOptions(
-        formula_guard=output is not None and env.config().get_bool("export.csv_formula_guard"),
+        formula_guard=output is not None and env.config().settings.export.csv_formula_guard,
         warn=env.warn,
     )
     env.stdout.flush()

@@ -299,12 +299,11 @@ def run_report_command(
     progress = progress_printer(env)
     options = ExportOptions(
         bom=bom,
-        pdf_max_rows=application.config.get_int("reports.pdf_max_rows"),
+        pdf_max_rows=application.settings.reports.pdf_max_rows,
         progress=progress,
-        formula_guard=output is not None
-        and application.config.get_bool("export.csv_formula_guard"),
+        formula_guard=output is not None and application.settings.export.csv_formula_guard,
         warn=env.warn,
-        pdf_fonts=tuple(application.config.get_list("export.pdf_fonts")),
+        pdf_fonts=application.settings.export.pdf_fonts,
     )
     destination: Path | BinaryIO = output if output else env.stdout_binary
     env.stdout.flush()
@@ -323,7 +322,7 @@ def run_report_command(
     if outcome.capped:
         typer.echo(
             f"Warning: the report stopped at [reports] max_rows "
-            f"({application.config.get_int('reports.max_rows')} rows); the output is incomplete.",
+            f"({application.settings.reports.max_rows} rows); the output is incomplete.",
             file=env.stderr,
         )
     if output:

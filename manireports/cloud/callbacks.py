@@ -85,7 +85,7 @@ class CallbackOutcome:
 
 
 def callback_secret(config: Config) -> str:
-    secret = config.get_opt_str("cloud.callback_secret")
+    secret = config.settings.cloud.callback_secret
     if not secret:
         raise ConfigError(
             "Callbacks cannot be verified without [cloud] callback_secret; set it (or "

@@ -21,11 +21,12 @@ import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import jinja2.sandbox
 
 from manireports.app import App
+from manireports.documents import read_table
 from manireports.errors import InputError, RunError
 from manireports.export.atomic import atomic_output
 from manireports.export.fonts import INSTALL_HINT, FontSet, find_fonts, missing_scripts
@@ -35,7 +36,6 @@ from manireports.state.audit import record_audit
 BUILTIN_LAYOUTS = Path(__file__).resolve().parent / "certificates"
 DEFAULT_LAYOUT = "default"
 MAIN = "CertMain"
-_FORMATS = ("A4", "A5", "Letter", "Legal")
 _ALIGN = {"left": "L", "center": "C", "right": "R"}
 
 
@@ -45,30 +45,36 @@ class Certificate:
     verification_code: str
 
 
-@dataclass(frozen=True)
-class _Line:
-    template: str
+class _Page(NamedTuple):
+    """[page] of a layout file."""
+
+    format: Literal["A4", "A5", "Letter", "Legal"] = "A4"
+    orientation: Literal["landscape", "portrait"] = "landscape"
+    border_mm: float = 0.0
+
+
+class _Text(NamedTuple):
+    """One [[text]] of a layout file: a Jinja2 template placed `y` mm from the top."""
+
+    text: str
     y: float
-    size: float
-    bold: bool
-    align: str
-    x: float | None
-    width: float | None
+    size: float = 14.0
+    bold: bool = False
+    align: Literal["left", "center", "right"] = "center"
+    x: float | None = None
+    width: float | None = None
+
+
+class _LayoutFile(NamedTuple):
+    page: _Page = _Page()
+    text: tuple[_Text, ...] = ()
 
 
 @dataclass(frozen=True)
 class _Layout:
     source: str
-    format: str
-    orientation: str
-    border_mm: float
-    lines: tuple[_Line, ...]
-
-
-def _number(value: Any, what: str, source: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputError(f"The certificate layout {source} needs a number for {what}.")
-    return float(value)
+    page: _Page
+    lines: tuple[_Text, ...]
 
 
 def load_layout(name_or_path: str) -> _Layout:
@@ -88,41 +94,10 @@ def load_layout(name_or_path: str) -> _Layout:
         raise InputError(f"The certificate layout {source} does not exist.") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"The certificate layout {source} is not valid TOML: {exc}.") from None
-    page = data.get("page", {})
-    size = str(page.get("format", "A4"))
-    orientation = str(page.get("orientation", "landscape"))
-    if size not in _FORMATS or orientation not in ("landscape", "portrait"):
-        raise InputError(
-            f"The certificate layout {source}: [page] format must be one of "
-            f"{', '.join(_FORMATS)} and orientation landscape or portrait."
-        )
-    lines = []
-    for number, entry in enumerate(data.get("text", []), 1):
-        what = f"text {number}"
-        if not isinstance(entry, dict) or not isinstance(entry.get("text"), str):
-            raise InputError(f'The certificate layout {source}: {what} needs text = "...".')
-        align = str(entry.get("align", "center"))
-        if align not in _ALIGN:
-            raise InputError(
-                f"The certificate layout {source}: {what} align must be left, center or right."
-            )
-        lines.append(
-            _Line(
-                template=entry["text"],
-                y=_number(entry.get("y"), f"{what} y", source),
-                size=_number(entry.get("size", 14), f"{what} size", source),
-                bold=bool(entry.get("bold", False)),
-                align=_ALIGN[align],
-                x=_number(entry["x"], f"{what} x", source) if "x" in entry else None,
-                width=_number(entry["width"], f"{what} width", source)
-                if "width" in entry
-                else None,
-            )
-        )
-    if not lines:
+    layout = read_table(_LayoutFile, data, f"the certificate layout {source}")
+    if not layout.text:
         raise InputError(f"The certificate layout {source} has no [[text]] entries.")
-    border = _number(page.get("border_mm", 0), "[page] border_mm", source)
-    return _Layout(source, size, orientation, border, tuple(lines))
+    return _Layout(source, layout.page, layout.text)
 
 
 def verification_code(secret: str, userid: int, courseid: int, timecompleted: int) -> str:
@@ -183,7 +158,8 @@ def _cmap(pdf: Any, family: str) -> dict[int, Any]:
 def _render_pdf(layout: _Layout, texts: list[str], name: str, fonts: FontSet) -> bytes:
     from fpdf import FPDF
 
-    pdf = FPDF(orientation="L" if layout.orientation == "landscape" else "P", format=layout.format)
+    page = layout.page
+    pdf = FPDF(orientation="L" if page.orientation == "landscape" else "P", format=page.format)
     pdf.set_auto_page_break(False)
     pdf.set_creator("manireports")
     pdf.add_font(MAIN, "", str(fonts.regular.path), collection_font_number=fonts.regular.index)
@@ -211,18 +187,18 @@ def _render_pdf(layout: _Layout, texts: list[str], name: str, fonts: FontSet) ->
         pdf.set_fallback_fonts(families, exact_match=False)
     pdf.set_text_shaping(True)
     pdf.add_page()
-    if layout.border_mm > 0:
-        edge = layout.border_mm
+    if page.border_mm > 0:
+        edge = page.border_mm
         pdf.set_line_width(0.8)
         pdf.rect(edge, edge, pdf.w - 2 * edge, pdf.h - 2 * edge)
         pdf.set_line_width(0.3)
         pdf.rect(edge + 2, edge + 2, pdf.w - 2 * edge - 4, pdf.h - 2 * edge - 4)
     for line, text in zip(layout.lines, texts, strict=True):
         pdf.set_font(MAIN, "B" if line.bold else "", line.size)
-        x = line.x if line.x is not None else layout.border_mm + 5
+        x = line.x if line.x is not None else page.border_mm + 5
         width = line.width if line.width is not None else pdf.w - 2 * x
         pdf.set_xy(x, line.y)
-        pdf.cell(width, line.size * 0.5, text, align=line.align)
+        pdf.cell(width, line.size * 0.5, text, align=_ALIGN[line.align])
     return bytes(pdf.output())
 
 
@@ -231,7 +207,7 @@ def make_certificate(
 ) -> Certificate:
     """Write the certificate of a completion and audit it with its verification code."""
     layout = load_layout(layout_name)
-    secret = app.config.get_opt_str("cloud.callback_secret")
+    secret = app.settings.cloud.callback_secret
     if not secret:
         raise InputError(
             "Certificates are signed with [cloud] callback_secret; set it (or "
@@ -247,10 +223,10 @@ def make_certificate(
         undefined=jinja2.StrictUndefined,
     )
     try:
-        texts = [environment.from_string(line.template).render(values) for line in layout.lines]
+        texts = [environment.from_string(line.text).render(values) for line in layout.lines]
     except jinja2.TemplateError as exc:
         raise InputError(f"The certificate layout {layout.source}: {exc}.") from None
-    fonts = find_fonts(operator=app.config.get_list("export.pdf_fonts"))
+    fonts = find_fonts(operator=app.settings.export.pdf_fonts)
     from manireports.export.pdf import fpdf_quiet
 
     with fpdf_quiet():

@@ -36,7 +36,7 @@ class MailTemplates:
 
     def __init__(self, config: Config) -> None:
         folders = [BUILTIN_TEMPLATES]
-        override = config.get_opt_str("email.templates_dir")
+        override = config.settings.email.templates_dir
         if override:
             folders.insert(0, Path(override))
         self._environment = jinja2.Environment(

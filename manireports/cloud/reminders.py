@@ -133,9 +133,7 @@ def course_recipients(app: App, request: ReminderRequest) -> tuple[list[Recipien
 
 
 def _check_cloud_settings(config: Config) -> None:
-    if not config.get_opt_str("cloud.callback_url") or not config.get_opt_str(
-        "cloud.callback_secret"
-    ):
+    if not config.settings.cloud.callback_url or not config.settings.cloud.callback_secret:
         raise ConfigError(
             "[cloud] enabled needs [cloud] callback_url and callback_secret, so the workers can "
             "report back; set them or set enabled = false to mail over SMTP."
@@ -151,15 +149,15 @@ def dispatch(
     config, state = app.config, app.state
     templates = MailTemplates(config)
     templates.require(spec.template_id)
-    enabled = config.get_bool("cloud.enabled")
-    by_cloud = enabled and config.get_str("email.transport") == "cloud"
+    enabled = config.settings.cloud.enabled
+    by_cloud = enabled and config.settings.email.transport == "cloud"
     submitter: Submitter | None = None
     if by_cloud:
         _check_cloud_settings(config)
         submitter = make_submitter(config)
     outcome = DispatchOutcome(recipients=len(recipients))
     now = app.now()
-    jobs = build_jobs(spec, recipients, config.get_int("cloud.batch_size"), now)
+    jobs = build_jobs(spec, recipients, config.settings.cloud.batch_size, now)
     with state.begin() as connection:
         for job in jobs:
             record_job(connection, job, now)
@@ -253,8 +251,8 @@ def send_reminders(app: App, request: ReminderRequest) -> DispatchOutcome:
             "course_shortname": shortname,
             "courseid": request.courseid,
         },
-        callback_url=app.config.get_opt_str("cloud.callback_url"),
-        email_provider=app.config.get_str("cloud.email_provider"),
+        callback_url=app.settings.cloud.callback_url,
+        email_provider=app.settings.cloud.email_provider,
     )
     outcome = dispatch(app, spec, recipients)
     outcome.skipped_without_email = without_email
@@ -276,7 +274,7 @@ def plan_reminders(app: App, request: ReminderRequest) -> ReminderPlan:
     _course(app, request.courseid)
     MailTemplates(app.config).require(request.template)
     recipients, _actor, without_email = course_recipients(app, request)
-    jobs = sum(1 for _ in batches(recipients, app.config.get_int("cloud.batch_size")))
+    jobs = sum(1 for _ in batches(recipients, app.settings.cloud.batch_size))
     return ReminderPlan(recipients, jobs, without_email)
 
 
@@ -294,8 +292,8 @@ def retry_job(app: App, jobid: str) -> DispatchOutcome:
         created_by=OPERATOR,
         template_id=payload["template_id"],
         template_data=payload["template_data"],
-        callback_url=app.config.get_opt_str("cloud.callback_url"),
-        email_provider=app.config.get_str("cloud.email_provider"),
+        callback_url=app.settings.cloud.callback_url,
+        email_provider=app.settings.cloud.email_provider,
         generate_certificate=bool(payload.get("generate_certificate")),
         certificate_template=payload.get("certificate_template"),
     )

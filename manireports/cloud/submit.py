@@ -169,19 +169,19 @@ class SqsSubmitter:
 
 def make_submitter(config: Config, sleep: Sleep = time.sleep) -> Submitter:
     """The transport `[cloud] mode` chooses, with its settings checked."""
-    retries = config.get_int("cloud.submit_retries")
-    delay = config.get_float("cloud.submit_retry_delay_seconds")
+    retries = config.settings.cloud.submit_retries
+    delay = config.settings.cloud.submit_retry_delay_seconds
     if retries < 0 or delay < 0:
         raise ConfigError(
             "[cloud] submit_retries and submit_retry_delay_seconds must not be negative."
         )
-    if config.get_str("cloud.mode") == "sqs":
-        queue_url = config.get_opt_str("cloud.queue_url")
+    if config.settings.cloud.mode == "sqs":
+        queue_url = config.settings.cloud.queue_url
         if not queue_url:
             raise ConfigError("[cloud] mode = 'sqs' needs [cloud] queue_url.")
-        return SqsSubmitter(queue_url, config.get_opt_str("cloud.region"), retries, delay, sleep)
-    endpoint = config.get_opt_str("cloud.endpoint")
-    token = config.get_opt_str("cloud.auth_token")
+        return SqsSubmitter(queue_url, config.settings.cloud.region, retries, delay, sleep)
+    endpoint = config.settings.cloud.endpoint
+    token = config.settings.cloud.auth_token
     if not endpoint or not token:
         raise ConfigError(
             "[cloud] mode = 'api_gateway' needs [cloud] endpoint and auth_token (or "

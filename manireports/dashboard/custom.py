@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from manireports.dashboard.model import Chart, Kpi, Series, Table, Widget
 from manireports.dashboard.sources import Sources
-from manireports.documents import read_document
+from manireports.documents import read_document, unknown_keys
 from manireports.errors import InputError
 from manireports.reports.builtin import BUILTIN_REPORTS
 from manireports.reports.collect import Record
@@ -67,12 +67,15 @@ def load_definition(path: Path) -> dict[str, Any]:
     return read_document(path, "dashboard definition", "a title and a list of widgets")
 
 
-def check_definition(state: StateDB, document: Mapping[str, Any]) -> dict[str, Any]:
-    """The definition normalised (defaults filled in), or InputError listing every problem."""
+def check_definition(
+    state: StateDB, document: Mapping[str, Any], source: Path | None = None
+) -> dict[str, Any]:
+    """The definition normalised (defaults filled in), or InputError listing every problem and
+    naming the file it was read from (`source`)."""
     problems: list[str] = []
-    unknown = sorted(set(document) - set(TOP_KEYS))
+    unknown = unknown_keys(document, TOP_KEYS, "the definition")
     if unknown:
-        problems.append(f"unknown keys {', '.join(unknown)} (allowed: {', '.join(TOP_KEYS)})")
+        problems.append(unknown)
     title = document.get("title")
     if not isinstance(title, str) or not title.strip():
         problems.append("`title` must be non-empty text")
@@ -92,7 +95,8 @@ def check_definition(state: StateDB, document: Mapping[str, Any]) -> dict[str, A
         for number, widget in enumerate(widgets, start=1):
             checked.append(_check_widget(state, widget, f"widget {number}", problems))
     if problems:
-        raise InputError("The dashboard definition is refused: " + "; ".join(problems) + ".")
+        named = "The dashboard definition" + (f" {source}" if source else "")
+        raise InputError(f"{named} is refused: " + "; ".join(problems) + ".")
     assert isinstance(title, str)
     return {
         "title": title.strip(),
@@ -110,13 +114,9 @@ def _check_widget(state: StateDB, widget: Any, where: str, problems: list[str]) 
     if kind not in WIDGET_TYPES:
         problems.append(f"{where}: `type` must be one of {', '.join(WIDGET_TYPES)}")
         return {}
-    allowed = (*COMMON_KEYS, *KEYS[kind])
-    unknown = sorted(set(widget) - set(allowed))
+    unknown = unknown_keys(widget, (*COMMON_KEYS, *KEYS[kind]), f"{where}, a {kind} widget")
     if unknown:
-        problems.append(
-            f"{where}: unknown keys {', '.join(unknown)} for a {kind} widget "
-            f"(allowed: {', '.join(allowed)})"
-        )
+        problems.append(unknown)
     report = widget.get("report")
     if not isinstance(report, str) or not report.strip():
         problems.append(f"{where}: `report` must name a report")

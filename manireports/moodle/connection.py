@@ -22,12 +22,11 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.pool import QueuePool
 
-from manireports.config import mask
+from manireports.config import MysqlDriver, mask
 from manireports.errors import DatabaseError, InputError, RunError
 from manireports.sqltext import strip_comments
 
 Engine = Literal["mysql", "postgresql", "sqlite"]
-MysqlDriver = Literal["auto", "pymysql", "mysqlclient"]
 
 STREAM_BATCH = 5000
 

@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from manireports.app import App
+from manireports.config import HealthSection
 from manireports.errors import ManiReportsError
 from manireports.moodle.connection import MoodleDB
 from manireports.moodle.detect import RELEASES, branch_of
@@ -41,14 +42,21 @@ from manireports.state.tables import (
 )
 
 DAY = 86_400
-# Every cron job in crontab.example and its `[health]` key: minutes allowed between runs.
-JOBS = {
-    "aggregate-time": "health.aggregate_time_minutes",
-    "run-due": "health.run_due_minutes",
-    "build-cache": "health.build_cache_minutes",
-    "scorm-summary": "health.scorm_summary_minutes",
-    "cleanup": "health.cleanup_minutes",
-}
+# Every cron job in crontab.example.
+JOBS = ("aggregate-time", "run-due", "build-cache", "scorm-summary", "cleanup")
+
+
+def job_intervals(health: HealthSection) -> dict[str, int]:
+    """Each job's `[health]` key: minutes allowed between its runs."""
+    return {
+        "aggregate-time": health.aggregate_time_minutes,
+        "run-due": health.run_due_minutes,
+        "build-cache": health.build_cache_minutes,
+        "scorm-summary": health.scorm_summary_minutes,
+        "cleanup": health.cleanup_minutes,
+    }
+
+
 # A job whose last success is this many intervals old is critical, not only late.
 CRITICAL_INTERVALS = 3
 # Tables whose growth over the last day is counted, by their creation-time column.
@@ -265,7 +273,7 @@ def release_check(app: App) -> Check:
 
 def _state(app: App, now: int) -> tuple[StateDB | None, list[Check]]:
     try:
-        state = StateDB(app.config.get_opt_str("state.url"))
+        state = StateDB(app.settings.state.url)
         revision = state.current_revision()
     except ManiReportsError as exc:
         return None, [
@@ -349,7 +357,7 @@ def table_sizes(state: StateDB, now: int) -> Check:
 
 def job_checks(app: App, state: StateDB, now: int) -> list[Check]:
     c = job_runs.c
-    threshold_failures = max(1, app.config.get_int("alerts.after_failures"))
+    threshold_failures = max(1, app.settings.alerts.after_failures)
     with state.begin() as connection:
         newest = sa.select(c.job, sa.func.max(c.id).label("id")).group_by(c.job).subquery()
         last = {
@@ -369,8 +377,7 @@ def job_checks(app: App, state: StateDB, now: int) -> list[Check]:
             connection.execute(sa.select(job_alerts.c.job, job_alerts.c.failures)).all()
         )
     checks = []
-    for job, key in JOBS.items():
-        minutes = app.config.get_int(key)
+    for job, minutes in job_intervals(app.settings.health).items():
         checks.append(
             _job_check(
                 job,
@@ -459,7 +466,7 @@ def _ago(seconds: int) -> str:
 
 def schedule_check(app: App, state: StateDB, now: int) -> list[Check]:
     """Overdue: due longer ago than run-due's interval allows and not waiting for a retry."""
-    grace = max(app.config.get_int("health.run_due_minutes"), 15) * 60
+    grace = max(app.settings.health.run_due_minutes, 15) * 60
     s, d, r = schedules.c, deliveries.c, report_runs.c
     with state.begin() as connection:
         active = connection.execute(sa.select(sa.func.count()).where(s.active == 1)).scalar_one()
@@ -523,7 +530,7 @@ def cloud_check(app: App, state: StateDB, now: int) -> list[Check]:
         problems.append(f"{failed_recipients} recipients failed in 24 h")
     if age is not None and age > DAY:
         problems.append(f"the oldest open job is {_ago(age)}")
-    if not app.config.get_bool("cloud.enabled") and not problems and age is None:
+    if not app.settings.cloud.enabled and not problems and age is None:
         return [Check("cloud", Status.OK, "cloud offload is off", figures)]
     message = "; ".join(problems) or (
         "nothing open" if age is None else f"oldest open job {_ago(age)}"
@@ -560,8 +567,8 @@ def time_tracking_check(app: App, state: StateDB, now: int) -> list[Check]:
     """Lag: how far the newest log row is ahead of the last one read into sessions."""
     from manireports.timetrack.store import LOG_WATERMARK
 
-    warning = app.config.get_int("health.time_lag_warning_minutes") * 60
-    critical = app.config.get_int("health.time_lag_critical_minutes") * 60
+    warning = app.settings.health.time_lag_warning_minutes * 60
+    critical = app.settings.health.time_lag_critical_minutes * 60
     watermark = read_setting(state, LOG_WATERMARK)
     try:
         moodle = app.moodle
@@ -631,7 +638,7 @@ def cache_check(app: App, state: StateDB, now: int) -> list[Check]:
         figures[f"invalidations_{report}"] = int(invalidations or 0)
         changed = f", {int(invalidations)} invalidated" if invalidations else ""
         parts.append(f"{report} {'-' if rate is None else f'{rate:.0%}'}{changed}")
-    if not app.config.get_bool("cache.enabled"):
+    if not app.settings.cache.enabled:
         return [Check("cache", Status.OK, "the cache is off", figures)]
     message = "hit rate " + ", ".join(parts) if parts else "no entries generated in 24 h"
     return [Check("cache", Status.OK, message, figures)]
@@ -664,7 +671,7 @@ def storage_checks(app: App, state: StateDB | None) -> list[Check]:
 
 def _state_url(app: App) -> sa.URL | None:
     try:
-        return StateDB(app.config.get_opt_str("state.url")).url
+        return StateDB(app.settings.state.url).url
     except ManiReportsError:
         return None
 
@@ -684,9 +691,9 @@ def _free_space(app: App, name: str, path: Path) -> Check:
         "path": str(path),
     }
     status = Status.OK
-    if free_mb < app.config.get_int("health.free_space_critical_mb"):
+    if free_mb < app.settings.health.free_space_critical_mb:
         status = Status.CRITICAL
-    elif free_mb < app.config.get_int("health.free_space_warning_mb"):
+    elif free_mb < app.settings.health.free_space_warning_mb:
         status = Status.WARNING
     return Check(name, status, f"{free_mb} MB free at {path}", figures)
 

@@ -62,7 +62,7 @@ def finish_job_run(
     (the job history keeps itself trimmed, so `jobs cleanup` failing cannot grow it)."""
     moment = now_seconds(now)
     values = {"status": status, "error": error and error[:ERROR_CHARS]}
-    keep_days = app.config.get_int("retention.runs_days")
+    keep_days = app.settings.retention.runs_days
     with app.own_state.begin() as connection:
         connection.execute(
             sa.update(job_runs).where(job_runs.c.id == runid).values(**values, timefinished=moment)
@@ -132,7 +132,7 @@ def note_outcome(app: App, job: str, error: str | None, *, now: int | None = Non
     """Count a failure (error given) or a success of `job`; mail an alert or recovery when this
     process is the one that crosses the threshold. Returns lines for the operator."""
     moment = now_seconds(now)
-    threshold = max(1, app.config.get_int("alerts.after_failures"))
+    threshold = max(1, app.settings.alerts.after_failures)
     row = job_alerts.c
     with app.own_state.begin() as connection:
         _ensure_alert_row(connection, job, moment)
@@ -215,7 +215,7 @@ def alert_addresses(app: App) -> tuple[list[str], list[str]]:
     addresses: list[str] = []
     problems: list[str] = []
     usernames: list[str] = []
-    for entry in app.config.get_list("alerts.recipients"):
+    for entry in app.settings.alerts.recipients:
         entry = entry.strip()
         if "@" in entry:
             addresses.append(entry)

@@ -189,9 +189,9 @@ def policy_from_config(config: Config, prefix: str) -> SqlPolicy:
     """The [reports] deny and allow lists as a SqlPolicy for a site with this prefix."""
     return SqlPolicy(
         prefix=prefix,
-        denied_tables=frozenset(config.get_list("reports.denied_tables")),
-        denied_columns=frozenset(config.get_list("reports.denied_columns")),
-        allowed_tables=frozenset(config.get_list("reports.allowed_tables")),
+        denied_tables=frozenset(config.settings.reports.denied_tables),
+        denied_columns=frozenset(config.settings.reports.denied_columns),
+        allowed_tables=frozenset(config.settings.reports.allowed_tables),
     )
 
 
@@ -217,8 +217,8 @@ def table_columns(db: MoodleDB, table: str) -> list[str] | None:
 
 def site_url(config: Config) -> str | None:
     """The site URL: [moodle] wwwroot, else $CFG->wwwroot of [moodle] config_php."""
-    url = config.get_opt_str("moodle.wwwroot")
-    path = config.get_opt_str("moodle.config_php")
+    url = config.settings.moodle.wwwroot
+    path = config.settings.moodle.config_php
     if not url and path:
         from manireports.moodle.config_php import read_config_php
 

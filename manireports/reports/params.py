@@ -14,6 +14,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from manireports.errors import InputError
+from manireports.localtime import local_to_unix
 
 # "date" binds the Unix time of a moment; "day" binds a calendar day (a datetime.date) for
 # reports whose rows are already days in the site timezone, such as time_spent.
@@ -40,13 +41,13 @@ def parse_moment(text: str, tz: ZoneInfo, *, end_of_day: bool = False, what: str
         day = None
     if day is not None:
         moment = day + timedelta(days=1) if end_of_day else day
-        return int(moment.replace(tzinfo=tz).timestamp())
+        return local_to_unix(moment, tz)
     for pattern in _FORMATS:
         try:
             parsed = datetime.strptime(value, pattern)  # noqa: DTZ007 - zone attached below
         except ValueError:
             continue
-        return int(parsed.replace(tzinfo=tz).timestamp())
+        return local_to_unix(parsed, tz)
     raise InputError(
         f'{what} {text!r} is not a date; write YYYY-MM-DD or "YYYY-MM-DD HH:MM[:SS]" '
         f"(site timezone {tz.key})."

@@ -194,7 +194,7 @@ def run_report(
         else details,
         format=fmt,
     )
-    cap = app.config.get_int("reports.max_rows")
+    cap = app.settings.reports.max_rows
     capped = False
     try:
         with _report_rows(app, prepared, cache) as (columns, source):

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from manireports.errors import RunError
 from manireports.export import Column
+from manireports.localtime import midnight
 from manireports.reports.company import COMPANY_PARAM, refuse_company_filter_without_iomad
 from manireports.reports.params import Param
 from manireports.reports.spec import BuiltinReport, ReportContext, Row
@@ -48,7 +49,7 @@ def trend_months(now: int, timezone: ZoneInfo, count: int = MONTHS) -> list[Mont
     for index in range(first, first + count):
         year, month0 = divmod(index, 12)
         labels.append(f"{year:04d}-{month0 + 1:02d}")
-        starts.append(int(datetime(year, month0 + 1, 1, tzinfo=timezone).timestamp()))
+        starts.append(midnight(date(year, month0 + 1, 1), timezone))
     ends = [*starts[1:], now + 1]
     return [Month(*month) for month in zip(labels, starts, ends, strict=True)]
 

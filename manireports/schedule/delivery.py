@@ -229,10 +229,10 @@ def _generate(
     )
     options = ExportOptions(
         bom=schedule.format in ("csv", "tsv"),
-        pdf_max_rows=app.config.get_int("reports.pdf_max_rows"),
+        pdf_max_rows=app.settings.reports.pdf_max_rows,
         file_mode=app.config.file_mode(),
-        formula_guard=app.config.get_bool("export.csv_formula_guard"),
-        pdf_fonts=tuple(app.config.get_list("export.pdf_fonts")),
+        formula_guard=app.settings.export.csv_formula_guard,
+        pdf_fonts=app.settings.export.pdf_fonts,
     )
     result = run_report(app, request, fmt=schedule.format, destination=path, options=options)
     status = "skipped" if schedule.skip_empty and result.rows == 0 else "pending"
@@ -269,7 +269,7 @@ def _send(
     config = app.config
     covers = schedule_coverage(app, schedule, occurrence, span)
     path = Path(row["outputpath"])
-    limit = config.get_float("email.max_attachment_mb") * 1024 * 1024
+    limit = config.settings.email.max_attachment_mb * 1024 * 1024
     size = path.stat().st_size if path.exists() else 0
     attached = size <= limit
     values = {
@@ -386,4 +386,4 @@ def owner_address(app: App, schedule: Schedule) -> str:
         )
         if rows and rows[0][0] and "@" in str(rows[0][0]):
             return str(rows[0][0])
-    return app.config.get_str("email.from")
+    return app.settings.email.from_

@@ -77,7 +77,7 @@ class _Claim:
         self.app = app
         self.scheduleid = scheduleid
         self.token = token
-        self.timeout = app.config.get_int("schedule.claim_timeout_seconds")
+        self.timeout = app.settings.schedule.claim_timeout_seconds
         self.stop = stop or threading.Event()
 
     def keep(self) -> None:
@@ -102,8 +102,8 @@ class _Claim:
 def run_due(app: App) -> DueReport:
     """Run every due schedule once, `[schedule] max_concurrent` at a time."""
     config = app.config
-    workers = max(1, config.get_int("schedule.max_concurrent"))
-    timeout = config.get_int("schedule.claim_timeout_seconds")
+    workers = max(1, config.settings.schedule.max_concurrent)
+    timeout = config.settings.schedule.claim_timeout_seconds
     token = new_token()
     # Resolved once here: the lazily built connections and site facts are shared by the threads.
     state, _zone, _engine = app.state, app.timezone, app.moodle.engine
@@ -192,9 +192,9 @@ def _run_held(app: App, claim: _Claim, report: DueReport) -> None:
             return
         error = "; ".join(outcome.errors)
         attempt = schedule.attempt + 1
-        retries = app.config.get_int("schedule.retries")
+        retries = app.settings.schedule.retries
         if attempt <= retries:
-            delay = app.config.get_int("schedule.retry_delay_seconds") * 2 ** (attempt - 1)
+            delay = app.settings.schedule.retry_delay_seconds * 2 ** (attempt - 1)
             claim.release(attempt=attempt, retry_at=now + delay)
             _audit(
                 app,
@@ -296,7 +296,7 @@ def run_now(app: App, scheduleid: int) -> Outcome:
     schedule = get_schedule(app.state, scheduleid)
     token = new_token()
     now = app.now()
-    timeout = app.config.get_int("schedule.claim_timeout_seconds")
+    timeout = app.settings.schedule.claim_timeout_seconds
     if not claim_now(app.state, scheduleid, token, now, timeout):
         raise RunError(
             f"Schedule {scheduleid} is being run by another process now; try again when it is done."

@@ -4,7 +4,7 @@ Recurrence is computed on the wall clock of the site (dateutil's rrule for daily
 monthly rules, croniter for cron expressions) and only then placed on the timeline, so 02:30 stays
 02:30 across a DST change. A wall time that does not exist (the spring-forward gap) is placed
 after the gap, as the clocks read then (02:30 becomes 03:30); a wall time that occurs twice (the
-autumn repeat) fires once, at its first occurrence. Both follow Python's `fold=0` rule.
+autumn repeat) fires once, at its first occurrence: the rule of manireports.localtime.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dateutil.relativedelta import relativedelta
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY, rrule
 
 from manireports.errors import InputError
+from manireports.localtime import local_to_unix
 
 Frequency = Literal["daily", "weekly", "monthly", "cron"]
 FREQUENCIES: tuple[Frequency, ...] = ("daily", "weekly", "monthly", "cron")
@@ -111,11 +112,6 @@ def describe(rule: Recurrence) -> str:
     return f"daily at {rule.at}"
 
 
-def _on_timeline(wall: datetime, tz: ZoneInfo) -> int:
-    """A naive wall time in the site zone as Unix seconds (fold=0: gap shifted forward)."""
-    return int(wall.replace(tzinfo=tz, fold=0).timestamp())
-
-
 def _wall(moment: int, tz: ZoneInfo) -> datetime:
     return datetime.fromtimestamp(moment, tz).replace(tzinfo=None)
 
@@ -151,7 +147,7 @@ def next_fire(rule: Recurrence, after: int, tz: ZoneInfo) -> int:
     for wall in _wall_times(rule, _wall(after, tz) - timedelta(hours=2)):
         if horizon is not None and wall > horizon:
             break
-        moment = _on_timeline(wall, tz)
+        moment = local_to_unix(wall, tz)
         if moment > after and (best is None or moment < best):
             best = moment
             horizon = horizon or wall + timedelta(hours=2)
@@ -172,9 +168,9 @@ def period(rule: Recurrence, occurrence: int, tz: ZoneInfo) -> tuple[int, int]:
         assert rule.cron is not None
         earlier = croniter(rule.cron, _wall(occurrence, tz))
         # A wall time in a spring-forward gap lands on the same instant as the next one.
-        previous = _on_timeline(earlier.get_prev(datetime), tz)
+        previous = local_to_unix(earlier.get_prev(datetime), tz)
         while previous >= occurrence:
-            previous = _on_timeline(earlier.get_prev(datetime), tz)
+            previous = local_to_unix(earlier.get_prev(datetime), tz)
         return previous, occurrence
     if rule.frequency == "monthly":
         end = day.replace(day=1)
@@ -186,4 +182,4 @@ def period(rule: Recurrence, occurrence: int, tz: ZoneInfo) -> tuple[int, int]:
 
 
 def _midnight(day: date, tz: ZoneInfo) -> int:
-    return _on_timeline(datetime.combine(day, time()), tz)
+    return local_to_unix(datetime.combine(day, time()), tz)

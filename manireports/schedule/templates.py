@@ -22,7 +22,7 @@ PACKAGED = Path(__file__).resolve().parent / "templates"
 
 def _environment(config: Config) -> jinja2.Environment:
     folders = [str(PACKAGED)]
-    custom = config.get_opt_str("email.templates_dir")
+    custom = config.settings.email.templates_dir
     if custom:
         folders.insert(0, str(Path(custom).expanduser()))
     return jinja2.Environment(

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
-from manireports.config import SCHEMA
+from manireports.config import ReportsSection
 from manireports.errors import ConfigError
 
 Dialect = Literal["mysql", "postgres", "sqlite"]
-
-
-def _configured_default(key: str) -> frozenset[str]:
-    return frozenset(SCHEMA["reports"][key][1])
 
 
 @dataclass(frozen=True)
@@ -24,12 +20,8 @@ class SqlPolicy:
     """
 
     prefix: str = "mdl_"
-    denied_tables: frozenset[str] = field(
-        default_factory=lambda: _configured_default("denied_tables")
-    )
-    denied_columns: frozenset[str] = field(
-        default_factory=lambda: _configured_default("denied_columns")
-    )
+    denied_tables: frozenset[str] = frozenset(ReportsSection().denied_tables)
+    denied_columns: frozenset[str] = frozenset(ReportsSection().denied_columns)
     allowed_tables: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from manireports.config import Config
 from manireports.errors import ConfigError, InputError
+from manireports.localtime import midnight
 
 LOG = "log"
 HEARTBEAT = "heartbeat"
@@ -56,34 +57,21 @@ class TimeSettings:
 
     @classmethod
     def from_config(cls, config: Config) -> TimeSettings:
-        def minutes(key: str) -> int:
-            value = config.get_int(f"time_tracking.{key}")
-            if value <= 0:
-                raise ConfigError(
-                    f"time_tracking.{key} must be a positive number of minutes, not {value} "
-                    f"(from {config.origin(f'time_tracking.{key}')})."
-                )
-            return value * 60
-
-        single = config.get_int("time_tracking.single_event_seconds")
-        if single < 0:
-            raise ConfigError(
-                f"time_tracking.single_event_seconds must be 0 or more, not {single} "
-                f"(from {config.origin('time_tracking.single_event_seconds')})."
-            )
-        origins = tuple(o.strip() for o in config.get_list("time_tracking.origins") if o.strip())
+        """The configuration has checked the numbers' ranges; the origins are checked here."""
+        section = config.settings.time_tracking
+        origins = tuple(o.strip() for o in section.origins if o.strip())
         if not origins:
             raise ConfigError(
                 'time_tracking.origins must name at least one log origin, such as "web" '
                 f"(from {config.origin('time_tracking.origins')})."
             )
         return cls(
-            session_timeout=minutes("session_timeout_minutes"),
-            single_event_seconds=single,
-            include_site_events=config.get_bool("time_tracking.include_site_events"),
+            session_timeout=section.session_timeout_minutes * 60,
+            single_event_seconds=section.single_event_seconds,
+            include_site_events=section.include_site_events,
             origins=origins,
-            heartbeat_extend=minutes("heartbeat_extend_minutes"),
-            heartbeat_idle=minutes("heartbeat_idle_minutes"),
+            heartbeat_extend=section.heartbeat_extend_minutes * 60,
+            heartbeat_idle=section.heartbeat_idle_minutes * 60,
         )
 
     def reach(self, source: str) -> int:
@@ -239,12 +227,10 @@ class LocalDays:
         return dt.datetime.fromtimestamp(timestamp, self.timezone).date()
 
     def start_of(self, day: dt.date) -> int:
-        """The first second of a local day. A midnight skipped by DST begins the day at the
-        first moment that exists (zoneinfo maps the missing time forward)."""
+        """The first second of a local day (see manireports.localtime for a skipped midnight)."""
         found = self._starts.get(day)
         if found is None:
-            midnight = dt.datetime.combine(day, dt.time(0), tzinfo=self.timezone)
-            found = int(midnight.timestamp())
+            found = midnight(day, self.timezone)
             self._starts[day] = found
         return found
 

@@ -28,14 +28,6 @@ def list_of(cfg: Mapping[str, Any], key: str) -> list[Any]:
     return value
 
 
-def known_keys(item: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
-    unknown = [key for key in item if key not in allowed]
-    if unknown:
-        raise InputError(
-            f"Unknown key {unknown[0]!r} in {where}; the keys are: {', '.join(allowed)}."
-        )
-
-
 def label_of(value: Any, where: str) -> str | None:
     if value is None:
         return None

@@ -19,8 +19,10 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from manireports.documents import refuse_unknown_keys
 from manireports.errors import InputError
 from manireports.export import Column, ColumnKind
+from manireports.localtime import local_to_unix
 from manireports.moodle.connection import Engine
 from manireports.reports.configured.buckets import split_bucket_name
 from manireports.reports.configured.buckets import tables_builder as bucket_builder
@@ -38,7 +40,6 @@ from manireports.reports.configured.catalogue import (
 from manireports.reports.configured.checks import (
     CONFIG_KEYS,
     describe,
-    known_keys,
     label_of,
     list_of,
 )
@@ -243,12 +244,7 @@ class _Builder:
         cfg = self.cfg
         if not isinstance(cfg, Mapping):
             raise InputError(f"A report configuration is an object, not {describe(cfg)}.")
-        unknown = [key for key in cfg if key not in CONFIG_KEYS]
-        if unknown:
-            raise InputError(
-                f"Unknown key {unknown[0]!r} in the report configuration; "
-                f"the keys are: {', '.join(CONFIG_KEYS)}."
-            )
+        refuse_unknown_keys(cfg, CONFIG_KEYS, "the report configuration")
         self.source = self._source(cfg.get("source"))
         group_by = [
             self.field(name, f"group_by[{index}]")
@@ -344,7 +340,7 @@ class _Builder:
             label: str | None = None
             fmt: Format | None = None
             if isinstance(item, Mapping):
-                known_keys(item, ("field", "label", "format", "decimals"), where)
+                refuse_unknown_keys(item, ("field", "label", "format", "decimals"), where)
                 found = self.field(item.get("field"), where)
                 label = label_of(item.get("label"), where)
                 fmt = parse_format(item, found.kind, found.name, where)
@@ -367,7 +363,7 @@ class _Builder:
                     f'{where} must be an object like {{fn = "count", field = "userid", '
                     f'as = "learners"}}, not {describe(item)}.'
                 )
-            known_keys(item, ("fn", "field", "as", "label", "format", "decimals"), where)
+            refuse_unknown_keys(item, ("fn", "field", "as", "label", "format", "decimals"), where)
             fn = item.get("fn")
             if not isinstance(fn, str) or fn.strip().lower() not in AGGREGATES:
                 raise InputError(
@@ -422,7 +418,7 @@ class _Builder:
             where = f"sort[{index}]"
             direction: Any = "asc"
             if isinstance(item, Mapping):
-                known_keys(item, ("field", "dir"), where)
+                refuse_unknown_keys(item, ("field", "dir"), where)
                 name = item.get("field")
                 direction = item.get("dir", "asc")
             else:
@@ -469,7 +465,7 @@ class _Builder:
                 f'{where} must be an object like {{field = "username", op = "=", '
                 f'value = "alice"}}, not {describe(item)}.'
             )
-        known_keys(item, ("field", "op", "value", "values"), where)
+        refuse_unknown_keys(item, ("field", "op", "value", "values"), where)
         found = self.field(item.get("field"), where)
         op = _op(item.get("op"), where)
         expression = self.expr(found)
@@ -552,7 +548,7 @@ class _Builder:
             return _Moment(value)
         if isinstance(value, datetime):
             if value.tzinfo is None:
-                value = value.replace(tzinfo=self.timezone)
+                return _Moment(local_to_unix(value, self.timezone))
             return _Moment(int(value.timestamp()))
         if isinstance(value, date):
             value = value.isoformat()
