@@ -46,6 +46,7 @@ REPORT_LIBRARIES = [
     "uharfbuzz",
     "croniter",
     "alembic",
+    "pydantic",
 ]
 # Needed by commands that open a database, and then only the engine's own.
 DATABASE_LIBRARIES = [
