@@ -59,44 +59,5 @@ SELECT                -- if !mysql
    AND ((CASE WHEN ue.timestart > 0 THEN ue.timestart ELSE ue.timecreated END >= :from
          AND CASE WHEN ue.timestart > 0 THEN ue.timestart ELSE ue.timecreated END < :to)
         OR (cc.timecompleted >= :from AND cc.timecompleted < :to))
-   AND NOT EXISTS (
-        SELECT 1
-          FROM {user_enrolments} ue2
-          JOIN {enrol} e2 ON e2.id = ue2.enrolid
-         WHERE ue2.userid = ue.userid
-           AND e2.courseid = e.courseid
-           AND ue2.id < ue.id
-           AND e2.status = 0
-           AND ue2.status = 0
-           AND ue2.timestart < :now
-           AND (ue2.timeend = 0 OR ue2.timeend > :now))
-   -- The role check is two probes per row, both on role_assignments' (userid, contextid, roleid)
-   -- index: the course context itself, then (rarely) a category or system context above it.
-   -- Written with OR so that MariaDB keeps them as per-row lookups instead of turning them into
-   -- a semi-join that starts from role_capabilities and sorts everything.
-   AND (EXISTS (
-        SELECT 1
-          FROM {role_assignments} ra
-         WHERE ra.userid = ue.userid
-           AND ra.contextid = ctx.id
-           AND ra.roleid IN (SELECT rc.roleid
-                               FROM {role_capabilities} rc
-                               JOIN {context} sysctx ON sysctx.id = rc.contextid
-                              WHERE sysctx.contextlevel = 10
-                                AND rc.capability = 'moodle/course:isincompletionreports'
-                                AND rc.permission = 1))
-        OR EXISTS (
-        SELECT 1
-          FROM {role_assignments} pra
-          JOIN {context} pctx ON pctx.id = pra.contextid AND pctx.contextlevel < 50
-         WHERE pra.userid = ue.userid
-           AND pra.roleid IN (SELECT prc.roleid
-                                FROM {role_capabilities} prc
-                                JOIN {context} psysctx ON psysctx.id = prc.contextid
-                               WHERE psysctx.contextlevel = 10
-                                 AND prc.capability = 'moodle/course:isincompletionreports'
-                                 AND prc.permission = 1)
-           AND (ctx.path LIKE CONCAT(pctx.path, '/%')                                -- if mysql
-           AND (ctx.path LIKE pctx.path || '/%'                                      -- if !mysql
-               )))
+   -- include tracked_learner
  ORDER BY ue.id
