@@ -6,7 +6,8 @@
 
 Each command runs as a child process writing to a file (bench/harness.py): the table gives its
 seconds, its peak resident memory (the child's ru_maxrss) and its ratio to floors measured in the
-same run on the same database:
+same run on the same database (CPU s is the command's own processor time, user + system; a
+client's excludes the server's work):
   * sql: the report's own SQL, parameters written in, through the raw client (`mariadb -B`,
     `psql` with COPY ... TO STDOUT, the `sqlite3` shell), i.e. what the database alone costs;
   * bare: for the two learner reports, the bare join yielding the same learner-course pairs
@@ -37,7 +38,6 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.harness import measure  # noqa: E402
-from bench.report_bench import literal_sql  # noqa: E402
 from manireports.app import App  # noqa: E402
 from manireports.config import load_config  # noqa: E402
 from manireports.reports.builtin import BUILTIN_REPORTS  # noqa: E402
@@ -91,6 +91,7 @@ class Row:
     label: str
     seconds: float
     peak_mb: float
+    cpu_seconds: float
     sql_floor: float | None = None
     bare_floor: float | None = None
 
@@ -122,9 +123,24 @@ def raw_client(url: sa.URL, sql: str) -> list[str]:
     return [client, "-csv", "-header", url.database or "", sql]
 
 
-def plain_sql(url: str, report: str) -> str:
-    """The report's SQL with its parameters as literals, as a command-line client takes it."""
-    sql = literal_sql(url, report)
+def plain_sql(checkout: Path, url: str, report: str) -> str:
+    """The report's SQL as the checkout being measured writes it, parameters as literals, as a
+    command-line client takes it."""
+    code = (
+        "import sys; from bench.report_bench import literal_sql; "
+        "sys.stdout.write(literal_sql(sys.argv[1], sys.argv[2]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, url, report],
+        cwd=checkout,
+        env=dict(os.environ, PYTHONPATH=str(checkout)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr else "failed")
+    sql = done.stdout
     if sa.make_url(url).get_backend_name() == "mysql":
         sql = sql.replace("%%", "%")  # the pyformat drivers' escaping, which a client lacks
     # Without comments: a client given a query starting with `--` takes it for an option.
@@ -189,9 +205,9 @@ def main() -> None:
             )
         except RuntimeError as exc:  # shown, and the table goes on
             print(f"  {label}: failed: {exc}", file=sys.stderr)
-            return Row(f"{label} (failed)", float("nan"), float("nan"))
+            return Row(f"{label} (failed)", float("nan"), float("nan"), float("nan"))
         print(f"  {label}: {result.seconds:.2f} s, {result.peak_mb:.0f} MB", file=sys.stderr)
-        return Row(label, result.seconds, result.peak_mb)
+        return Row(label, result.seconds, result.peak_mb, result.cpu_seconds)
 
     bare: Row | None = None
     for name, report in BUILTIN_REPORTS.items():
@@ -201,8 +217,8 @@ def main() -> None:
         bare_floor: float | None = None
         if report.produce is None:
             try:
-                sql = plain_sql(args.url, name)
-            except Exception as exc:  # a report this site cannot run (no IOMAD): no floor
+                sql = plain_sql(args.checkout, args.url, name)
+            except RuntimeError as exc:  # a report this site cannot run (no IOMAD): no floor
                 print(f"  {name}: no SQL floor ({exc})", file=sys.stderr)
             else:
                 floor_row = timed(f"{name}: its SQL, raw client", raw_client(url, sql))
@@ -218,7 +234,8 @@ def main() -> None:
             label = f"{name} -f csv" + (f" ({driver})" if driver else "")
             command = [*cli, "run-report", name, "-f", "csv"]
             measured = timed(label, command, extra)
-            rows.append(Row(label, measured.seconds, measured.peak_mb, sql_floor, bare_floor))
+            cpu = measured.cpu_seconds
+            rows.append(Row(label, measured.seconds, measured.peak_mb, cpu, sql_floor, bare_floor))
     for command in ("engagement", "at-risk"):
         if wanted(command, args.only):
             rows.append(
@@ -232,18 +249,15 @@ def main() -> None:
 
 
 def print_rows(rows: Sequence[Row]) -> None:
-    print(
-        f"| {'measurement':<46} | {'seconds':>8} | {'peak MB':>7} | {'/ sql':>6} | {'/ bare':>6} |"
-    )
-    print(f"|{'-' * 54}|{'-' * 10}:|{'-' * 8}:|{'-' * 7}:|{'-' * 7}:|")
+    header = ("measurement", "seconds", "CPU s", "peak MB", "/ sql", "/ bare")
+    print("| {:<52} | {:>8} | {:>7} | {:>7} | {:>6} | {:>6} |".format(*header))
+    print(f"|{'-' * 54}|{'-' * 9}:|{'-' * 8}:|{'-' * 8}:|{'-' * 7}:|{'-' * 7}:|")
     for row in rows:
-        ratios = [
-            f"{row.seconds / floor:.2f}x" if floor else ""
-            for floor in (row.sql_floor, row.bare_floor)
-        ]
+        floors = (row.sql_floor, row.bare_floor)
+        ratios = [f"{row.seconds / floor:.2f}x" if floor else "" for floor in floors]
         print(
-            f"| {row.label:<52} | {row.seconds:>8.2f} | {row.peak_mb:>7.0f} "
-            f"| {ratios[0]:>6} | {ratios[1]:>6} |"
+            f"| {row.label:<52} | {row.seconds:>8.2f} | {row.cpu_seconds:>7.2f} "
+            f"| {row.peak_mb:>7.0f} | {ratios[0]:>6} | {ratios[1]:>6} |"
         )
 
 
