@@ -20,6 +20,9 @@ class Measurement:
     label: str
     seconds: float
     peak_mb: float
+    # Processor seconds (user + system) of the command: on a shared machine the wall clock also
+    # counts the time spent waiting for a processor, this does not.
+    cpu_seconds: float = 0.0
 
 
 # Each command is started by a small launcher process, which times it and reads its rusage: a
@@ -34,7 +37,7 @@ with open(sys.argv[1], "wb") as sink:
     _pid, status, usage = os.wait4(child.pid, 0)
     elapsed = time.perf_counter() - started
 sys.stderr.write(errors.decode("utf-8", "replace"))
-print(os.waitstatus_to_exitcode(status), elapsed, usage.ru_maxrss)
+print(os.waitstatus_to_exitcode(status), elapsed, usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
 """
 
 
@@ -44,8 +47,9 @@ def run_once(
     env: Mapping[str, str] | None = None,
     stdout_path: str = os.devnull,
     stdin_path: str = os.devnull,
-) -> tuple[float, float]:
-    """Run one command with stdout to a file and stdin from one; return (seconds, peak MB)."""
+) -> tuple[float, float, float]:
+    """Run one command with stdout to a file and stdin from one; return (seconds, peak MB, CPU
+    seconds)."""
     with open(stdin_path, "rb") as source:
         result = subprocess.run(
             [sys.executable, "-c", LAUNCHER, stdout_path, *argv],
@@ -54,11 +58,11 @@ def run_once(
             env=dict(env) if env else None,
             check=False,
         )
-    code, elapsed, peak_kb = result.stdout.split()
+    code, elapsed, peak_kb, cpu = result.stdout.split()
     if int(code) != 0:
         message = result.stderr.decode("utf-8", "replace").strip()
         raise RuntimeError(f"{' '.join(argv)[:200]} exited {code}: {message}")
-    return float(elapsed), int(peak_kb) / 1024
+    return float(elapsed), int(peak_kb) / 1024, float(cpu)
 
 
 def measure(
@@ -75,7 +79,7 @@ def measure(
         for _ in range(repeat)
     ]
     best = min(runs, key=lambda run: run[0])
-    return Measurement(label, best[0], max(run[1] for run in runs))
+    return Measurement(label, best[0], max(run[1] for run in runs), best[2])
 
 
 def python_argv(code: str) -> list[str]:

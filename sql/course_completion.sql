@@ -28,7 +28,15 @@ SELECT                -- if !mysql
        CASE WHEN cc.timecompleted > 0 THEN 1 ELSE 0 END AS completed,
        cc.timecompleted,
        (SELECT co.name FROM {company} co WHERE co.id = :companyid) AS company  -- if iomad :companyid
-       uc.names AS company                                                      -- if iomad !:companyid
+       uc.names AS company                                                      -- if iomad !:companyid !mysql
+       CASE WHEN uc.firstco = uc.lastco                                         -- if iomad !:companyid mysql
+            THEN (SELECT co1.name FROM {company} co1 WHERE co1.id = uc.firstco)   -- if iomad !:companyid mysql
+            WHEN uc.firstco IS NOT NULL                                         -- if iomad !:companyid mysql
+            THEN (SELECT GROUP_CONCAT(DISTINCT co2.name ORDER BY co2.name SEPARATOR ', ')  -- if iomad !:companyid mysql
+                    FROM {company} co2                                          -- if iomad !:companyid mysql
+                    JOIN {company_users} cu2 ON cu2.companyid = co2.id          -- if iomad !:companyid mysql
+                   WHERE cu2.userid = u.id)                                     -- if iomad !:companyid mysql
+       END AS company                                                           -- if iomad !:companyid mysql
        NULL AS company                                                          -- if !iomad
   FROM {user_enrolments} ue
   JOIN {enrol} e ON e.id = ue.enrolid AND e.status = 0
@@ -40,15 +48,24 @@ SELECT                -- if !mysql
                                   AND cc.timecompleted <= :now
   -- Each user's companies, aggregated once for all rows (company_users has no index on userid
   -- alone, so a per-row subquery would scan every company for every row).
-  LEFT JOIN (SELECT cn.userid,                                                     -- if iomad !:companyid
-                    GROUP_CONCAT(cn.name ORDER BY cn.name SEPARATOR ', ') AS names -- if iomad !:companyid mysql
+  LEFT JOIN (SELECT cn.userid,                                                     -- if iomad !:companyid !mysql
                     string_agg(cn.name, ', ' ORDER BY cn.name) AS names           -- if iomad !:companyid postgresql
                     group_concat(cn.name, ', ') AS names                          -- if iomad !:companyid sqlite
-               FROM (SELECT DISTINCT cu.userid, co.name                           -- if iomad !:companyid
-                       FROM {company_users} cu                                    -- if iomad !:companyid
-                       JOIN {company} co ON co.id = cu.companyid                  -- if iomad !:companyid
-                      ORDER BY co.name) cn                                        -- if iomad !:companyid
-              GROUP BY cn.userid) uc ON uc.userid = u.id                          -- if iomad !:companyid
+               FROM (SELECT DISTINCT cu.userid, co.name                           -- if iomad !:companyid !mysql
+                       FROM {company_users} cu                                    -- if iomad !:companyid !mysql
+                       JOIN {company} co ON co.id = cu.companyid                  -- if iomad !:companyid !mysql
+                      ORDER BY co.name) cn                                        -- if iomad !:companyid !mysql
+              GROUP BY cn.userid) uc ON uc.userid = u.id                          -- if iomad !:companyid !mysql
+  -- MariaDB/MySQL keep the grouped names (a GROUP_CONCAT is a text column) in an on-disk
+  -- temporary table, and looking it up once per row cost as much as the rest of the query. They
+  -- group integers instead: each user's lowest and highest company id, kept in memory. A user of
+  -- one company (nearly all) gets its name by primary key, a lookup the subquery cache answers
+  -- from the few companies there are; a user of several gets the names listed per row. (`+ 0`:
+  -- see course_progress.sql, it keeps MariaDB from rebuilding the grouped table per row.)
+  LEFT JOIN (SELECT cu.userid + 0 AS userid,                                       -- if iomad !:companyid mysql
+                    MIN(cu.companyid) AS firstco, MAX(cu.companyid) AS lastco     -- if iomad !:companyid mysql
+               FROM {company_users} cu                                            -- if iomad !:companyid mysql
+              GROUP BY cu.userid) uc ON uc.userid = u.id                          -- if iomad !:companyid mysql
  WHERE ue.status = 0
    AND %%SCOPE%%
    AND ue.timestart < :now
@@ -59,44 +76,5 @@ SELECT                -- if !mysql
    AND ((CASE WHEN ue.timestart > 0 THEN ue.timestart ELSE ue.timecreated END >= :from
          AND CASE WHEN ue.timestart > 0 THEN ue.timestart ELSE ue.timecreated END < :to)
         OR (cc.timecompleted >= :from AND cc.timecompleted < :to))
-   AND NOT EXISTS (
-        SELECT 1
-          FROM {user_enrolments} ue2
-          JOIN {enrol} e2 ON e2.id = ue2.enrolid
-         WHERE ue2.userid = ue.userid
-           AND e2.courseid = e.courseid
-           AND ue2.id < ue.id
-           AND e2.status = 0
-           AND ue2.status = 0
-           AND ue2.timestart < :now
-           AND (ue2.timeend = 0 OR ue2.timeend > :now))
-   -- The role check is two probes per row, both on role_assignments' (userid, contextid, roleid)
-   -- index: the course context itself, then (rarely) a category or system context above it.
-   -- Written with OR so that MariaDB keeps them as per-row lookups instead of turning them into
-   -- a semi-join that starts from role_capabilities and sorts everything.
-   AND (EXISTS (
-        SELECT 1
-          FROM {role_assignments} ra
-         WHERE ra.userid = ue.userid
-           AND ra.contextid = ctx.id
-           AND ra.roleid IN (SELECT rc.roleid
-                               FROM {role_capabilities} rc
-                               JOIN {context} sysctx ON sysctx.id = rc.contextid
-                              WHERE sysctx.contextlevel = 10
-                                AND rc.capability = 'moodle/course:isincompletionreports'
-                                AND rc.permission = 1))
-        OR EXISTS (
-        SELECT 1
-          FROM {role_assignments} pra
-          JOIN {context} pctx ON pctx.id = pra.contextid AND pctx.contextlevel < 50
-         WHERE pra.userid = ue.userid
-           AND pra.roleid IN (SELECT prc.roleid
-                                FROM {role_capabilities} prc
-                                JOIN {context} psysctx ON psysctx.id = prc.contextid
-                               WHERE psysctx.contextlevel = 10
-                                 AND prc.capability = 'moodle/course:isincompletionreports'
-                                 AND prc.permission = 1)
-           AND (ctx.path LIKE CONCAT(pctx.path, '/%')                                -- if mysql
-           AND (ctx.path LIKE pctx.path || '/%'                                      -- if !mysql
-               )))
+   -- include tracked_learner
  ORDER BY ue.id

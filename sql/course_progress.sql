@@ -55,6 +55,8 @@
 -- and completions. Their key columns are selected as `x + 0`, an expression rather than the bare
 -- column: otherwise MariaDB's "lateral derived" optimisation (split_materialized) may rebuild the
 -- grouped table once per learner row, which took minutes instead of seconds on such a site.
+-- SQLite keeps the bare columns: on an expression it cannot build its automatic index on the
+-- grouped table, and scanned all of it for every learner row (minutes on the large demo).
 -- The SCOPE marker in the WHERE clause is where the acting user's scope goes.
 SELECT u.id AS userid,
        u.username,
@@ -82,7 +84,8 @@ SELECT u.id AS userid,
                                   AND cc.timecompleted <= :now
   LEFT JOIN {user_lastaccess} ula ON ula.userid = ue.userid AND ula.courseid = c.id
   -- The denominator: activities that count, per course.
-  LEFT JOIN (SELECT cm.course + 0 AS course, COUNT(*) AS total
+  LEFT JOIN (SELECT cm.course + 0 AS course, COUNT(*) AS total                  -- if !sqlite
+  LEFT JOIN (SELECT cm.course AS course, COUNT(*) AS total                      -- if sqlite
                FROM {course_modules} cm
                JOIN {modules} m ON m.id = cm.module AND m.visible = 1
               WHERE cm.completion > 0
@@ -91,7 +94,9 @@ SELECT u.id AS userid,
                 AND cm.course = :courseid                                         -- if :courseid
               GROUP BY cm.course) act ON act.course = c.id
   -- The numerator: the same activities in state 1 or 2, per user and course.
-  LEFT JOIN (SELECT cmc.userid + 0 AS userid, cm.course + 0 AS course, COUNT(*) AS completed
+  LEFT JOIN (SELECT cmc.userid + 0 AS userid, cm.course + 0 AS course,         -- if !sqlite
+  LEFT JOIN (SELECT cmc.userid AS userid, cm.course AS course,                 -- if sqlite
+                    COUNT(*) AS completed
                FROM {course_modules_completion} cmc
                JOIN {course_modules} cm ON cm.id = cmc.coursemoduleid
                JOIN {modules} m ON m.id = cm.module AND m.visible = 1
@@ -111,45 +116,5 @@ SELECT u.id AS userid,
    AND c.id = :courseid                                                         -- if :courseid
    AND EXISTS (SELECT 1 FROM {company_users} fcu                                -- if iomad :companyid
                 WHERE fcu.userid = u.id AND fcu.companyid = :companyid)         -- if iomad :companyid
-   -- Each (user, course) once: at its first active enrolment.
-   AND NOT EXISTS (
-        SELECT 1
-          FROM {user_enrolments} ue2
-          JOIN {enrol} e2 ON e2.id = ue2.enrolid
-         WHERE ue2.userid = ue.userid
-           AND e2.courseid = e.courseid
-           AND ue2.id < ue.id
-           AND e2.status = 0
-           AND ue2.status = 0
-           AND ue2.timestart < :now
-           AND (ue2.timeend = 0 OR ue2.timeend > :now))
-   -- The role check, written as in course_completion.sql: two probes per row on role_assignments'
-   -- (userid, contextid, roleid) index, the course context and then the contexts above it. One
-   -- EXISTS with an OR on the context let PostgreSQL turn it into a semi-join that compared every
-   -- learner with every role assignment (minutes on the large demo instead of seconds).
-   AND (EXISTS (
-        SELECT 1
-          FROM {role_assignments} ra
-         WHERE ra.userid = ue.userid
-           AND ra.contextid = ctx.id
-           AND ra.roleid IN (SELECT rc.roleid
-                               FROM {role_capabilities} rc
-                               JOIN {context} sysctx ON sysctx.id = rc.contextid
-                              WHERE sysctx.contextlevel = 10
-                                AND rc.capability = 'moodle/course:isincompletionreports'
-                                AND rc.permission = 1))
-        OR EXISTS (
-        SELECT 1
-          FROM {role_assignments} pra
-          JOIN {context} pctx ON pctx.id = pra.contextid AND pctx.contextlevel < 50
-         WHERE pra.userid = ue.userid
-           AND pra.roleid IN (SELECT prc.roleid
-                                FROM {role_capabilities} prc
-                                JOIN {context} psysctx ON psysctx.id = prc.contextid
-                               WHERE psysctx.contextlevel = 10
-                                 AND prc.capability = 'moodle/course:isincompletionreports'
-                                 AND prc.permission = 1)
-           AND (ctx.path LIKE CONCAT(pctx.path, '/%')                                -- if mysql
-           AND (ctx.path LIKE pctx.path || '/%'                                      -- if !mysql
-               )))
+   -- include tracked_learner
  ORDER BY ue.id

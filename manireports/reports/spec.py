@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,10 +83,20 @@ class BuiltinReport:
         return self.sql_text if self.sql_text is not None else read_sql_file(self.name)
 
 
+# A line `-- include NAME` in a report file stands for sql/include/NAME.sql, so a rule several
+# reports apply (who counts as a tracked learner) is written once.
+_INCLUDE = re.compile(r"^[ \t]*--[ \t]*include[ \t]+([a-z][a-z0-9_]*)[ \t]*$", re.M)
+
+
 def read_sql_file(name: str) -> str:
-    """A built-in report's SQL from sql/: beside the package in a checkout, inside it installed."""
+    """A built-in report's SQL from sql/, its includes written in."""
+    return _INCLUDE.sub(lambda match: _read_part(f"include/{match.group(1)}"), _read_part(name))
+
+
+def _read_part(name: str) -> str:
+    """A file of sql/: beside the package in a checkout, inside it installed."""
     for base in manireports.__path__:
         path = Path(base) / "sql" / f"{name}.sql"
         if path.is_file():
-            return path.read_text(encoding="utf-8")
-    raise RunError(f"The SQL file of the built-in report {name} is missing from this installation.")
+            return path.read_text(encoding="utf-8").rstrip("\n")
+    raise RunError(f"The SQL file {name}.sql is missing from this installation.")
