@@ -1,6 +1,6 @@
 -- course_completion: one row per learner that Moodle's own completion report tracks, per course.
 --
--- Tracked (the rules Moodle applies, moodle-schema README section 12):
+-- Tracked (the rules Moodle applies, as completion_info::get_tracked_users):
 --   * the course has completion enabled (hidden courses included);
 --   * the user has an active enrolment: ue.status = 0 and e.status = 0, started before now and
 --     not yet ended (timeend 0 means no end);

@@ -1,8 +1,8 @@
 -- course_progress: one row per learner that Moodle tracks for completion, per course, with the
 -- course progress that Moodle itself shows on the Dashboard and My courses
--- (core_completion\progress::get_course_progress_percentage; moodle-schema README sections 10, 12).
+-- (core_completion\progress::get_course_progress_percentage).
 --
--- Who is listed: exactly the learners of course_completion (README section 12):
+-- Who is listed: exactly the learners of course_completion:
 --   * the course has completion enabled (hidden courses included); a course without completion
 --     tracks nobody, so it has no rows at all (Moodle shows no progress there);
 --   * an active enrolment: ue.status = 0 and e.status = 0, ue.timestart < now, and timeend 0 or
@@ -40,7 +40,7 @@
 --     course_modules.availability, group and grouping conditions) are not evaluated here.
 -- Done (the numerator, activities_completed): those activities whose course_modules_completion
 -- state is 1 (complete) or 2 (complete, passed). 3 (complete, failed), 4 (failed on a hidden
--- grade), 0 and a missing row are not done (Moodle 4.1+ and 5.x; README section 10). Only the
+-- grade), 0 and a missing row are not done (Moodle 4.1+ and 5.x). Only the
 -- activities of the denominator are counted, so activities_completed <= activities_total: some
 -- 5.x releases counted every state 1 or 2 row of the course (count_modules_completed() without
 -- the list of activities, hidden and deleting ones included, which could pass 100%); later
