@@ -258,6 +258,8 @@ def sections(cls: type = Settings, prefix: str = "") -> dict[str, dict[str, Key]
 ENV_PREFIX = "MANIREPORTS_"
 # Variables that are not configuration keys but steer where the configuration is found.
 _ENV_NOT_KEYS = {"MANIREPORTS_CONFIG"}
+# The test suite's server URLs share the prefix; they configure the tests, not manireports.
+_ENV_TEST_PREFIX = "MANIREPORTS_TEST_"
 
 
 @dataclass(frozen=True)
@@ -454,6 +456,8 @@ def load_config(
     index = _env_index()
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX) or name in _ENV_NOT_KEYS:
+            continue
+        if name.startswith(_ENV_TEST_PREFIX):
             continue
         if name not in index:
             raise ConfigError(

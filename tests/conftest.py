@@ -70,9 +70,25 @@ def _spawns(function: Any, seen: set[int]) -> bool:
     return any(_spawns(scope.get(name), seen) for name in names)
 
 
+_SERVER_WORDS = ("mariadb", "mysql", "postgres")
+
+
+def _needs_server(item: pytest.Item) -> bool:
+    """Whether a test runs against the MariaDB or PostgreSQL server: an engine among its
+    parameters, or a server database among its fixtures."""
+    callspec = getattr(item, "callspec", None)
+    values = [str(value).lower() for value in callspec.params.values()] if callspec else []
+    if callspec:
+        values.append(callspec.id.lower())
+    info = getattr(item, "_fixtureinfo", None)
+    values += [name.lower() for name in (info.names_closure if info else ())]
+    return any(word in value for value in values for word in _SERVER_WORDS)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark `subprocess` every test that starts the command line as a process, in its body, a
-    helper or a fixture, so the quick tier can leave them out (-m "not subprocess")."""
+    helper or a fixture, and `server` every test that needs the MariaDB or PostgreSQL server;
+    the fast tier is what is neither, nor `slow`."""
     for item in items:
         seen: set[int] = set()
         functions = [getattr(item, "function", None)]
@@ -81,6 +97,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             functions += [definition.func for definition in defs]
         if any(_spawns(function, seen) for function in functions):
             item.add_marker(pytest.mark.subprocess)
+        if _needs_server(item):
+            item.add_marker(pytest.mark.server)
 
 
 @pytest.fixture(autouse=True)

@@ -119,6 +119,9 @@ def test_bad_environment_values() -> None:
         load_config(environ={"MANIREPORTS_REPORTS_MAX_ROWS": "lots"})
     with pytest.raises(ConfigError, match="MANIREPORTS_MODLE_URL is not a manireports setting"):
         load_config(environ={"MANIREPORTS_MODLE_URL": "x"})
+    # The test suite's own server URLs share the prefix and are not settings.
+    served = load_config(environ={"MANIREPORTS_TEST_MARIADB": "mysql+pymysql://root@db/"})
+    assert served.settings.moodle.url is None
     with pytest.raises(ConfigError, match="cannot be read"):
         load_config(environ={"MANIREPORTS_EMAIL_SMTP_PASSWORD_FILE": "/nonexistent/pw"})
     assert load_config(environ={"MANIREPORTS_CACHE_ENABLED": "no"}).settings.cache.enabled is False
