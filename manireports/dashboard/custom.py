@@ -532,11 +532,10 @@ class TableFigures(Figures):
         self.limit = config["limit"]
         # Per column: whether every value so far is a number (booleans are not).
         self.numeric = [True] * len(self.columns)
-        # The rows that may still be shown: (position, row), at most twice the limit between
-        # trims; and, when sorting, the first rows without a sort value.
-        self.kept: list[tuple[int, Record]] = []
+        # The rows that may still be shown, at most twice the limit between trims; and, when
+        # sorting, the first rows without a sort value (they come after the others).
+        self.kept: list[Record] = []
         self.unsorted: list[Record] = []
-        self.sorted = 0
 
     def first(self, row: Record) -> None:
         if not self.columns:
@@ -553,31 +552,29 @@ class TableFigures(Figures):
                 self.numeric[index] = False
         if not self.sort:
             if len(self.kept) < self.limit:
-                self.kept.append((self.rows, row))
+                self.kept.append(row)
             return
         if row[self.sort] is None:
             if len(self.unsorted) < self.limit:
                 self.unsorted.append(row)
             return
-        self.kept.append((self.rows, row))
-        self.sorted += 1
+        self.kept.append(row)
         if len(self.kept) >= 2 * self.limit:
             self._trim()
 
     def _trim(self) -> None:
-        """Keep the first `limit` rows of the sorted order. The sort is stable (equal values
-        keep the report's order, descending too), so it first puts the rows back in the
-        report's order."""
-        self.kept.sort(key=lambda entry: entry[0])
+        """Keep the first `limit` rows of the sorted order: a row `limit` others come before
+        never will be shown. The sort is stable, descending too, and the rows kept stay ahead of
+        the rows that came after them, so equal values keep the report's order."""
         key = self.sort
-        self.kept.sort(key=lambda entry: entry[1][key], reverse=self.descending)
+        self.kept.sort(key=lambda row: row[key], reverse=self.descending)
         del self.kept[self.limit :]
 
     def make(self) -> Widget:
         config, limit = self.config, self.limit
         if self.sort:
             self._trim()
-        ordered = [row for _position, row in self.kept]
+        ordered = list(self.kept)
         if self.sort:
             ordered += self.unsorted[: limit - len(ordered)]
         more = f"The first {limit} of {self.rows} rows." if self.rows > limit else None
