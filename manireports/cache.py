@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -156,38 +156,6 @@ class ResultCache:
                 if attempt:
                     raise
         return key  # pragma: no cover - the loop returns or raises
-
-    def get_or_compute(
-        self,
-        kind: Kind,
-        reporttype: str,
-        referenceid: int | None,
-        filters: Mapping[str, Any],
-        compute: Callable[[], Any],
-        *,
-        now: int,
-        fingerprint: str | None = None,
-    ) -> tuple[Any, bool]:
-        """The fresh entry's data, or `compute()` stored as the new entry; and whether it hit.
-
-        `compute` must return JSON-ready data (lists, numbers, text, None).
-        """
-        key = cache_key(reporttype, referenceid, filters)
-        found = self.get(key, now=now, fingerprint=fingerprint)
-        if found is not None:
-            return found, True
-        data = compute()
-        self.put(
-            kind,
-            reporttype,
-            referenceid,
-            filters,
-            data,
-            now=now,
-            missed=True,
-            fingerprint=fingerprint,
-        )
-        return data, False
 
     def stats(self, *, now: int) -> list[CacheStats]:
         """Entries per report type: how many, how many fresh, their ages and their reads."""

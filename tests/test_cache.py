@@ -18,7 +18,7 @@ from manireports.app import App
 from manireports.cache import ResultCache, cache_key
 from manireports.config import load_config
 from manireports.export import ExportOptions
-from manireports.reports.caching import data_fingerprint
+from manireports.reports.caching import CacheSlot, data_fingerprint
 from manireports.reports.run import ReportRequest, run_report
 from manireports.state import StateDB, list_audit, list_runs
 from tests.moodle_site import MoodleSite
@@ -70,7 +70,12 @@ def test_ttl_hits_misses_stats_and_clear(state_url: str) -> None:
         return [["2026-01", len(computed)]]
 
     def read(now: int) -> tuple[Any, bool]:
-        return cache.get_or_compute("trends", "enrolment_trends", None, {}, compute, now=now)
+        slot = CacheSlot.open(cache, "trends", "enrolment_trends", None, {}, now=now, look=True)
+        if slot.found is not None:
+            return slot.found, True
+        data = compute()
+        slot.store(data)
+        return data, False
 
     # T: miss (computed, stored with TTL 100). T+99: hit. T+100: stale, so a miss that computes
     # again. T+150: hit on the new entry (written at T+100, fresh until T+200).
@@ -80,7 +85,7 @@ def test_ttl_hits_misses_stats_and_clear(state_url: str) -> None:
     assert read(T + 150) == ([["2026-01", 2]], True)
     assert len(computed) == 2
     # Another type, with the dashboard TTL (default 3600): one miss.
-    cache.get_or_compute("dashboard", "kpi", 5, {"x": 1}, lambda: {"v": 1}, now=T)
+    CacheSlot.open(cache, "dashboard", "kpi", 5, {"x": 1}, now=T, look=True).store({"v": 1})
     stats = {s.reporttype: s for s in cache.stats(now=T + 160)}
     trends = stats["enrolment_trends"]
     # One entry, generated at T+100: 60 s old, fresh; 2 hits, 2 misses -> 50.0 %.
@@ -100,8 +105,9 @@ def test_disabled_cache_neither_reads_nor_writes(state_url: str) -> None:
     app = make_app("sqlite://", state_url, cache_enabled="false")
     cache = ResultCache(app.state, app.config)
     for expected in (1, 2):
-        data, hit = cache.get_or_compute("trends", "t", None, {}, lambda e=expected: e, now=T)
-        assert (data, hit) == (expected, False)
+        slot = CacheSlot.open(cache, "trends", "t", None, {}, now=T, look=True)
+        assert (slot.found, slot.outcome) == (None, "miss")
+        slot.store(expected)
     assert cache.stats(now=T) == []
 
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from manireports.app import App
 from manireports.cloud.callbacks import handle_callback, signature_of
 from manireports.config import load_config
+from manireports.state import list_runs
 from manireports.state.audit import list_audit
 from manireports.state.store import StateDB
 from tests.cli_runner import invoke
@@ -266,3 +267,28 @@ def test_a_refused_fallback_mail_fails_the_run_and_retry_sends_it(tmp_path: Path
     delivered = [to[0] for to, _ in inbox.messages]
     # 2 mails on the first run, then only the refused one again.
     assert delivered.count("learner1@example.org") == 1 and len(delivered) == 3
+
+
+def test_the_learners_are_read_as_a_recorded_run_and_a_capped_course_is_refused(
+    tmp_path: Path, ingest: Ingest
+) -> None:
+    moodle, state = _urls(tmp_path)
+    course, _users = course_with_learners(moodle, 3, completed=0)
+    env = cloud_env(moodle, state, cloud_endpoint=ingest.url)
+    done = invoke("cloud", "send-reminders", "--course", str(course), env=env)
+    assert done.returncode == 0, done.stderr
+    with StateDB(state) as db:
+        [run] = list_runs(db)
+        assert (run["report"], run["status"], run["rowcount"], run["format"]) == (
+            "course_completion", "completed", 3, None,
+        )  # fmt: skip
+        assert run["paramsjson"]["for"] == "send-reminders"
+    # With [reports] max_rows below the course's learners, nobody is reminded rather than some.
+    capped = invoke("cloud", "send-reminders", "--course", str(course),
+                    env={**env, "MANIREPORTS_REPORTS_MAX_ROWS": "2"})  # fmt: skip
+    assert capped.returncode == 1
+    assert b"more learners than [reports] max_rows" in capped.stderr
+    assert b"Traceback" not in capped.stderr
+    assert len(ingest.jobs) == 1 and len(_jobs(state)) == 1
+    with StateDB(state) as db:
+        assert list_runs(db, limit=1)[0]["status"] == "failed"

@@ -18,7 +18,7 @@ from manireports.app import App
 from manireports.config import load_config
 from manireports.dashboard import DashboardRequest, build_dashboard
 from manireports.dashboard.model import Chart, Kpi, Table
-from manireports.state import StateDB
+from manireports.state import StateDB, list_audit, list_runs
 from manireports.state.tables import usertime_daily
 from tests.cli_runner import invoke
 from tests.moodle_site import MoodleSite
@@ -167,6 +167,39 @@ def test_a_manager_sees_their_company_only(env: dict[str, str]) -> None:
     assert isinstance(companies, Table) and [row[0] for row in companies.rows] == ["Acme"]
 
 
+def test_each_report_a_dashboard_reads_is_one_recorded_run(env: dict[str, str]) -> None:
+    dashboard(env)
+    state = StateDB(env["MANIREPORTS_STATE_URL"])
+    try:
+        runs = list(reversed(list_runs(state)))
+        views = list_audit(state, action="dashboard_view")
+    finally:
+        state.close()
+    # The site dashboard's reports, in the order its panels read them; the states (progress,
+    # learners at risk) twice: now and at the end of the last full month.
+    assert [(r["report"], r["paramsjson"]["as_of"]) for r in runs] == [
+        ("time_spent", AS_OF), ("enrolment_trends", AS_OF), ("completion_trends", AS_OF),
+        ("course_progress", AS_OF), ("course_progress", "2026-02-28 23:59:59"),
+        ("course_completion", AS_OF), ("at_risk", AS_OF), ("at_risk", "2026-02-28 23:59:59"),
+        ("company_overview", AS_OF),
+    ]  # fmt: skip
+    for run in runs:
+        assert (run["status"], run["format"], run["error"]) == ("completed", None, None)
+        assert run["paramsjson"]["for"] == "dashboard"
+    # Rows as run-report counts them: 12 months of trends, 4 learner-course pairs.
+    assert [r["rowcount"] for r in runs[1:3]] == [12, 12]
+    assert runs[5]["rowcount"] == 4
+    assert len(views) == 1
+    # A report stopped at [reports] max_rows says so in its own run.
+    dashboard({**env, "MANIREPORTS_REPORTS_MAX_ROWS": "3"})
+    state = StateDB(env["MANIREPORTS_STATE_URL"])
+    try:
+        capped = list_runs(state, report="course_completion", limit=1)[0]
+    finally:
+        state.close()
+    assert (capped["rowcount"], capped["error"]) == (3, "stopped at [reports] max_rows = 3 rows")
+
+
 CUSTOM = """
 title = "Course A at a glance"
 
@@ -210,6 +243,15 @@ def test_custom_dashboards(env: dict[str, str], tmp_path: Path) -> None:
     text = done.stdout.decode()
     # Latest month 2026-03 has no enrolment (0), the month before 3: a change of -3.
     assert "Course A at a glance" in text and "-3 (the last row" in text
+    # Two widgets read course_completion with the same parameters: one run feeds both.
+    state = StateDB(env["MANIREPORTS_STATE_URL"])
+    try:
+        assert [r["report"] for r in reversed(list_runs(state))] == [
+            "enrolment_trends",
+            "course_completion",
+        ]
+    finally:
+        state.close()
     # Learners per course: A 3, B 1; the table lists ann, bob, cat, dan in order.
     assert "A" in text and "█" in text
     assert text.index("ann") < text.index("bob") < text.index("cat") < text.index("dan")

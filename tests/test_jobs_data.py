@@ -9,8 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from manireports.cleanup import cleanup
+from manireports.errors import RunError
 from manireports.reports.scorm_store import refresh_scorm_summary
-from manireports.state import StateDB, list_audit
+from manireports.state import StateDB, list_audit, list_runs
 from manireports.state import tables as t
 from tests.moodle_site import MoodleSite
 from tests.test_cache import T, make_app
@@ -173,3 +174,22 @@ def test_cleanup_by_retention(state_url: str, tmp_path: Path) -> None:
     assert cleanup(app).deleted["audit"] == 1
     assert [e["action"] for e in list_audit(app.state)] == ["data_cleanup", "data_cleanup"]
     engine.dispose()
+
+
+def test_a_scorm_summary_stopped_at_max_rows_leaves_the_table(
+    scorm_site: MoodleSite, state_url: str
+) -> None:
+    assert refresh_scorm_summary(make_app(scorm_site.url, state_url)) == 2
+    capped = make_app(scorm_site.url, state_url, reports_max_rows="1", cache_enabled="false")
+    with pytest.raises(RunError, match="max_rows = 1 rows; manireports_scorm_summary was left"):
+        refresh_scorm_summary(capped)
+    engine = sa.create_engine(state_url)
+    with engine.connect() as connection:
+        kept = connection.execute(sa.select(sa.func.count()).select_from(t.scorm_summary))
+        assert kept.scalar_one() == 2
+    engine.dispose()
+    runs = list_runs(capped.state)
+    assert [(r["status"], r["paramsjson"]["for"]) for r in runs] == [
+        ("failed", "scorm-summary"), ("completed", "scorm-summary"),
+    ]  # fmt: skip
+    assert runs[1]["rowcount"] == 2

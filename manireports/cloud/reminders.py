@@ -1,9 +1,11 @@
 """Reminders to a course's learners: recipients, batches, submission, and the SMTP fallback.
 
-Recipients are the learners of the `course_completion` report for that course, prepared through
-the report layer so they are scoped exactly as the report would be for `--as-user` and
-`--company`. Every batch becomes a job recorded before it is handed over, so a crash between the
-two leaves a `pending` job to see rather than mail nobody knows about.
+Recipients are the learners of the `course_completion` report for that course, run through the
+report layer so they are scoped exactly as the report would be for `--as-user` and `--company`, and
+recorded as a run (`for: send-reminders`, a dry run's too). A course with more learners than
+`[reports] max_rows` is refused rather than half reminded. Every batch becomes a job recorded before
+it is handed over, so a crash between the two leaves a `pending` job to see rather than mail nobody
+knows about.
 
 Reminders go to the cloud when `[email] transport = "cloud"` and `[cloud] enabled` is on; with
 transport "smtp" they are mailed directly (the cloud may still be enabled for certificates and
@@ -36,8 +38,9 @@ from manireports.cloud.tracking import (
     record_job,
 )
 from manireports.config import Config
-from manireports.errors import ConfigError, InputError
-from manireports.reports.run import OPERATOR, ReportRequest, prepare_report
+from manireports.errors import ConfigError, InputError, RunError
+from manireports.reports.run import OPERATOR, open_report
+from manireports.reports.spec import ReportRequest
 from manireports.sqltext import expand_tables
 from manireports.state.audit import record_audit
 
@@ -106,20 +109,17 @@ def course_recipients(app: App, request: ReminderRequest) -> tuple[list[Recipien
     """The scoped learners to remind, the acting user (0: operator), and those without email."""
     if request.only is not None and request.only not in ONLY_CHOICES:
         raise InputError(f"--only must be {' or '.join(ONLY_CHOICES)}, not {request.only!r}.")
-    prepared = prepare_report(
-        app,
-        ReportRequest(
-            "course_completion",
-            params={"courseid": str(request.courseid)},
-            as_user=request.as_user,
-            company=request.company,
-        ),
+    learners = ReportRequest(
+        "course_completion",
+        params={"courseid": str(request.courseid)},
+        as_user=request.as_user,
+        company=request.company,
     )
-    names = [column.name for column in prepared.report.columns]
     found: list[tuple[int, str]] = []
     without_email = 0
-    with app.moodle.stream(prepared.sql, prepared.params) as stream:
-        for values in stream.rows:
+    with open_report(app, learners, purpose="send-reminders") as run:
+        names = [column.name for column in run.columns]
+        for values in run.rows:
             row = dict(zip(names, values, strict=True))
             if request.only == "not-completed" and row["completed"]:
                 continue
@@ -127,9 +127,14 @@ def course_recipients(app: App, request: ReminderRequest) -> tuple[list[Recipien
                 without_email += 1
                 continue
             found.append((int(row["userid"]), str(row["email"])))
+        if run.capped:
+            raise RunError(
+                f"The course {request.courseid} has more learners than [reports] max_rows; no "
+                "reminder was sent. Raise max_rows, or remind them company by company."
+            )
     people = _names(app, [userid for userid, _ in found])
     recipients = [Recipient(userid, email, *people[userid]) for userid, email in found]
-    return recipients, prepared.scope.actor.userid or OPERATOR, without_email
+    return recipients, run.prepared.scope.actor.userid or OPERATOR, without_email
 
 
 def _check_cloud_settings(config: Config) -> None:
@@ -261,7 +266,8 @@ def send_reminders(app: App, request: ReminderRequest) -> DispatchOutcome:
 
 @dataclass(frozen=True)
 class ReminderPlan:
-    """What `send-reminders` would do, for `--dry-run`: nothing is recorded or sent."""
+    """What `send-reminders` would do, for `--dry-run`: no job is recorded and nothing is sent
+    (the read of the course's learners is a recorded report run, as for a real send)."""
 
     recipients: list[Recipient]
     jobs: int

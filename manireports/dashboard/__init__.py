@@ -13,14 +13,13 @@ from datetime import datetime
 from typing import Any, cast
 
 from manireports.app import App
-from manireports.cache import ResultCache, cache_key
 from manireports.dashboard.builtin import ROLES, Role, staff_dashboard, student_dashboard
 from manireports.dashboard.custom import custom_widgets, require_dashboard
 from manireports.dashboard.model import Dashboard, Widget
 from manireports.dashboard.periods import dashboard_periods
 from manireports.dashboard.sources import Sources
 from manireports.errors import InputError, PermissionDeniedError
-from manireports.reports.caching import data_fingerprint
+from manireports.reports.caching import dashboard_cache
 from manireports.reports.params import parse_moment
 from manireports.reports.run import OPERATOR
 from manireports.scope import Scope, resolve_scope
@@ -87,24 +86,22 @@ def build_dashboard(app: App, request: DashboardRequest) -> tuple[Dashboard, boo
     definition = (
         None if request.dashboard_id is None else require_dashboard(app.state, request.dashboard_id)
     )
-    cache = ResultCache(app.state, app.config)
-    filters: dict[str, Any] = {
-        "role": role,
-        "grants": None if scope.grants is None else [asdict(g) for g in scope.grants],
-        "company": request.company,
-        "dashboard": None if definition is None else [definition.id, definition.timemodified],
-    }
     reporttype = f"dashboard_{role}" if definition is None else "dashboard_custom"
-    cacheable = request.as_of is None and cache.enabled
     now = app.now()
-    # The Moodle data's fingerprint: an entry computed from other data is not served.
-    fingerprint = data_fingerprint(app, None) if cacheable else None
-    if cacheable and request.use_cache and not request.refresh:
-        key = cache_key(reporttype, request.company, filters)
-        found = cache.get(key, now=now, fingerprint=fingerprint)
-        if found is not None:
-            _audit(app, "dashboard_view", request, {"role": role, "cache": "hit"})
-            return Dashboard.from_json(found), True
+    cache = dashboard_cache(
+        app,
+        reporttype=reporttype,
+        role=role,
+        scope=scope,
+        company=request.company,
+        layout=None if definition is None else (definition.id, definition.timemodified),
+        as_of=request.as_of,
+        now=now,
+        look=request.use_cache and not request.refresh,
+    )
+    if cache is not None and cache.found is not None:
+        _audit(app, "dashboard_view", request, {"role": role, "cache": "hit"})
+        return Dashboard.from_json(cache.found), True
     moment = (
         now if request.as_of is None else parse_moment(request.as_of, app.timezone, what="--as-of")
     )
@@ -132,18 +129,11 @@ def build_dashboard(app: App, request: DashboardRequest) -> tuple[Dashboard, boo
         timezone=app.timezone.key,
         widgets=widgets,
     )
-    if cacheable:
-        cache.put(
-            "dashboard",
-            reporttype,
-            request.company,
-            filters,
-            dashboard.to_json(),
-            now=now,
-            missed=request.use_cache and not request.refresh,
-            fingerprint=fingerprint,
-        )
-    _audit(app, "dashboard_view", request, {"role": role, "cache": "miss" if cacheable else None})
+    outcome = None
+    if cache is not None:
+        cache.store(dashboard.to_json())
+        outcome = "miss"
+    _audit(app, "dashboard_view", request, {"role": role, "cache": outcome})
     return dashboard, False
 
 

@@ -17,8 +17,11 @@ from the same rows, so the two agree.
 
 from __future__ import annotations
 
+import heapq
+from array import array
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from statistics import fmean
 from typing import Any, Literal
 
@@ -40,36 +43,106 @@ TABLE_ROWS = 50
 BAR_COURSES = 15
 
 
+class Mean:
+    """The values one mean combines, kept as machine floats (8 bytes each, not their rows), so
+    `fmean` gives the figure to the last digit whatever the order they came in."""
+
+    def __init__(self) -> None:
+        self.values = array("d")
+
+    def add(self, value: Any) -> None:
+        if value is not None:
+            self.values.append(float(value))
+
+    def result(self) -> float | None:
+        return round(fmean(self.values), 1) if self.values else None
+
+
 def _mean(values: Iterable[float | None]) -> float | None:
-    present = [float(v) for v in values if v is not None]
-    return round(fmean(present), 1) if present else None
+    mean = Mean()
+    for value in values:
+        mean.add(value)
+    return mean.result()
 
 
 def _month_count(rows: list[Record], label: str) -> float | None:
     return next((float(r["count"]) for r in rows if r["month"] == label), None)
 
 
-def _course_names(*sources: list[Record]) -> dict[int, str]:
+def _course_names(*sources: dict[int, str]) -> dict[int, str]:
+    """Course id -> shortname, the first source that names a course winning."""
     names: dict[int, str] = {}
-    for rows in sources:
-        for row in rows:
-            if row.get("course_shortname"):
-                names.setdefault(int(row["courseid"]), str(row["course_shortname"]))
+    for found in sources:
+        for courseid, shortname in found.items():
+            names.setdefault(courseid, shortname)
     return names
 
 
-def _status(progress: list[Record]) -> Chart:
-    counts = {"Completed": 0, "In progress": 0, "Not started": 0, "Not tracked": 0}
-    for row in progress:
+@dataclass
+class Progress:
+    """What the panels take from course_progress: the mean, the status counts, each course's
+    percentages and the course names."""
+
+    average: Mean = field(default_factory=Mean)
+    statuses: dict[str, int] = field(
+        default_factory=lambda: {
+            "Completed": 0,
+            "In progress": 0,
+            "Not started": 0,
+            "Not tracked": 0,
+        }
+    )
+    per_course: dict[str, Mean] = field(default_factory=lambda: defaultdict(Mean))
+    names: dict[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rows: Iterator[Record]) -> Progress:
+        figures = cls()
+        for row in rows:
+            figures.add(row)
+        return figures
+
+    def add(self, row: Record) -> None:
         percent = row["progress_percent"]
+        self.average.add(percent)
+        self.per_course[str(row["course_shortname"])].add(percent)
+        if row.get("course_shortname"):
+            self.names.setdefault(int(row["courseid"]), str(row["course_shortname"]))
         if row["course_completed"]:
-            counts["Completed"] += 1
+            self.statuses["Completed"] += 1
         elif percent is None:
-            counts["Not tracked"] += 1
+            self.statuses["Not tracked"] += 1
         elif percent > 0:
-            counts["In progress"] += 1
+            self.statuses["In progress"] += 1
         else:
-            counts["Not started"] += 1
+            self.statuses["Not started"] += 1
+
+
+def _average(rows: Iterator[Record]) -> float | None:
+    return _mean(row["progress_percent"] for row in rows)
+
+
+@dataclass
+class Completion:
+    """What the panels take from course_completion: learners and completions per course
+    shortname, and the course names."""
+
+    counts: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    names: dict[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rows: Iterator[Record]) -> Completion:
+        figures = cls()
+        for row in rows:
+            entry = figures.counts[str(row["course_shortname"])]
+            entry[0] += 1
+            entry[1] += 1 if row["completed"] else 0
+            if row.get("course_shortname"):
+                figures.names.setdefault(int(row["courseid"]), str(row["course_shortname"]))
+        return figures
+
+
+def _status(counts: dict[str, int]) -> Chart:
     return Chart(
         title="Status breakdown",
         chart="pie",
@@ -86,20 +159,24 @@ def _status(progress: list[Record]) -> Chart:
 def _flow_kpis(sources: Sources, periods: Periods) -> tuple[Kpi, Kpi, Kpi, Kpi]:
     """Active users, enrolments, completions and time spent, month against month."""
     current, previous = periods.current, periods.previous
-    time_rows = sources.rows(
+    start = periods.first_day(current).isoformat()
+    active: dict[bool, set[int]] = {True: set(), False: set()}
+    seconds: dict[bool, float] = {True: 0.0, False: 0.0}
+
+    def time_spent(rows: Iterator[Record]) -> None:
+        for row in rows:
+            in_current = str(row["date"]) >= start
+            active[in_current].add(int(row["userid"]))
+            seconds[in_current] += float(row["duration_seconds"] or 0)
+
+    sources.fold(
         "time_spent",
+        time_spent,
         {
             "from": periods.first_day(previous).isoformat(),
             "to": periods.last_day(current).isoformat(),
         },
     )
-    start = periods.first_day(current).isoformat()
-    active: dict[bool, set[int]] = {True: set(), False: set()}
-    seconds: dict[bool, float] = {True: 0.0, False: 0.0}
-    for row in time_rows:
-        in_current = str(row["date"]) >= start
-        active[in_current].add(int(row["userid"]))
-        seconds[in_current] += float(row["duration_seconds"] or 0)
     enrolments = sources.rows("enrolment_trends")
     completions = sources.rows("completion_trends")
     note = periods.note
@@ -125,19 +202,39 @@ def _state_note(periods: Periods) -> str:
     return f"now against the end of {periods.current.label}"
 
 
-def _at_risk(rows: list[Record]) -> list[Record]:
-    """The flagged rows; the report already leaves out the courses a learner completed."""
-    return [row for row in rows if row["at_risk"]]
+@dataclass
+class AtRisk:
+    """The flagged rows of at_risk (the report already leaves out the courses a learner
+    completed): how many, which learners, and the first rows of the table, riskiest first."""
+
+    count: int = 0
+    learners: set[Any] = field(default_factory=set)
+    first: list[Record] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, rows: Iterator[Record]) -> AtRisk:
+        figures = cls()
+
+        def flagged() -> Iterator[Record]:
+            for row in rows:
+                if row["at_risk"]:
+                    figures.count += 1
+                    figures.learners.add(row["userid"])
+                    yield row
+
+        # nsmallest is sorted(...)[:n], ties kept in the report's order, holding n rows.
+        figures.first = heapq.nsmallest(
+            TABLE_ROWS,
+            flagged(),
+            key=lambda row: (-float(row["risk_score"] or 0), str(row["username"])),
+        )
+        return figures
 
 
 def _at_risk_widgets(sources: Sources, periods: Periods, names: dict[int, str]) -> list[Widget]:
     moment = periods.end_moment(periods.current)
-    now = _at_risk(sources.rows(AT_RISK))
-    before = _at_risk(sources.rows(AT_RISK, as_of=moment))
-    flagged = sorted(
-        now,
-        key=lambda row: (-float(row["risk_score"] or 0), str(row["username"])),
-    )
+    now = sources.fold(AT_RISK, AtRisk.of)
+    before = sources.fold(AT_RISK, AtRisk.of, as_of=moment)
     rows = [
         [
             row["username"],
@@ -145,13 +242,13 @@ def _at_risk_widgets(sources: Sources, periods: Periods, names: dict[int, str]) 
             row["risk_score"],
             ", ".join(rule for rule in AT_RISK_RULES if row[rule] is True),
         ]
-        for row in flagged[:TABLE_ROWS]
+        for row in now.first
     ]
     return [
         Kpi(
             "Learners at risk",
-            len({row["userid"] for row in flagged}),
-            previous=len({row["userid"] for row in before}),
+            len(now.learners),
+            previous=len(before.learners),
             note=_state_note(periods),
             better="down",
         ),
@@ -160,7 +257,7 @@ def _at_risk_widgets(sources: Sources, periods: Periods, names: dict[int, str]) 
             ["Learner", "Course", "Risk score", "Rules that fired"],
             rows,
             [False, False, True, False],
-            note=_more(len(flagged)),
+            note=_more(now.count),
         ),
     ]
 
@@ -171,19 +268,36 @@ def _more(count: int) -> str | None:
     return f"The first {TABLE_ROWS} of {count} rows; run the report for all of them."
 
 
+@dataclass
+class FirstRows:
+    """The first rows of a report for a table, and how many it had."""
+
+    count: int = 0
+    first: list[Record] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, rows: Iterator[Record]) -> FirstRows:
+        figures = cls()
+        for row in rows:
+            if figures.count < TABLE_ROWS:
+                figures.first.append(row)
+            figures.count += 1
+        return figures
+
+
 def staff_dashboard(sources: Sources, periods: Periods, *, companies: bool) -> list[Widget]:
     """The admin, manager and teacher layout."""
     active, enrolments, completions, time_spent = _flow_kpis(sources, periods)
-    progress = sources.rows("course_progress")
-    progress_before = sources.rows("course_progress", as_of=periods.end_moment(periods.current))
-    completion = sources.rows("course_completion")
-    names = _course_names(completion, progress)
+    progress = sources.fold("course_progress", Progress.of)
+    before = sources.fold("course_progress", _average, as_of=periods.end_moment(periods.current))
+    completion = sources.fold("course_completion", Completion.of)
+    names = _course_names(completion.names, progress.names)
     at_risk_kpi, at_risk_table = _at_risk_widgets(sources, periods, names)
     average = Kpi(
         "Average progress",
-        _mean(r["progress_percent"] for r in progress),
+        progress.average.result(),
         "percent",
-        previous=_mean(r["progress_percent"] for r in progress_before),
+        previous=before,
         note=_state_note(periods),
     )
     widgets: list[Widget] = [
@@ -194,13 +308,13 @@ def staff_dashboard(sources: Sources, periods: Periods, *, companies: bool) -> l
         at_risk_kpi,
         time_spent,
         _trends_chart(sources),
-        _completion_by_course(completion),
-        _status(progress),
-        _courses_table(completion, progress),
+        _completion_by_course(completion.counts),
+        _status(progress.statuses),
+        _courses_table(completion.counts, progress.per_course),
         at_risk_table,
     ]
     if companies:
-        widgets.append(_companies_table(sources.rows("company_overview")))
+        widgets.append(_companies_table(sources.fold("company_overview", FirstRows.of)))
     return widgets
 
 
@@ -223,22 +337,12 @@ def _trends_chart(sources: Sources) -> Chart:
     )
 
 
-def _per_course(completion: list[Record]) -> dict[str, list[int]]:
-    """Course shortname -> [learners, completed]."""
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for row in completion:
-        entry = counts[str(row["course_shortname"])]
-        entry[0] += 1
-        entry[1] += 1 if row["completed"] else 0
-    return counts
-
-
 def _rate(completed: int, learners: int) -> float | None:
     return round(100.0 * completed / learners, 1) if learners else None
 
 
-def _completion_by_course(completion: list[Record]) -> Chart:
-    counts = _per_course(completion)
+def _completion_by_course(counts: dict[str, list[int]]) -> Chart:
+    """`counts`: course shortname -> [learners, completed]."""
     busiest = sorted(counts.items(), key=lambda item: (-item[1][0], item[0]))[:BAR_COURSES]
     busiest.sort(key=lambda item: item[0])
     shown = "" if len(counts) <= BAR_COURSES else f" (the {BAR_COURSES} with most learners)"
@@ -252,22 +356,21 @@ def _completion_by_course(completion: list[Record]) -> Chart:
     )
 
 
-def _courses_table(completion: list[Record], progress: list[Record]) -> Table:
-    counts = _per_course(completion)
-    percents: dict[str, list[float | None]] = defaultdict(list)
-    for row in progress:
-        percents[str(row["course_shortname"])].append(row["progress_percent"])
+def _courses_table(counts: dict[str, list[int]], percents: dict[str, Mean]) -> Table:
     names = sorted(set(counts) | set(percents))
-    rows = [
-        [
-            name,
-            counts[name][0],
-            counts[name][1],
-            _rate(counts[name][1], counts[name][0]),
-            _mean(percents.get(name, [])),
-        ]
-        for name in names
-    ]
+    rows: list[list[Any]] = []
+    for name in names:
+        learners, completed = counts.get(name, (0, 0))
+        mean = percents.get(name)
+        rows.append(
+            [
+                name,
+                learners,
+                completed,
+                _rate(completed, learners),
+                None if mean is None else mean.result(),
+            ]
+        )
     return Table(
         "Courses",
         ["Course", "Learners", "Completed", "Completion rate (%)", "Average progress (%)"],
@@ -277,16 +380,16 @@ def _courses_table(completion: list[Record], progress: list[Record]) -> Table:
     )
 
 
-def _companies_table(rows: list[Record]) -> Table:
+def _companies_table(companies: FirstRows) -> Table:
     return Table(
         "Companies",
         ["Company", "Users", "Enrolments", "Completions", "Completion rate (%)"],
         [
             [r["company"], r["users"], r["enrolments"], r["completions"], r["completion_rate"]]
-            for r in rows[:TABLE_ROWS]
+            for r in companies.first
         ],
         [False, True, True, True, True],
-        note=_more(len(rows)),
+        note=_more(companies.count),
     )
 
 
@@ -296,7 +399,8 @@ def student_dashboard(sources: Sources, periods: Periods) -> list[Widget]:
     before = sources.rows("course_progress", as_of=periods.end_moment(periods.current))
     _active, _enrolments, _completions, time_spent = _flow_kpis(sources, periods)
     grades = sources.rows("quiz_attempts")
-    names = _course_names(progress)
+    figures = Progress.of(iter(progress))
+    names = _course_names(figures.names)
     state = _state_note(periods)
 
     def completed(rows: list[Record]) -> int:
@@ -308,7 +412,7 @@ def student_dashboard(sources: Sources, periods: Periods) -> list[Widget]:
         Kpi("Courses completed", completed(progress), previous=completed(before), note=state),
         Kpi(
             "Average progress",
-            _mean(r["progress_percent"] for r in progress),
+            figures.average.result(),
             "percent",
             previous=_mean(r["progress_percent"] for r in before),
             note=state,
@@ -322,7 +426,7 @@ def student_dashboard(sources: Sources, periods: Periods) -> list[Widget]:
             description="Course progress in percent, as Moodle shows it, for each course.",
             unit="percent",
         ),
-        _status(progress),
+        _status(figures.statuses),
         Table(
             "My courses",
             ["Course", "Activities completed", "Activities", "Progress (%)", "Completed"],

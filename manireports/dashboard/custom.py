@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import json
 import time
+from array import array
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from statistics import fmean
 from typing import Any
@@ -324,117 +326,263 @@ def require_dashboard(state: StateDB, dashboard_id: int) -> DashboardDefinition:
 
 
 def custom_widgets(sources: Sources, definition: DashboardDefinition) -> list[Widget]:
-    return [_widget(sources, config) for config in definition.widgets]
+    """The widgets in order. Widgets over the same report and parameters share one run: the
+    first of them runs it, and its rows stream past every one of them."""
+    figures = [_figures(config) for config in definition.widgets]
+    readers: dict[tuple[str, tuple[tuple[str, str], ...]], list[Figures]] = defaultdict(list)
+    for config, figure in zip(definition.widgets, figures, strict=True):
+        readers[(config["report"], tuple(sorted(config["params"].items())))].append(figure)
+    widgets: list[Widget] = []
+    for config, figure in zip(definition.widgets, figures, strict=True):
+        key = (config["report"], tuple(sorted(config["params"].items())))
+        sharing = readers.pop(key, None)
+        if sharing is not None:
+            sources.fold(config["report"], partial(_feed, sharing), config["params"])
+        widgets.append(figure.widget())
+    return widgets
 
 
-def _require(rows: list[Record], names: list[str], config: Mapping[str, Any]) -> None:
-    if rows:
-        missing = [n for n in names if n and n not in rows[0]]
-        if missing:
-            raise InputError(
-                f"The widget {config['title']!r} uses {', '.join(missing)}, which the report "
-                f"{config['report']} does not return; fix the dashboard definition."
-            )
+def _feed(figures: list[Figures], rows: Iterator[Record]) -> None:
+    for row in rows:
+        for figure in figures:
+            figure.add(row)
 
 
 def _number(value: Any) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
 
-def _widget(sources: Sources, config: Mapping[str, Any]) -> Widget:
-    rows = sources.rows(config["report"], config["params"])
-    kind, title, width = config["type"], config["title"], config["width"]
-    if kind == "kpi":
-        return _kpi(rows, config)
-    if kind == "table":
-        columns = config["columns"] or (list(rows[0]) if rows else [])
-        _require(rows, [*columns, config["sort"] or ""], config)
-        ordered = rows
-        if config["sort"]:
-            key = config["sort"]
-            present = [r for r in rows if r[key] is not None]
-            ordered = sorted(present, key=lambda r: r[key], reverse=config["descending"])
-            ordered += [r for r in rows if r[key] is None]
-        limit = config["limit"]
-        numeric = [
-            bool(rows)
-            and all(
-                isinstance(r[c], int | float) and not isinstance(r[c], bool)
-                for r in rows
-                if r[c] is not None
+class Figures:
+    """What one widget keeps of its report's rows as they stream, and the widget it makes.
+
+    The columns a widget names are checked against the first row; a missing one is reported
+    when the widget is made, in the order of the definition, as it always was.
+    """
+
+    def __init__(self, config: Mapping[str, Any], needs: list[str]) -> None:
+        self.config = config
+        self.needs = needs
+        self.rows = 0
+        self.missing: list[str] = []
+
+    def add(self, row: Record) -> None:
+        if self.rows == 0:
+            self.first(row)
+            self.missing = [n for n in self.needs if n and n not in row]
+        self.rows += 1
+        if not self.missing:
+            self.take(row)
+
+    def first(self, row: Record) -> None:
+        """Learn what the first row says (a table's default columns)."""
+
+    def take(self, row: Record) -> None:
+        raise NotImplementedError
+
+    def widget(self) -> Widget:
+        if self.missing:
+            raise InputError(
+                f"The widget {self.config['title']!r} uses {', '.join(self.missing)}, which the "
+                f"report {self.config['report']} does not return; fix the dashboard definition."
             )
-            for c in columns
-        ]
-        more = f"The first {limit} of {len(rows)} rows." if len(rows) > limit else None
-        return Table(
-            title,
-            columns,
-            [[r[c] for c in columns] for r in ordered[:limit]],
-            numeric,
-            note=more or (None if rows else "No rows."),
-            width=width,
+        return self.make()
+
+    def make(self) -> Widget:
+        raise NotImplementedError
+
+
+def _figures(config: Mapping[str, Any]) -> Figures:
+    kind = config["type"]
+    if kind == "kpi":
+        return KpiFigures(config)
+    if kind == "table":
+        return TableFigures(config)
+    return ChartFigures(config)
+
+
+class KpiFigures(Figures):
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config, [config["column"] or ""])
+        self.name = config["column"]
+        self.aggregate = config["aggregate"]
+        self.values = 0
+        self.true = 0
+        self.distinct: set[str] = set()
+        # The numbers a sum or mean combines (8 bytes each), or the last two for `last`.
+        self.numbers = array("d")
+        self.low: float | None = None
+        self.high: float | None = None
+
+    def take(self, row: Record) -> None:
+        if not self.name:
+            return
+        value = row[self.name]
+        if value is None:
+            return
+        self.values += 1
+        aggregate = self.aggregate
+        if aggregate == "count_true":
+            self.true += value is True
+        elif aggregate == "distinct":
+            self.distinct.add(str(value))
+        elif aggregate in ("sum", "avg", "last"):
+            self.numbers.append(_number(value))
+            if aggregate == "last" and len(self.numbers) > 2:
+                del self.numbers[0]
+        elif aggregate in ("min", "max"):
+            number = _number(value)
+            # As min() and max() do: the first of equal values stays.
+            if self.low is None or number < self.low:
+                self.low = number
+            if self.high is None or number > self.high:
+                self.high = number
+
+    def make(self) -> Widget:
+        config, aggregate, name = self.config, self.aggregate, self.name
+        previous = None
+        note = f"{aggregate} of {name or 'rows'} in {config['report']}"
+        value: float | None
+        if aggregate == "count":
+            value = float(self.values if name else self.rows)
+        elif aggregate == "count_true":
+            value = float(self.true)
+        elif aggregate == "distinct":
+            value = float(len(self.distinct))
+        elif aggregate in ("min", "max"):
+            found = self.low if aggregate == "min" else self.high
+            value = None if found is None else round(found, 1)
+        elif not self.numbers:
+            value = None
+        elif aggregate == "last":
+            value = self.numbers[-1]
+            previous = self.numbers[-2] if len(self.numbers) > 1 else None
+            note = f"the last row of {config['report']} against the row before"
+        else:
+            total = sum(self.numbers) if aggregate == "sum" else fmean(self.numbers)
+            value = round(total, 1)
+        return Kpi(
+            config["title"], value, "number", previous=previous, note=note, width=config["width"]
         )
-    x, ys, aggregate = config["x"], config["y"], config["aggregate"]
-    _require(rows, [x, *ys], config)
-    groups: dict[str, list[Record]] = defaultdict(list)
-    for row in rows:
-        groups["" if row[x] is None else str(row[x])].append(row)
-    labels = list(groups)
-    if config["limit"]:
-        labels = labels[: config["limit"]]
-    series = []
-    for name in ys or ["rows"]:
-        values = []
-        for label in labels:
-            members = groups[label]
-            if aggregate == "count":
-                values.append(float(len(members)))
-            else:
-                numbers = [_number(r[name]) for r in members]
-                values.append(round(sum(numbers) if aggregate == "sum" else fmean(numbers), 2))
-        series.append(Series(name, values))
-    return Chart(
-        title=title,
-        chart=kind,
-        labels=labels,
-        series=series,
-        description=(
-            f"{title}: {aggregate} of {', '.join(ys) or 'rows'} by {x}, "
-            f"from the report {config['report']}."
-        ),
-        unit="number",
-        width=width,
-    )
 
 
-def _kpi(rows: list[Record], config: Mapping[str, Any]) -> Kpi:
-    aggregate, name = config["aggregate"], config["column"]
-    _require(rows, [name or ""], config)
-    values = [r[name] for r in rows if r[name] is not None] if name else []
-    numbers = [_number(v) for v in values]
-    previous = None
-    note = f"{aggregate} of {name or 'rows'} in {config['report']}"
-    value: float | None
-    if aggregate == "count":
-        value = float(len(values) if name else len(rows))
-    elif aggregate == "count_true":
-        value = float(sum(1 for v in values if v is True))
-    elif aggregate == "distinct":
-        value = float(len(set(map(str, values))))
-    elif not numbers:
-        value = None
-    elif aggregate == "last":
-        value = numbers[-1]
-        previous = numbers[-2] if len(numbers) > 1 else None
-        note = f"the last row of {config['report']} against the row before"
-    else:
-        combined = {
-            "sum": sum(numbers),
-            "avg": fmean(numbers),
-            "min": min(numbers),
-            "max": max(numbers),
-        }
-        value = round(combined[aggregate], 1)
-    return Kpi(
-        config["title"], value, "number", previous=previous, note=note, width=config["width"]
-    )
+class ChartFigures(Figures):
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config, [config["x"], *config["y"]])
+        self.x = config["x"]
+        self.ys = config["y"]
+        self.aggregate = config["aggregate"]
+        self.limit = config["limit"]
+        # label -> rows with it, and the numbers of each y column (labels past the limit are
+        # not shown, so not kept).
+        self.counts: dict[str, int] = {}
+        self.numbers: dict[str, list[array[float]]] = {}
+
+    def take(self, row: Record) -> None:
+        value = row[self.x]
+        label = "" if value is None else str(value)
+        if label not in self.counts:
+            if self.limit and len(self.counts) >= self.limit:
+                return
+            self.counts[label] = 0
+            self.numbers[label] = [array("d") for _ in self.ys]
+        self.counts[label] += 1
+        if self.aggregate != "count":
+            for numbers, name in zip(self.numbers[label], self.ys, strict=True):
+                numbers.append(_number(row[name]))
+
+    def make(self) -> Widget:
+        config, title, aggregate, x, ys = (
+            self.config,
+            self.config["title"],
+            self.aggregate,
+            self.x,
+            self.ys,
+        )
+        labels = list(self.counts)
+        series = []
+        for index, name in enumerate(ys or ["rows"]):
+            values = []
+            for label in labels:
+                if aggregate == "count":
+                    values.append(float(self.counts[label]))
+                else:
+                    numbers = self.numbers[label][index]
+                    values.append(round(sum(numbers) if aggregate == "sum" else fmean(numbers), 2))
+            series.append(Series(name, values))
+        return Chart(
+            title=title,
+            chart=config["type"],
+            labels=labels,
+            series=series,
+            description=(
+                f"{title}: {aggregate} of {', '.join(ys) or 'rows'} by {x}, "
+                f"from the report {config['report']}."
+            ),
+            unit="number",
+            width=config["width"],
+        )
+
+
+class TableFigures(Figures):
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config, [*(config["columns"] or []), config["sort"] or ""])
+        self.columns: list[str] = list(config["columns"] or [])
+        self.sort = config["sort"]
+        self.descending = config["descending"]
+        self.limit = config["limit"]
+        # Per column: whether every value so far is a number (booleans are not).
+        self.numeric = [True] * len(self.columns)
+        # The rows that may still be shown, at most twice the limit between trims; and, when
+        # sorting, the first rows without a sort value (they come after the others).
+        self.kept: list[Record] = []
+        self.unsorted: list[Record] = []
+
+    def first(self, row: Record) -> None:
+        if not self.columns:
+            self.columns = list(row)
+            self.needs = [*self.columns, self.sort or ""]
+            self.numeric = [True] * len(self.columns)
+
+    def take(self, row: Record) -> None:
+        for index, column in enumerate(self.columns):
+            value = row[column]
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                self.numeric[index] = False
+        if not self.sort:
+            if len(self.kept) < self.limit:
+                self.kept.append(row)
+            return
+        if row[self.sort] is None:
+            if len(self.unsorted) < self.limit:
+                self.unsorted.append(row)
+            return
+        self.kept.append(row)
+        if len(self.kept) >= 2 * self.limit:
+            self._trim()
+
+    def _trim(self) -> None:
+        """Keep the first `limit` rows of the sorted order: a row `limit` others come before
+        never will be shown. The sort is stable, descending too, and the rows kept stay ahead of
+        the rows that came after them, so equal values keep the report's order."""
+        key = self.sort
+        self.kept.sort(key=lambda row: row[key], reverse=self.descending)
+        del self.kept[self.limit :]
+
+    def make(self) -> Widget:
+        config, limit = self.config, self.limit
+        if self.sort:
+            self._trim()
+        ordered = list(self.kept)
+        if self.sort:
+            ordered += self.unsorted[: limit - len(ordered)]
+        more = f"The first {limit} of {self.rows} rows." if self.rows > limit else None
+        return Table(
+            config["title"],
+            self.columns,
+            [[r[c] for c in self.columns] for r in ordered[:limit]],
+            [bool(self.rows) and numeric for numeric in self.numeric],
+            note=more or (None if self.rows else "No rows."),
+            width=config["width"],
+        )

@@ -1,6 +1,7 @@
-"""Which report runs may answer from the cache, under which key, and how a miss fills it.
+"""Which report runs and dashboards may answer from the cache, under which key, and how a miss
+fills it: the one path to manireports_cache_summary.
 
-Only the pre-aggregated reports (trends, company statistics, the SCORM summary)
+Of the reports, only the pre-aggregated ones (trends, company statistics, the SCORM summary)
 are cached. The filters hash holds every bound report parameter, the scope's grants and
 `--company` (two users with the same grants see the same rows, so a site admin shares the
 operator's entries), and the moment asked for:
@@ -10,8 +11,12 @@ operator's entries), and the moment asked for:
 - a run with `--as-of` in the past is keyed by that moment and kept for the historical TTL;
 - a run with `--as-of` now or later never uses the cache, since its answer is still changing.
 
-A miss is stored only when the whole result went through: a run cut by `--limit` or stopped at
-`[reports] max_rows` stores nothing.
+A miss is stored only when the whole result went through and its run ended well: a run cut by
+`--limit`, stopped at `[reports] max_rows` or failed stores nothing.
+
+A computed dashboard is kept under its layout, the viewer's grants and `--company`, for the
+dashboard TTL, with the fingerprint of every probe (it reads all those reports); a dashboard
+`--as-of` a moment is never cached.
 
 Each entry carries a fingerprint of the Moodle data its report reads: the highest id of each table
 (a new enrolment, completion record, SCORM track, company member) and the latest completion time
@@ -24,16 +29,14 @@ other than the newest) still wait for the TTL.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, Self
 
 from manireports.app import App
 from manireports.cache import Kind, ResultCache, cache_key
-from manireports.reports.spec import Row
+from manireports.reports.spec import PreparedReport, ReportRequest, Row
+from manireports.scope import Scope
 from manireports.sqltext import expand_tables
-
-if TYPE_CHECKING:
-    from manireports.reports.run import PreparedReport, ReportRequest
 
 CACHED_REPORTS = ("enrolment_trends", "completion_trends", "company_overview", "scorm_summary")
 
@@ -85,44 +88,95 @@ def data_fingerprint(app: App, reporttype: str | None) -> str:
 
 
 @dataclass
-class ReportCache:
-    """The cache as one run sees it: the entry it found, or how to store what it computes."""
+class CacheSlot:
+    """One computation's place in the cache: the fresh entry it found, or where what it computes
+    is stored."""
 
     cache: ResultCache
     kind: Kind
     reporttype: str
     referenceid: int | None
     filters: dict[str, Any]
-    # The fresh entry's rows; None when the run computes (a miss, or --no-cache).
-    rows: list[Row] | None
-    # Whether the run looked for an entry (False with --no-cache, which only refreshes it).
+    # The moment the entry was looked for; what the computation stores is dated then.
+    now: int
+    # Whether the computation looked for an entry (False with --no-cache and for `jobs
+    # build-cache`, which only refresh it).
     looked: bool
-    # The Moodle data's fingerprint taken before the run, stored with what it computes.
+    # The Moodle data's fingerprint taken before the computation, stored with its result.
     fingerprint: str | None = None
+    # The fresh entry's data; None when the computation runs (a miss, or not looked for).
+    found: Any | None = None
+
+    @classmethod
+    def open(
+        cls,
+        cache: ResultCache,
+        kind: Kind,
+        reporttype: str,
+        referenceid: int | None,
+        filters: dict[str, Any],
+        *,
+        now: int,
+        look: bool,
+        fingerprint: str | None = None,
+    ) -> Self:
+        """The slot of these filters, with the fresh entry read when `look` (counting a hit)."""
+        slot = cls(cache, kind, reporttype, referenceid, filters, now, look, fingerprint)
+        if look:
+            key = cache_key(reporttype, referenceid, filters)
+            slot.found = cache.get(key, now=now, fingerprint=fingerprint)
+        return slot
 
     @property
     def outcome(self) -> str:
         """For the run record and the audit log."""
-        if self.rows is not None:
+        if self.found is not None:
             return "hit"
         return "miss" if self.looked else "refresh"
 
-    def keep(self, rows: Iterator[Row], now: int) -> Iterator[Row]:
-        """Pass the rows on and store them once the last one has gone through."""
-        kept: list[list[Any]] = []
-        for row in rows:
-            kept.append(list(row))
-            yield row
+    def store(self, data: Any) -> None:
+        """Keep what the computation produced as the entry, counting the miss it answers."""
         self.cache.put(
             self.kind,
             self.reporttype,
             self.referenceid,
             self.filters,
-            kept,
-            now=now,
+            data,
+            now=self.now,
             missed=self.looked,
             fingerprint=self.fingerprint,
         )
+
+
+@dataclass
+class ReportCache(CacheSlot):
+    """A report run's slot, whose rows are written through as they stream."""
+
+    kept: list[list[Any]] | None = field(default=None, repr=False)
+
+    @property
+    def rows(self) -> list[Row] | None:
+        """The fresh entry's rows; None when the run computes."""
+        return None if self.found is None else [tuple(row) for row in self.found]
+
+    def keep(self, rows: Iterator[Row]) -> Iterator[Row]:
+        """Pass the rows on, keeping them; `kept` is set once the last one has gone through."""
+        kept: list[list[Any]] = []
+        for row in rows:
+            kept.append(list(row))
+            yield row
+        self.kept = kept
+
+    def store_kept(self) -> bool:
+        """Store the rows if every one went through `keep`; whether they were."""
+        if self.kept is None:
+            return False
+        self.store(self.kept)
+        return True
+
+
+def _grants(scope: Scope) -> list[dict[str, Any]] | None:
+    return None if scope.grants is None else [asdict(grant) for grant in scope.grants]
 
 
 def report_cache(app: App, prepared: PreparedReport, request: ReportRequest) -> ReportCache | None:
@@ -140,17 +194,56 @@ def report_cache(app: App, prepared: PreparedReport, request: ReportRequest) -> 
     scope = prepared.scope
     filters = {
         "params": {param.name: prepared.params.get(param.name) for param in report.params},
-        "grants": None if scope.grants is None else [asdict(grant) for grant in scope.grants],
+        "grants": _grants(scope),
         "company": scope.company,
         "as_of": None if request.as_of is None else prepared.now,
     }
     referenceid = prepared.params.get("companyid") or scope.company
     fingerprint = data_fingerprint(app, report.name)
-    found = None
-    if request.use_cache:
-        key = cache_key(report.name, referenceid, filters)
-        found = cache.get(key, now=now, fingerprint=fingerprint)
-    rows = None if found is None else [tuple(row) for row in found]
-    return ReportCache(
-        cache, kind, report.name, referenceid, filters, rows, request.use_cache, fingerprint
+    return ReportCache.open(
+        cache,
+        kind,
+        report.name,
+        referenceid,
+        filters,
+        now=now,
+        look=request.use_cache,
+        fingerprint=fingerprint,
+    )
+
+
+def dashboard_cache(
+    app: App,
+    *,
+    reporttype: str,
+    role: str,
+    scope: Scope,
+    company: int | None,
+    layout: tuple[int, int] | None,
+    as_of: str | None,
+    now: int,
+    look: bool,
+) -> CacheSlot | None:
+    """The cache of one dashboard, or None when it may not use it (see the module docstring).
+
+    `layout` is a custom dashboard's id and modification time, so an edited one is recomputed.
+    """
+    cache = ResultCache(app.state, app.config)
+    if as_of is not None or not cache.enabled:
+        return None
+    filters: dict[str, Any] = {
+        "role": role,
+        "grants": _grants(scope),
+        "company": company,
+        "dashboard": None if layout is None else list(layout),
+    }
+    return CacheSlot.open(
+        cache,
+        "dashboard",
+        reporttype,
+        company,
+        filters,
+        now=now,
+        look=look,
+        fingerprint=data_fingerprint(app, None),
     )

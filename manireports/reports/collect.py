@@ -1,31 +1,52 @@
-"""A report's rows in memory, for the callers that combine reports (dashboards).
+"""A report's rows as records (column name -> value), for the callers that combine reports
+(dashboards).
 
-The rows come from `run_report` itself, written as JSON into memory: the run is scoped,
-cached and recorded exactly as `run-report` would, so a dashboard can never show what the acting
-user's scope hides or count anything differently from the report a reader can run to check it.
-JSON is the machine form scripts read; timestamps arrive as site-time text, as there.
+The rows come from `open_report` itself: the run is scoped, cached, capped and recorded exactly
+as `run-report` would, so a dashboard can never show what the acting user's scope hides or count
+anything differently from the report a reader can run to check it. The values are those of the
+JSON export, the machine form scripts read (timestamps as site-time text, numbers as JSON numbers,
+booleans as booleans), converted row by row as they stream: no reader holds a report in memory
+unless it keeps the records itself.
 """
 
 from __future__ import annotations
 
-import io
-import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from manireports.app import App
-from manireports.export import ExportOptions
-from manireports.reports.run import ReportRequest, run_report
+from manireports.export import Column
+from manireports.export.values import BadText, SiteClock, batches, converters, row_converter
+from manireports.reports.run import open_report
+from manireports.reports.spec import ReportRequest, Row
 
 Record = dict[str, Any]
 
 
-def collect_report(app: App, request: ReportRequest) -> list[Record]:
-    """Every row of one report run, as column name -> value.
+@contextmanager
+def open_records(app: App, request: ReportRequest, *, purpose: str) -> Iterator[Iterator[Record]]:
+    """The rows of one report run, as records, while the block reads them (see open_report)."""
+    with open_report(app, request, purpose=purpose) as opened:
+        yield records(opened.columns, opened.rows, app.timezone)
 
-    The run is written as one JSON array and parsed in one call, not line by line: the parser
-    then shares each column name among all rows, which halves the memory a large report's rows
-    take (103 MB against 46 MB for 70,000 rows shaped like at_risk's)."""
-    buffer = io.BytesIO()
-    run_report(app, request, fmt="json", destination=buffer, options=ExportOptions())
-    rows: list[Record] = json.loads(buffer.getvalue())
-    return rows
+
+def records(columns: Sequence[Column], rows: Iterator[Row], timezone: ZoneInfo) -> Iterator[Record]:
+    """The rows with the JSON export's values, keyed by column name.
+
+    Text that is not valid UTF-8 is repaired as the export repairs it, so a record holds what
+    the JSON file would; the repair is paid only by a chunk that holds such text.
+    """
+    names = [column.name for column in columns]
+    apply = row_converter(converters(columns, "json", SiteClock(timezone)))
+    bad = BadText(columns)
+    for chunk in batches(rows, len(names)):
+        values = list(chunk if apply is None else map(apply, chunk))
+        texts = [value for row in values for value in row if type(value) is str]
+        try:
+            "".join(texts).encode("utf-8")
+        except UnicodeEncodeError:
+            values = bad.rows(values)
+        for row in values:
+            yield dict(zip(names, row, strict=True))

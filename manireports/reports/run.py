@@ -1,23 +1,25 @@
-"""Running a report: resolve it, bind its parameters, stream it into the export, record the run.
+"""Running a report: resolve it, bind its parameters, stream its rows, record the run.
 
-Every path that produces report rows (the command line, schedules, dashboards) goes through
-`run_report`, so every run is bound the same way and recorded in manireports_report_runs and the
-audit log whether it succeeds or fails.
+Every path that reads report rows (the command line, schedules, dashboards, `jobs build-cache`,
+`jobs scorm-summary`, reminders) goes through `open_report`, so every run is bound, scoped,
+cached and capped the same way and recorded in manireports_report_runs and the audit log whether
+it succeeds or fails. `run_report` is `open_report` written into an export.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from manireports.app import App
-from manireports.errors import InputError, ManiReportsError, PermissionDeniedError, RunError
+from manireports.errors import InputError, PermissionDeniedError, RunError
 from manireports.export import Column, ColumnKind, ExportOptions, ReportTable, export
 from manireports.reports.builtin import BUILTIN_REPORTS
 from manireports.reports.caching import ReportCache, report_cache
@@ -28,7 +30,14 @@ from manireports.reports.custom import (
     report_spec,
 )
 from manireports.reports.params import bind_params, parse_moment
-from manireports.reports.spec import BuiltinReport, ReportContext
+from manireports.reports.spec import (
+    BuiltinReport,
+    PreparedReport,
+    ReportContext,
+    ReportRequest,
+    Row,
+    RunOutcome,
+)
 from manireports.scope import Scope, ScopeColumn, resolve_scope, scope_condition, wrap_query
 from manireports.sqlcheck import SQLRejectedError
 from manireports.sqltext import expand_tables, render_sql
@@ -38,42 +47,18 @@ from manireports.state import finish_run, record_audit, start_run
 OPERATOR = 0
 
 
-@dataclass(frozen=True)
-class ReportRequest:
-    report: str
-    params: Mapping[str, str] = field(default_factory=dict)
-    as_of: str | None = None
-    limit: int | None = None
-    as_user: str | None = None
-    company: int | None = None
-    # The reporting period of a scheduled run, for %%STARTTIME%% and %%ENDTIME%%.
-    period: tuple[int, int] | None = None
-    # False (--no-cache) recomputes a cached report and refreshes its entry.
-    use_cache: bool = True
-
+__all__ = [
+    "OPERATOR",
+    "PreparedReport",
+    "ReportRequest",
+    "ReportRows",
+    "RunOutcome",
+    "open_report",
+    "prepare_report",
+    "run_report",
+]
 
 SCOPE_MARKER = "%%SCOPE%%"
-
-
-@dataclass(frozen=True)
-class PreparedReport:
-    """A report ready to run: the SQL the database will see and its bound parameters."""
-
-    report: BuiltinReport
-    sql: str
-    params: dict[str, Any]
-    given: dict[str, str]
-    now: int
-    context: ReportContext
-    scope: Scope
-
-
-@dataclass
-class RunOutcome:
-    rows: int
-    path: Path | None
-    runid: int
-    capped: bool = False
 
 
 def find_report(app: App, name: str) -> BuiltinReport:
@@ -154,19 +139,52 @@ def apply_scope(
     return wrap_query(sql, scope_condition(scope, columns, what), output, engine, notice)
 
 
-def run_report(
+@dataclass
+class ReportRows:
+    """An open report run: its columns and its rows, to be read inside `open_report`'s block.
+
+    `count` and `capped` are known once the block has ended: the rows the reader took, and
+    whether more were left at `[reports] max_rows`.
+    """
+
+    prepared: PreparedReport
+    runid: int
+    columns: tuple[Column, ...]
+    rows: Iterator[Row]
+    # The cache outcome recorded with the run: hit, miss, refresh, or None (not cached).
+    cache: str | None
+    count: int = 0
+    capped: bool = False
+    # Where an export wrote the rows, recorded with the run.
+    outputpath: Path | None = None
+
+
+@contextmanager
+def open_report(
     app: App,
     request: ReportRequest,
     *,
-    fmt: str,
-    destination: Path | BinaryIO,
-    options: ExportOptions,
-) -> RunOutcome:
-    """Run one report into one destination and record it; the caller maps errors to exits."""
+    fmt: str | None = None,
+    output: Path | None = None,
+    purpose: str | None = None,
+) -> Iterator[ReportRows]:
+    """Run one report and yield its columns and rows; record the run and its audit entry.
+
+    The rows stream from Moodle (or Python, or a fresh cache entry) as the block reads them; a
+    cached report's rows are kept as they pass and stored when the block ends after reading them
+    all. At most `--limit` and `[reports] max_rows` rows come out. The run is recorded as it
+    starts and finished when the block ends: completed with the rows read, or failed with the
+    error that ended it, which is raised again.
+
+    `fmt` and `output` say where an export writes the rows; `purpose` names what else reads
+    them (a dashboard, a job), for the run record and the audit log.
+    """
     state = app.state
     details: dict[str, Any] = {"report": request.report, "params": dict(request.params)}
     details.update({"format": fmt, "as_of": request.as_of, "as_user": request.as_user})
     details["company"] = request.company
+    if purpose is not None:
+        details["for"] = purpose
     try:
         prepared = prepare_report(app, request)
     except (PermissionDeniedError, SQLRejectedError) as refusal:
@@ -189,34 +207,30 @@ def run_report(
         acting_userid=prepared.scope.actor.userid,
         # Where the file goes, known before it is written: `jobs cleanup` finds the temporary
         # file of a run that was killed there.
-        params={**details, "output": str(destination)}
-        if isinstance(destination, Path)
-        else details,
+        params=details if output is None else {**details, "output": str(output)},
         format=fmt,
     )
     cap = app.settings.reports.max_rows
-    capped = False
+    take = cap if request.limit is None else min(cap, request.limit)
+    # Whether a row left over means the cap stopped the run (rather than --limit).
+    check = request.limit is None or request.limit > cap
+    # Counted in C as the rows pass: a report of millions of rows pays nothing per row for it.
+    counter = itertools.count()
     try:
         with _report_rows(app, prepared, cache) as (columns, source):
-            take = cap if request.limit is None else min(cap, request.limit)
-            rows = itertools.islice(source, take)
+            opened = ReportRows(prepared, runid, columns, iter(()), details["cache"])
+            taken = map(itemgetter(0), zip(itertools.islice(source, take), counter, strict=False))
 
-            def overflow() -> Iterator[tuple[Any, ...]]:
-                nonlocal capped
-                yield from rows
-                if request.limit is None or request.limit > cap:
-                    capped = next(source, None) is not None
+            def rows() -> Iterator[Row]:
+                yield from taken
+                if check:
+                    opened.capped = next(source, None) is not None
 
-            table = ReportTable(
-                title=report.title,
-                columns=columns,
-                rows=overflow(),
-                parameters=_display_parameters(prepared, app),
-                generated_at=datetime.fromtimestamp(app.now(), app.timezone),
-                timezone=app.timezone,
-            )
-            result = export(table, fmt, destination, options)
-    except (ManiReportsError, KeyboardInterrupt, BrokenPipeError, OSError) as exc:
+            opened.rows = rows()
+            yield opened
+        if cache is not None:
+            cache.store_kept()
+    except (Exception, KeyboardInterrupt) as exc:
         message = str(exc) or exc.__class__.__name__
         finish_run(state, runid, status="failed", rowcount=None, error=message)
         refused = isinstance(exc, PermissionDeniedError)
@@ -229,14 +243,16 @@ def run_report(
             details={**details, "error": message},
         )
         raise
-    error = f"stopped at [reports] max_rows = {cap} rows" if capped else None
+    opened.count = next(counter)
+    error = f"stopped at [reports] max_rows = {cap} rows" if opened.capped else None
+    path = opened.outputpath
     finish_run(
         state,
         runid,
         status="completed",
-        rowcount=result.rows,
+        rowcount=opened.count,
         error=error,
-        outputpath=str(result.path) if result.path else None,
+        outputpath=None if path is None else str(path),
     )
     record_audit(
         state,
@@ -244,15 +260,39 @@ def run_report(
         action="report_run",
         objecttype="report",
         objectid=runid,
-        details={**details, "rows": result.rows, "capped": capped},
+        details={**details, "rows": opened.count, "capped": opened.capped},
     )
-    return RunOutcome(rows=result.rows, path=result.path, runid=runid, capped=capped)
+
+
+def run_report(
+    app: App,
+    request: ReportRequest,
+    *,
+    fmt: str,
+    destination: Path | BinaryIO,
+    options: ExportOptions,
+) -> RunOutcome:
+    """Run one report into one destination and record it; the caller maps errors to exits."""
+    output = destination if isinstance(destination, Path) else None
+    with open_report(app, request, fmt=fmt, output=output) as opened:
+        prepared = opened.prepared
+        table = ReportTable(
+            title=prepared.report.title,
+            columns=opened.columns,
+            rows=opened.rows,
+            parameters=_display_parameters(prepared, app),
+            generated_at=datetime.fromtimestamp(app.now(), app.timezone),
+            timezone=app.timezone,
+        )
+        result = export(table, fmt, destination, options)
+        opened.outputpath = result.path
+    return RunOutcome(rows=opened.count, path=result.path, runid=opened.runid, capped=opened.capped)
 
 
 @contextmanager
 def _report_rows(
     app: App, prepared: PreparedReport, cache: ReportCache | None
-) -> Iterator[tuple[tuple[Column, ...], Iterator[tuple[Any, ...]]]]:
+) -> Iterator[tuple[tuple[Column, ...], Iterator[Row]]]:
     """The report's columns and rows: from a fresh cache entry, produced in Python, or streamed
     from Moodle (and kept for the cache when the report is cached)."""
     report = prepared.report
@@ -264,7 +304,7 @@ def _report_rows(
         yield columns, report.produce(app, prepared.context, prepared.scope)
         return
     with app.moodle.stream(prepared.sql, prepared.params) as stream:
-        source: Iterator[tuple[Any, ...]] = stream.rows
+        source: Iterator[Row] = stream.rows
         columns = report.columns
         if report.transform is not None:
             source = report.transform(source, prepared.context)
@@ -276,7 +316,7 @@ def _report_rows(
                 f"columns {[column.name for column in columns]}; the installation is damaged."
             )
         if cache is not None:
-            source = cache.keep(source, app.now())
+            source = cache.keep(source)
         yield columns, source
 
 

@@ -2,20 +2,22 @@
 
 The table holds one row per (SCORM activity, user) for tools that read the state database
 directly. It is computed by the scorm_summary report itself, as the shell operator, so the two
-never disagree; the job replaces the whole table in one transaction, so re-running it changes
-nothing and a reader never sees it half-written.
+never disagree: a run recorded like any other (`for: scorm-summary`), answered from a fresh cache
+entry when there is one. The job replaces the whole table in one transaction, so re-running it
+changes nothing and a reader never sees it half-written; a report stopped at `[reports] max_rows`
+leaves the table as it was.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
 
 from manireports.app import App
-from manireports.reports.run import ReportRequest, prepare_report
-from manireports.reports.spec import Row
+from manireports.errors import RunError
+from manireports.reports.run import open_report
+from manireports.reports.spec import ReportRequest, Row
 from manireports.state.tables import scorm_summary as summary
 
 BATCH = 1000
@@ -39,18 +41,16 @@ def _stored(names: list[str], row: Row, now: int) -> dict[str, Any]:
 
 def refresh_scorm_summary(app: App) -> int:
     """Replace the table's rows with the report's; returns how many rows it now holds."""
-    prepared = prepare_report(app, ReportRequest("scorm_summary"))
-    report = prepared.report
-    names = [column.name for column in report.columns]
     now = app.now()
     count = 0
-    with app.moodle.stream(prepared.sql, prepared.params) as stream, app.state.begin() as state:
-        rows: Iterator[Row] = stream.rows
-        if report.transform is not None:
-            rows = report.transform(rows, prepared.context)
+    request = ReportRequest("scorm_summary")
+    # The run ends after the transaction: a cache entry it stores is written once the table's
+    # write lock (SQLite) is released.
+    with open_report(app, request, purpose="scorm-summary") as run, app.state.begin() as state:
+        names = [column.name for column in run.columns]
         state.execute(sa.delete(summary))
         batch: list[dict[str, Any]] = []
-        for row in rows:
+        for row in run.rows:
             batch.append(_stored(names, row, now))
             if len(batch) == BATCH:
                 state.execute(sa.insert(summary), batch)
@@ -59,4 +59,9 @@ def refresh_scorm_summary(app: App) -> int:
         if batch:
             state.execute(sa.insert(summary), batch)
             count += len(batch)
+        if run.capped:
+            raise RunError(
+                f"The scorm_summary report has more than [reports] max_rows = {count} rows; "
+                "manireports_scorm_summary was left as it was. Raise max_rows to refresh it."
+            )
     return count

@@ -1,4 +1,9 @@
-"""What a built-in report is made of: columns, parameters, SQL file and optional Python steps."""
+"""What a report is made of (columns, parameters, SQL file, optional Python steps), what a run
+of one is asked for, and what it came to.
+
+The request and outcome types live here, beside the report they name, so the cache and the
+runner can both use them without importing each other.
+"""
 
 from __future__ import annotations
 
@@ -100,3 +105,38 @@ def _read_part(name: str) -> str:
         if path.is_file():
             return path.read_text(encoding="utf-8").rstrip("\n")
     raise RunError(f"The SQL file {name}.sql is missing from this installation.")
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    report: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    as_of: str | None = None
+    limit: int | None = None
+    as_user: str | None = None
+    company: int | None = None
+    # The reporting period of a scheduled run, for %%STARTTIME%% and %%ENDTIME%%.
+    period: tuple[int, int] | None = None
+    # False (--no-cache) recomputes a cached report and refreshes its entry.
+    use_cache: bool = True
+
+
+@dataclass(frozen=True)
+class PreparedReport:
+    """A report ready to run: the SQL the database will see and its bound parameters."""
+
+    report: BuiltinReport
+    sql: str
+    params: dict[str, Any]
+    given: dict[str, str]
+    now: int
+    context: ReportContext
+    scope: Scope
+
+
+@dataclass
+class RunOutcome:
+    rows: int
+    path: Path | None
+    runid: int
+    capped: bool = False

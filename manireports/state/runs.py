@@ -27,14 +27,15 @@ def start_run(
     userid: int,
     acting_userid: int | None,
     params: Mapping[str, Any],
-    format: str,
+    format: str | None,
     scheduleid: int | None = None,
     now: int | None = None,
 ) -> int:
     """Record a run as 'running' and return its id.
 
     `report` is the built-in report's name or the custom report's name (with `reportid` its id);
-    `acting_userid` is the --as-user whose view the run produces, None when it is the operator's.
+    `acting_userid` is the --as-user whose view the run produces, None when it is the operator's;
+    `format` is the export's, None when the rows were read without being written (a dashboard).
     """
     row = {
         "report": report,
