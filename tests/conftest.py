@@ -82,6 +82,7 @@ def _needs_server(item: pytest.Item) -> bool:
         values.append(callspec.id.lower())
     info = getattr(item, "_fixtureinfo", None)
     values += [name.lower() for name in (info.names_closure if info else ())]
+    values.append(getattr(item, "originalname", item.name).lower())
     return any(word in value for value in values for word in _SERVER_WORDS)
 
 
