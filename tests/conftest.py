@@ -86,10 +86,37 @@ def _needs_server(item: pytest.Item) -> bool:
     return any(word in value for value in values for word in _SERVER_WORDS)
 
 
+# The fast tier (-m fast): the library's rules checked directly, in-process, on SQLite, with no
+# server; these modules' tests that need neither a server nor a process of their own.
+FAST_MODULES = frozenset(
+    {
+        "test_analytics_rules",
+        "test_config",
+        "test_config_php",
+        "test_configured_buckets",
+        "test_configured_formats",
+        "test_export_html",
+        "test_export_text",
+        "test_export_values",
+        "test_export_xlsx",
+        "test_layout",
+        "test_localtime",
+        "test_mail",
+        "test_open_report",
+        "test_schedule_recurrence",
+        "test_sql_include",
+        "test_sqlcheck",
+        "test_sqlorder",
+        "test_timetrack_heartbeat",
+        "test_timetrack_sessions",
+    }
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark `subprocess` every test that starts the command line as a process, in its body, a
     helper or a fixture, and `server` every test that needs the MariaDB or PostgreSQL server;
-    the fast tier is what is neither, nor `slow`."""
+    `fast` the tests of FAST_MODULES that are none of these, nor `slow`."""
     for item in items:
         seen: set[int] = set()
         functions = [getattr(item, "function", None)]
@@ -100,6 +127,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.subprocess)
         if _needs_server(item):
             item.add_marker(pytest.mark.server)
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if module in FAST_MODULES and not any(
+            item.get_closest_marker(name) for name in ("server", "subprocess", "slow")
+        ):
+            item.add_marker(pytest.mark.fast)
 
 
 @pytest.fixture(autouse=True)
