@@ -315,7 +315,7 @@ def run_report_command(
         if progress:
             progress.finish()
     if outcome.rows == 0 and request.report == "time_spent":
-        from manireports.reports.timespent import NOT_TRACKED_YET, time_tracking_has_run
+        from manireports.reports.steps.timespent import NOT_TRACKED_YET, time_tracking_has_run
 
         if not time_tracking_has_run(application):
             typer.echo(NOT_TRACKED_YET, file=env.stderr)
