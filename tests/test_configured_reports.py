@@ -274,7 +274,7 @@ def test_no_catalogue_reaches_a_secret() -> None:
         assert not any("password" in read or "secret" in read for read in query.reads), name
         # The strictest reading: the deny list of the configuration refuses any reach to them.
         policy = SqlPolicy(denied_columns=frozenset({"user.password", "user.secret"}))
-        check_reads(query.reads, query.source, policy, None)
+        check_reads(query.reads, f"source {query.source}", policy, None)
 
 
 # -- sources ------------------------------------------------------------------------------------
