@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.harness import measure, print_table, python_argv  # noqa: E402
-from manireports.reports.configured import build_configured_sql  # noqa: E402
+from manireports.reports.operator.configured import build_configured_sql  # noqa: E402
 
 CONFIG = {
     "source": "logs",

@@ -172,7 +172,7 @@ def apply_period(
 
 
 def _is_trend(report: BuiltinReport) -> bool:
-    from manireports.reports.trends import bind_month_bounds
+    from manireports.reports.steps.trends import bind_month_bounds
 
     return report.bind is bind_month_bounds
 

@@ -14,8 +14,8 @@ import pytest
 
 from manireports.errors import InputError
 from manireports.moodle.connection import MoodleDB
-from manireports.reports.configured import build_configured_sql
-from manireports.reports.configured.buckets import offset_changes
+from manireports.reports.operator.configured import build_configured_sql
+from manireports.reports.operator.configured.buckets import offset_changes
 from tests.moodle_site import MoodleSite
 
 ZONE = ZoneInfo("America/New_York")

@@ -21,7 +21,7 @@ from manireports.config import load_config
 from manireports.demo import build_demo
 from manireports.export import ExportOptions
 from manireports.moodle.connection import MoodleDB
-from manireports.reports.configured import (
+from manireports.reports.operator.configured import (
     AGGREGATES,
     CONFIG_KEYS,
     FORMATS,
@@ -31,8 +31,9 @@ from manireports.reports.configured import (
     build_configured_sql,
     load_report_config,
 )
-from manireports.reports.custom import make_validator, save_custom_report
+from manireports.reports.operator.custom import save_custom_report
 from manireports.reports.run import ReportRequest, prepare_report, run_report
+from manireports.sqlcheck.site import make_validator
 from manireports.state import StateDB, list_audit
 from tests.cli_runner import REPO, invoke
 from tests.conftest import ENGINES, fresh_database

@@ -18,8 +18,8 @@ import pytest
 
 from manireports.demo import build_demo
 from manireports.moodle.connection import MoodleDB
-from manireports.reports.configured import build_configured_sql
-from manireports.reports.configured.formats import row_formatter
+from manireports.reports.operator.configured import build_configured_sql
+from manireports.reports.operator.configured.formats import row_formatter
 from manireports.sqltext import render_sql
 from tests.conftest import ENGINES, fresh_database
 

@@ -25,8 +25,8 @@ from pypdf import PdfReader
 
 from manireports.export import ExportOptions, ReportTable, export
 from manireports.moodle.connection import MoodleDB
-from manireports.reports.configured import build_configured_sql
-from manireports.reports.configured.formats import row_formatter
+from manireports.reports.operator.configured import build_configured_sql
+from manireports.reports.operator.configured.formats import row_formatter
 from tests.moodle_site import MoodleSite
 
 LONDON = ZoneInfo("Europe/London")

@@ -23,22 +23,20 @@ from manireports.errors import InputError
 from manireports.export import Column
 from manireports.moodle.connection import Engine, MoodleDB
 from manireports.moodle.detect import SiteInfo
-from manireports.reports.configured import (
+from manireports.reports.operator.configured import (
     AGGREGATES,
     MAX_LIMIT,
     OPS,
-    SCOPE_MARKER,
     SOURCES,
     ConfiguredQuery,
     build_configured_sql,
     configured_report_spec,
     load_report_config,
 )
-from manireports.reports.configured.policy import check_policy
-from manireports.reports.custom import SqlValidator
 from manireports.reports.spec import ReportContext
 from manireports.scope import Actor, Grant, Scope, scope_condition
 from manireports.sqlcheck import SqlPolicy, SQLRejectedError
+from manireports.sqlcheck.site import SCOPE_MARKER, SqlValidator, check_reads
 from manireports.sqltext import render_sql
 from tests.conftest import ENGINES, fresh_database
 from tests.moodle_site import MoodleSite
@@ -276,7 +274,7 @@ def test_no_catalogue_reaches_a_secret() -> None:
         assert not any("password" in read or "secret" in read for read in query.reads), name
         # The strictest reading: the deny list of the configuration refuses any reach to them.
         policy = SqlPolicy(denied_columns=frozenset({"user.password", "user.secret"}))
-        check_policy(query, policy, None)
+        check_reads(query.reads, f"source {query.source}", policy, None)
 
 
 # -- sources ------------------------------------------------------------------------------------

@@ -18,28 +18,30 @@ from manireports.config import load_config
 from manireports.errors import ConfigError, InputError
 from manireports.moodle.connection import MoodleDB
 from manireports.moodle.detect import SiteInfo
-from manireports.reports.configured import SCOPE_MARKER
-from manireports.reports.custom import (
+from manireports.reports.operator.custom import (
     CustomReportRecord,
-    SqlValidator,
     custom_report_spec,
     delete_custom_report,
     fill_output_tokens,
     fill_tokens,
     get_custom_report,
     list_custom_reports,
-    make_validator,
     param_kind,
     report_spec,
     require_custom_report,
     save_custom_report,
-    site_tables,
-    site_url,
     update_custom_report,
 )
 from manireports.reports.params import bind_params
 from manireports.reports.spec import ReportContext
 from manireports.sqlcheck import SqlPolicy, SQLRejectedError
+from manireports.sqlcheck.site import (
+    SCOPE_MARKER,
+    SqlValidator,
+    make_validator,
+    site_tables,
+    site_url,
+)
 from manireports.sqltext import expand_tables
 from manireports.state import StateDB, list_audit
 from manireports.state import tables as t

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from manireports.app import App
 from manireports.config import load_config
 from manireports.demo import build_demo
-from manireports.reports.custom import make_validator
 from manireports.sqlcheck import RULES, SQLRejectedError
+from manireports.sqlcheck.site import make_validator
 from manireports.state import StateDB
 from manireports.state import tables as t
 from tests.cli_runner import invoke

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from manireports.jobs.scorm_store import refresh_scorm_summary
 
 from manireports.cleanup import cleanup
 from manireports.errors import RunError
-from manireports.reports.scorm_store import refresh_scorm_summary
 from manireports.state import StateDB, list_audit, list_runs
 from manireports.state import tables as t
 from tests.moodle_site import MoodleSite

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from manireports.errors import InputError
-from manireports.reports.scorm import (
+from manireports.reports.steps.scorm import (
     attempt_score,
     is_scorm_2004,
     parse_scorm_duration,

@@ -21,7 +21,7 @@ from manireports.app import App
 from manireports.config import load_config
 from manireports.errors import InputError
 from manireports.reports.run import ReportRequest, prepare_report
-from manireports.reports.trends import trend_months
+from manireports.reports.steps.trends import trend_months
 from tests.moodle_site import MoodleSite
 from tests.reporting import report_rows
 

@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 from manireports.app import App
 from manireports.config import load_config
 from manireports.errors import ManiReportsError
-from manireports.reports.custom import get_custom_report, make_validator, save_custom_report
+from manireports.reports.operator.custom import get_custom_report, save_custom_report
 from manireports.reports.run import ReportRequest, prepare_report
+from manireports.sqlcheck.site import make_validator
 from tests.cli_runner import run_cli
 from tests.conftest import ENGINES, fresh_database
 from tests.moodle_site import MoodleSite

@@ -26,12 +26,12 @@ from manireports.analytics.scoring import Inputs
 from manireports.app import App
 from manireports.reports.spec import read_sql_file
 from manireports.scope import Scope, scope_condition
+from manireports.sqlcheck.site import SCOPE_MARKER
 from manireports.sqltext import render_sql
 from manireports.state.tables import usertime_daily as daily
 from manireports.timetrack.sessions import LOG, LocalDays, TimeSettings, session_seconds, sessionize
 from manireports.timetrack.sync import log_source
 
-SCOPE_MARKER = "%%SCOPE%%"
 COURSES_MARKER = "%%COURSES%%"
 IN_SQL_LIMIT = 1000
 """Course id lists up to this size go into the queries; longer ones filter in Python."""

@@ -108,7 +108,7 @@ def jobs_build_cache(env: Environment, application: App) -> Iterator[None]:
 
     Example: manireports jobs build-cache
     """
-    from manireports.reports.prebuild import build_cache
+    from manireports.jobs.prebuild import build_cache
 
     built = build_cache(application)
     yield
@@ -126,7 +126,7 @@ def jobs_scorm_summary(env: Environment, application: App) -> Iterator[None]:
 
     Example: manireports jobs scorm-summary
     """
-    from manireports.reports.scorm_store import refresh_scorm_summary
+    from manireports.jobs.scorm_store import refresh_scorm_summary
 
     count = refresh_scorm_summary(application)
     yield

@@ -50,7 +50,7 @@ def reports_list(
         for report in BUILTIN_REPORTS.values()
     ]
     state = env_of(ctx).app().state
-    from manireports.reports.custom import list_custom_reports
+    from manireports.reports.operator.custom import list_custom_reports
 
     for record in list_custom_reports(state):
         rows.append(
@@ -84,7 +84,7 @@ ConfigFileOption = Annotated[
 
 
 def _read_definition(sql_file: Path | None, config_file: Path | None) -> tuple[str | None, Any]:
-    from manireports.reports.configured import load_report_config
+    from manireports.reports.operator.configured import load_report_config
 
     if sql_file and config_file:
         raise InputError("Give either --sql-file or --config-file, not both.")
@@ -110,7 +110,8 @@ def reports_create(
 
     Example: manireports reports create --name "Logins" --sql-file logins.sql
     """
-    from manireports.reports.custom import make_validator, save_custom_report
+    from manireports.reports.operator.custom import save_custom_report
+    from manireports.sqlcheck.site import make_validator
 
     env = env_of(ctx)
     application = env.app()
@@ -139,7 +140,8 @@ def reports_validate(
 
     Example: manireports reports validate --sql-file logins.sql
     """
-    from manireports.reports.custom import check_report_config, make_validator
+    from manireports.reports.operator.custom import check_report_config
+    from manireports.sqlcheck.site import make_validator
 
     env = env_of(ctx)
     application = env.app()
@@ -166,7 +168,7 @@ def reports_show(
 
     Example: manireports reports show 3
     """
-    from manireports.reports.custom import require_custom_report
+    from manireports.reports.operator.custom import require_custom_report
 
     state = env_of(ctx).app().state
     record = require_custom_report(state, report)
@@ -198,11 +200,8 @@ def reports_update(
 
     Example: manireports reports update 3 --sql-file logins-v2.sql
     """
-    from manireports.reports.custom import (
-        make_validator,
-        require_custom_report,
-        update_custom_report,
-    )
+    from manireports.reports.operator.custom import require_custom_report, update_custom_report
+    from manireports.sqlcheck.site import make_validator
 
     env = env_of(ctx)
     application = env.app()
@@ -229,7 +228,7 @@ def reports_delete(
 
     Example: manireports reports delete 3
     """
-    from manireports.reports.custom import delete_custom_report, require_custom_report
+    from manireports.reports.operator.custom import delete_custom_report, require_custom_report
 
     env = env_of(ctx)
     state = env.app().state
@@ -315,7 +314,7 @@ def run_report_command(
         if progress:
             progress.finish()
     if outcome.rows == 0 and request.report == "time_spent":
-        from manireports.reports.timespent import NOT_TRACKED_YET, time_tracking_has_run
+        from manireports.reports.steps.timespent import NOT_TRACKED_YET, time_tracking_has_run
 
         if not time_tracking_has_run(application):
             typer.echo(NOT_TRACKED_YET, file=env.stderr)

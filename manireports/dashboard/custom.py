@@ -31,7 +31,7 @@ from manireports.documents import read_document, unknown_keys
 from manireports.errors import InputError
 from manireports.reports.builtin import BUILTIN_REPORTS
 from manireports.reports.collect import Record
-from manireports.reports.custom import get_custom_report
+from manireports.reports.operator.custom import get_custom_report
 from manireports.state.store import StateDB, transaction
 from manireports.state.tables import dashboard_widgets, dashboards
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from manireports.reports.trends import Month, trend_months
+from manireports.reports.steps.trends import Month, trend_months
 
 
 @dataclass(frozen=True)

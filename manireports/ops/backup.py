@@ -25,13 +25,13 @@ import sqlalchemy as sa
 from manireports.app import App
 from manireports.dashboard.custom import store_widgets
 from manireports.errors import InputError, ManiReportsError
-from manireports.reports.custom import (
+from manireports.reports.operator.custom import (
     list_custom_reports,
-    make_validator,
     save_custom_report,
     update_custom_report,
 )
 from manireports.schedule.recurrence import FREQUENCIES, Recurrence, next_fire
+from manireports.sqlcheck.site import make_validator
 from manireports.state.store import now_seconds, write_setting
 from manireports.state.tables import (
     customreports,

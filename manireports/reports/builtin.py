@@ -9,15 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from manireports.export import Column
-from manireports.reports.analytics import AT_RISK, USER_ENGAGEMENT
-from manireports.reports.company import COMPANY_OVERVIEW, refuse_company_filter_without_iomad
 from manireports.reports.params import Param
-from manireports.reports.progress import COURSE_PROGRESS
-from manireports.reports.quiz import QUIZ_ATTEMPTS
-from manireports.reports.scorm import SCORM_SUMMARY
 from manireports.reports.spec import EARLIEST, LATEST, BuiltinReport, ReportContext
-from manireports.reports.timespent import TIME_SPENT
-from manireports.reports.trends import COMPLETION_TRENDS, ENROLMENT_TRENDS
+from manireports.reports.steps.analytics import AT_RISK, USER_ENGAGEMENT
+from manireports.reports.steps.company import COMPANY_OVERVIEW, refuse_company_filter_without_iomad
+from manireports.reports.steps.progress import COURSE_PROGRESS
+from manireports.reports.steps.quiz import QUIZ_ATTEMPTS
+from manireports.reports.steps.scorm import SCORM_SUMMARY
+from manireports.reports.steps.timespent import TIME_SPENT
+from manireports.reports.steps.trends import COMPLETION_TRENDS, ENROLMENT_TRENDS
 
 
 def _bind_course_completion(context: ReportContext) -> dict[str, Any]:

@@ -23,12 +23,7 @@ from manireports.errors import InputError, PermissionDeniedError, RunError
 from manireports.export import Column, ColumnKind, ExportOptions, ReportTable, export
 from manireports.reports.builtin import BUILTIN_REPORTS
 from manireports.reports.caching import ReportCache, report_cache
-from manireports.reports.custom import (
-    fill_tokens,
-    get_custom_report,
-    make_validator,
-    report_spec,
-)
+from manireports.reports.operator.custom import fill_tokens, get_custom_report, report_spec
 from manireports.reports.params import bind_params, parse_moment
 from manireports.reports.spec import (
     BuiltinReport,
@@ -40,6 +35,7 @@ from manireports.reports.spec import (
 )
 from manireports.scope import Scope, ScopeColumn, resolve_scope, scope_condition, wrap_query
 from manireports.sqlcheck import SQLRejectedError
+from manireports.sqlcheck.site import SCOPE_MARKER, make_validator
 from manireports.sqltext import expand_tables, render_sql
 from manireports.state import finish_run, record_audit, start_run
 
@@ -57,8 +53,6 @@ __all__ = [
     "prepare_report",
     "run_report",
 ]
-
-SCOPE_MARKER = "%%SCOPE%%"
 
 
 def find_report(app: App, name: str) -> BuiltinReport:

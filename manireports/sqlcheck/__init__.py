@@ -19,7 +19,8 @@ Choices worth knowing:
   prefix, so a hard-coded `mdl_user` (refused: the prefix is configurable) stays distinguishable
   from `{user}`, even with an empty prefix.
 - %%STARTTIME%%, %%ENDTIME%% and %%USERID%% are read as numbers; %%WWWROOT%%, %%Q%%, %%C%% and
-  %%S%% are left for the result values (reports.custom fills them there); %%FLAGS%% is refused.
+  %%S%% are left for the result values (reports.operator.custom fills them there); %%FLAGS%%
+  is refused.
 - A CTE hides a table only where the database would let it, and its name is compared as the
   database compares it where that is certain; in doubt the name is taken for a real table, which
   is refused, never waved through.

@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 from manireports.errors import RunError
 from manireports.export import Column
 from manireports.localtime import midnight
-from manireports.reports.company import COMPANY_PARAM, refuse_company_filter_without_iomad
 from manireports.reports.params import Param
 from manireports.reports.spec import BuiltinReport, ReportContext, Row
+from manireports.reports.steps.company import COMPANY_PARAM, refuse_company_filter_without_iomad
 
 MONTHS = 12
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from manireports.documents import read_document
 from manireports.errors import InputError
-from manireports.reports.configured.checks import CONFIG_KEYS
+from manireports.reports.operator.configured.checks import CONFIG_KEYS
 
 
 def load_report_config(path: str | Path) -> dict[str, Any]:

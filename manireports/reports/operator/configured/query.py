@@ -24,9 +24,9 @@ from manireports.errors import InputError
 from manireports.export import Column, ColumnKind
 from manireports.localtime import local_to_unix
 from manireports.moodle.connection import Engine
-from manireports.reports.configured.buckets import split_bucket_name
-from manireports.reports.configured.buckets import tables_builder as bucket_builder
-from manireports.reports.configured.catalogue import (
+from manireports.reports.operator.configured.buckets import split_bucket_name
+from manireports.reports.operator.configured.buckets import tables_builder as bucket_builder
+from manireports.reports.operator.configured.catalogue import (
     ONE,
     SOURCES,
     ZERO,
@@ -37,17 +37,17 @@ from manireports.reports.configured.catalogue import (
     Tables,
     tables_for,
 )
-from manireports.reports.configured.checks import (
+from manireports.reports.operator.configured.checks import (
     CONFIG_KEYS,
     describe,
     label_of,
     list_of,
 )
-from manireports.reports.configured.formats import Format, parse_format
+from manireports.reports.operator.configured.formats import Format, parse_format
 from manireports.reports.params import parse_moment
 from manireports.scope import ScopeColumn
+from manireports.sqlcheck.site import SCOPE_MARKER
 
-SCOPE_MARKER = "%%SCOPE%%"
 MAX_LIMIT = 1_000_000
 MAX_IN_VALUES = 1_000
 OPS = (

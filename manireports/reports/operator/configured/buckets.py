@@ -24,7 +24,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from manireports.reports.configured.catalogue import Field, Tables
+from manireports.reports.operator.configured.catalogue import Field, Tables
 
 UNITS = ("day", "week", "month")
 FIRST_YEAR, END_YEAR = 1990, 2060

@@ -68,9 +68,9 @@ from typing import Any
 
 from manireports.errors import RunError
 from manireports.export import Column
-from manireports.reports.company import COMPANY_PARAM, refuse_company_filter_without_iomad
 from manireports.reports.params import Param
 from manireports.reports.spec import BuiltinReport, ReportContext, Row
+from manireports.reports.steps.company import COMPANY_PARAM, refuse_company_filter_without_iomad
 
 # Moodle's constants (mod/scorm/locallib.php).
 GRADESCOES, GRADEHIGHEST, GRADEAVERAGE, GRADESUM = 0, 1, 2, 3

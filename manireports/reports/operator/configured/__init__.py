@@ -16,8 +16,8 @@ Safe by construction: every table, join and expression comes from the catalogue 
 built as SQLAlchemy expressions over Moodle's tables with the site's prefix, and compiled for the
 Moodle database's dialect; a configuration only picks catalogue entries by name, and filter values
 are bound parameters. The query is therefore not parsed like custom SQL, but the [reports] deny
-and allow lists still apply to the tables and columns it reads (policy.py), at creation and at
-every run.
+and allow lists still apply to the tables and columns it reads (sqlcheck.site), at creation and
+at every run.
 
 Choices worth knowing (docs/config-reports.md says them to operators):
 - Deleted users are left out of every source; the users source also leaves out the guest account,
@@ -49,25 +49,23 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from manireports.errors import InputError
-from manireports.reports.configured.catalogue import SOURCES, Field, Source
-from manireports.reports.configured.checks import CONFIG_KEYS
-from manireports.reports.configured.formats import FORMATS, Format, row_formatter
-from manireports.reports.configured.loading import load_report_config
-from manireports.reports.configured.policy import check_policy
-from manireports.reports.configured.query import (
+from manireports.reports.operator.configured.catalogue import SOURCES, Field, Source
+from manireports.reports.operator.configured.checks import CONFIG_KEYS
+from manireports.reports.operator.configured.formats import FORMATS, Format, row_formatter
+from manireports.reports.operator.configured.loading import load_report_config
+from manireports.reports.operator.configured.query import (
     AGGREGATES,
     MAX_LIMIT,
     OPS,
-    SCOPE_MARKER,
     SOURCE_ALIASES,
     ConfiguredQuery,
     build_configured_sql,
 )
 from manireports.reports.spec import BuiltinReport, ReportContext, Row
+from manireports.sqlcheck.site import check_reads
 
 if TYPE_CHECKING:
-    from manireports.reports.custom import CustomReportRecord, SqlValidator
+    from manireports.sqlcheck.site import SqlValidator
 
 __all__ = [
     "AGGREGATES",
@@ -75,7 +73,6 @@ __all__ = [
     "FORMATS",
     "MAX_LIMIT",
     "OPS",
-    "SCOPE_MARKER",
     "SOURCES",
     "SOURCE_ALIASES",
     "ConfiguredQuery",
@@ -97,36 +94,26 @@ def check_configured(
     query = build_configured_sql(
         cfg, engine=validator.engine, prefix=validator.policy.prefix, scope_marker=scope_marker
     )
-    check_policy(query, validator.policy, validator.known_tables())
+    check_reads(query.reads, f"source {query.source}", validator.policy, validator.known_tables())
     return query
 
 
 def configured_report_spec(
-    record_or_cfg: CustomReportRecord | Mapping[str, Any],
+    cfg: Mapping[str, Any],
     validator: SqlValidator,
     *,
     name: str | None = None,
     description: str | None = None,
+    custom_id: int | None = None,
 ) -> BuiltinReport:
-    """A config-built report as the report runner runs it.
+    """A config-built report as the report runner runs it (`custom_id` is its stored id).
 
     Checked against the [reports] lists of this run (they may have changed since it was saved),
     with `%%SCOPE%%` where the scope condition goes. The filter values are not Param defaults
     (they are not --param options): `bind` computes them when the report runs, so dates are read
     in the site timezone of that run and `now` is its --as-of.
     """
-    if isinstance(record_or_cfg, Mapping):
-        cfg: Mapping[str, Any] = record_or_cfg
-        title = name or "configured report"
-        report_id: int | None = None
-    else:
-        if record_or_cfg.config is None:
-            raise InputError(f"The custom report {record_or_cfg.name} is not config-built.")
-        cfg = record_or_cfg.config
-        title = record_or_cfg.name
-        report_id = record_or_cfg.id
-        if description is None:
-            description = record_or_cfg.description
+    title = name or "configured report"
     query = check_configured(cfg, validator, scope_marker=True)
     engine, prefix = validator.engine, validator.policy.prefix
 
@@ -151,5 +138,5 @@ def configured_report_spec(
         transform=None if formatter is None else transform,
         scope_columns=query.scope_columns,
         sql_text=query.sql,
-        custom_id=report_id,
+        custom_id=custom_id,
     )

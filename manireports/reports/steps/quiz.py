@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from manireports.export import Column
-from manireports.reports.company import COMPANY_PARAM, refuse_company_filter_without_iomad
 from manireports.reports.params import Param
 from manireports.reports.spec import BuiltinReport, ReportContext
+from manireports.reports.steps.company import COMPANY_PARAM, refuse_company_filter_without_iomad
 
 
 def _bind_quiz_attempts(context: ReportContext) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Custom reports: SQL written by the operator, or built from a configuration.
 
 They are stored in manireports_customreports, type 'sql' (report_customsql style SQL in
-`sqlquery`) or 'config' (the builder's JSON in `configjson`, see reports.configured). Creating,
-changing and deleting one writes an audit entry in the same transaction.
+`sqlquery`) or 'config' (the builder's JSON in `configjson`, see reports.operator.configured).
+Creating, changing and deleting one writes an audit entry in the same transaction. The checks
+against the site's [reports] lists are in sqlcheck.site.
 
 SQL follows report_customsql's conventions:
 - `{table}` for Moodle tables; a hard-coded prefix is refused with a hint (sqlcheck).
@@ -34,33 +35,24 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from manireports.config import Config
-from manireports.errors import ConfigError, InputError
-from manireports.moodle.connection import Engine, MoodleDB
-from manireports.moodle.detect import IOMAD_51PLUS_TABLES
+from manireports.errors import InputError
 from manireports.reports.builtin import BUILTIN_REPORTS
-from manireports.reports.configured import (
-    SCOPE_MARKER,
+from manireports.reports.operator.configured import (
     ConfiguredQuery,
     check_configured,
     configured_report_spec,
 )
 from manireports.reports.params import Param, ParamKind
 from manireports.reports.spec import BuiltinReport, ReportContext
-from manireports.sqlcheck import (
-    CheckedSQL,
-    Dialect,
-    SqlPolicy,
-    SQLRejectedError,
-    check_custom_sql,
-)
+from manireports.sqlcheck import CheckedSQL
+from manireports.sqlcheck.site import SqlValidator, no_site_url
 from manireports.sqltext import parameter_names
 from manireports.state import record_audit, transaction
 from manireports.state.store import StateDB, now_seconds
@@ -68,25 +60,9 @@ from manireports.state.tables import customreports, schedules
 
 ReportType = Literal["sql", "config"]
 
-DIALECTS: Mapping[Engine, Dialect] = {
-    "mysql": "mysql",
-    "postgresql": "postgres",
-    "sqlite": "sqlite",
-}
-# Built-in report names, including those not written yet, so that a custom
-# report never shadows one later.
-RESERVED_NAMES = frozenset(BUILTIN_REPORTS) | {
-    "course_completion",
-    "course_progress",
-    "scorm_summary",
-    "quiz_attempts",
-    "user_engagement",
-    "at_risk",
-    "time_spent",
-    "enrolment_trends",
-    "completion_trends",
-    "company_overview",
-}
+# A custom report may not take a built-in report's name: `run-report NAME` would find two. Every
+# built-in report is in the catalogue, so the catalogue is the whole list.
+RESERVED_NAMES = frozenset(BUILTIN_REPORTS)
 # Filled by the report runner with the moment of the run, never given as --param.
 RUN_PARAMETERS = frozenset({"now"})
 MAX_NAME_LENGTH = 255
@@ -101,144 +77,6 @@ _PARAM_HELP: Mapping[ParamKind, str] = {
     "text": "text",
     "int": "a whole number",
 }
-
-
-# -- validation -------------------------------------------------------------------------------
-
-
-class SqlValidator:
-    """Checks custom SQL for one Moodle database: its dialect, the [reports] policy and the
-    tables it has. Call it with the SQL; it returns the CheckedSQL or raises SQLRejectedError.
-
-    `known_tables` may be a callable, asked once on first use, so commands that never validate
-    do not connect to Moodle. None skips the check that tables exist.
-    """
-
-    def __init__(
-        self,
-        engine: Engine,
-        policy: SqlPolicy,
-        known_tables: Collection[str] | Callable[[], Collection[str]] | None = None,
-        *,
-        table_columns: Callable[[str], Sequence[str] | None] | None = None,
-        site_url: Callable[[], str | None] | None = None,
-        notice: Callable[[str], None] | None = None,
-    ) -> None:
-        if engine not in DIALECTS:
-            raise InputError(f"Custom reports cannot be checked for the database engine {engine}.")
-        self.engine: Engine = engine
-        self.dialect: Dialect = DIALECTS[engine]
-        self.policy = policy
-        self._tables = known_tables
-        self._resolved: Collection[str] | None = None
-        self.table_columns = table_columns
-        self._site_url = site_url
-        self._notice = notice
-
-    def known_tables(self) -> Collection[str] | None:
-        if self._tables is None or not callable(self._tables):
-            return self._tables
-        if self._resolved is None:
-            self._resolved = frozenset(self._tables())
-        return self._resolved
-
-    def __call__(self, sql: str) -> CheckedSQL:
-        position = sql.find(SCOPE_MARKER)
-        if position >= 0:
-            # The runner puts the scope condition where this marker is; in custom SQL (even in
-            # a string literal) it would take the place of the scope instead of adding it.
-            raise SQLRejectedError(
-                "unsupported token",
-                SCOPE_MARKER,
-                "It marks where manireports puts the scope condition and may not be written in "
-                "a report; remove it",
-                sql.count("\n", 0, position) + 1,
-            )
-        checked = check_custom_sql(
-            sql, self.dialect, self.policy, self.known_tables(), self.table_columns
-        )
-        if "%%WWWROOT%%" in checked.sql and self._site_url is not None:
-            self.site_url()
-        if checked.left_out and self._notice is not None:
-            self._notice(
-                "Note: the star in this report leaves out "
-                f"{', '.join(checked.left_out)} ([reports] denied_columns)."
-            )
-        return checked
-
-    def site_url(self) -> str:
-        """The site URL %%WWWROOT%% stands for; without one a report using it is refused."""
-        found = self._site_url() if self._site_url is not None else None
-        if not found:
-            raise _no_site_url()
-        return found
-
-
-Validator = SqlValidator
-
-
-def _no_site_url() -> ConfigError:
-    return ConfigError(
-        "The report uses %%WWWROOT%%, but the site URL is not known: set [moodle] wwwroot in "
-        "manireports.toml (or MANIREPORTS_MOODLE_WWWROOT), or point [moodle] config_php at a "
-        "config.php that sets $CFG->wwwroot."
-    )
-
-
-def policy_from_config(config: Config, prefix: str) -> SqlPolicy:
-    """The [reports] deny and allow lists as a SqlPolicy for a site with this prefix."""
-    return SqlPolicy(
-        prefix=prefix,
-        denied_tables=frozenset(config.settings.reports.denied_tables),
-        denied_columns=frozenset(config.settings.reports.denied_columns),
-        allowed_tables=frozenset(config.settings.reports.allowed_tables),
-    )
-
-
-def site_tables(db: MoodleDB) -> frozenset[str]:
-    """The unprefixed tables of the site, plus the classic IOMAD names report SQL uses for the
-    tables IOMAD renamed in 2026 (`{company}` is rendered as the renamed table there)."""
-    tables = set(db.table_names())
-    tables.update(logical for logical, real in IOMAD_51PLUS_TABLES.items() if real in tables)
-    return frozenset(tables)
-
-
-def table_columns(db: MoodleDB, table: str) -> list[str] | None:
-    """The columns of a Moodle table (unprefixed, or a classic IOMAD name) in the database's
-    order, as `SELECT *` returns them; None when the table is not there."""
-    names = [table, IOMAD_51PLUS_TABLES.get(table, table)]
-    with db.connect() as connection:
-        inspector = sa.inspect(connection)
-        for name in names:
-            if inspector.has_table(db.table(name)):
-                return [str(c["name"]) for c in inspector.get_columns(db.table(name))]
-    return None
-
-
-def site_url(config: Config) -> str | None:
-    """The site URL: [moodle] wwwroot, else $CFG->wwwroot of [moodle] config_php."""
-    url = config.settings.moodle.wwwroot
-    path = config.settings.moodle.config_php
-    if not url and path:
-        from manireports.moodle.config_php import read_config_php
-
-        url = read_config_php(path).wwwroot
-    return url.rstrip("/") if url else None
-
-
-def make_validator(
-    config: Config, db: MoodleDB, notice: Callable[[str], None] | None = None
-) -> SqlValidator:
-    """The validator for the configured Moodle database; it reads the table list on first use,
-    and a table's columns only when a star over it must be listed out."""
-    return SqlValidator(
-        db.engine_name,
-        policy_from_config(config, db.prefix),
-        lambda: site_tables(db),
-        table_columns=lambda table: table_columns(db, table),
-        site_url=lambda: site_url(config),
-        notice=notice,
-    )
 
 
 def check_report_config(config: Mapping[str, Any], validator: SqlValidator) -> ConfiguredQuery:
@@ -731,7 +569,7 @@ def custom_report_spec(
     transform = None
     if _OUTPUT_TOKEN.search(checked.sql):
         if wwwroot is None and "%%WWWROOT%%" in checked.sql:
-            raise _no_site_url()
+            raise no_site_url()
 
         def transform(rows: Iterator[Any], _context: ReportContext) -> Iterator[Any]:
             return fill_output_tokens(rows, wwwroot)
@@ -772,7 +610,15 @@ def report_spec(record: CustomReportRecord, validator: SqlValidator) -> BuiltinR
     """Any custom report as the runner runs it, validated again now (the [reports] policy or the
     site's tables may have changed since it was saved)."""
     if record.type == "config":
-        return configured_report_spec(record, validator)
+        if record.config is None:
+            raise InputError(f"The custom report {record.name} is not config-built.")
+        return configured_report_spec(
+            record.config,
+            validator,
+            name=record.name,
+            description=record.description,
+            custom_id=record.id,
+        )
     if record.sql is None:
         raise InputError(
             f"The custom report {record.name} has no SQL; replace it with "
