@@ -225,6 +225,7 @@ def main() -> int:
                 sync_env(args, home),
             )
             print("bringing the state up to date (untimed) ...", file=sys.stderr)
+            check(manireports("db", "upgrade"), sync.env, home)
             check(sync.argv, sync.env, home)
             before = [args.sync_moodle_url, str(args.sync_rows)]
             timings.append(time_case(sync, args.repeat, home, before))
