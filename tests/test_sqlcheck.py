@@ -961,7 +961,7 @@ def _cases(cases: list[Refused] | list[Accepted]) -> Iterator[object]:
             yield pytest.param(case, dialect, id=f"{dialect}-{case.name}")
 
 
-@pytest.mark.parametrize(("case", "dialect"), _cases(REFUSED))
+@pytest.mark.parametrize(("case", "dialect"), list(_cases(REFUSED)))
 def test_refused(case: Refused, dialect: Dialect) -> None:
     with pytest.raises(SQLRejectedError) as caught:
         check_custom_sql(case.sql, dialect, POLICY)
@@ -972,7 +972,7 @@ def test_refused(case: Refused, dialect: Dialect) -> None:
     assert "manireports_" not in str(error)  # tables are shown as written, `{name}`
 
 
-@pytest.mark.parametrize(("case", "dialect"), _cases(ACCEPTED))
+@pytest.mark.parametrize(("case", "dialect"), list(_cases(ACCEPTED)))
 def test_accepted(case: Accepted, dialect: Dialect) -> None:
     checked = check_custom_sql(case.sql, dialect, POLICY)
     assert checked.tables == case.tables
