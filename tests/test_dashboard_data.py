@@ -180,21 +180,20 @@ def test_each_report_a_dashboard_reads_is_one_recorded_run(env: dict[str, str]) 
     assert [(r["report"], r["paramsjson"]["as_of"]) for r in runs] == [
         ("time_spent", AS_OF), ("enrolment_trends", AS_OF), ("completion_trends", AS_OF),
         ("course_progress", AS_OF), ("course_progress", "2026-02-28 23:59:59"),
-        ("course_completion", AS_OF), ("at_risk", AS_OF), ("at_risk", "2026-02-28 23:59:59"),
-        ("company_overview", AS_OF),
+        ("at_risk", AS_OF), ("at_risk", "2026-02-28 23:59:59"), ("company_overview", AS_OF),
     ]  # fmt: skip
     for run in runs:
         assert (run["status"], run["format"], run["error"]) == ("completed", None, None)
         assert run["paramsjson"]["for"] == "dashboard"
     # Rows as run-report counts them: 12 months of trends, 4 learner-course pairs.
     assert [r["rowcount"] for r in runs[1:3]] == [12, 12]
-    assert runs[5]["rowcount"] == 4
+    assert runs[3]["rowcount"] == 4
     assert len(views) == 1
     # A report stopped at [reports] max_rows says so in its own run.
     dashboard({**env, "MANIREPORTS_REPORTS_MAX_ROWS": "3"})
     state = StateDB(env["MANIREPORTS_STATE_URL"])
     try:
-        capped = list_runs(state, report="course_completion", limit=1)[0]
+        capped = list_runs(state, report="course_progress", limit=1)[0]
     finally:
         state.close()
     assert (capped["rowcount"], capped["error"]) == (3, "stopped at [reports] max_rows = 3 rows")

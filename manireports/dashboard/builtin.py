@@ -69,19 +69,16 @@ def _month_count(rows: list[Record], label: str) -> float | None:
     return next((float(r["count"]) for r in rows if r["month"] == label), None)
 
 
-def _course_names(*sources: dict[int, str]) -> dict[int, str]:
-    """Course id -> shortname, the first source that names a course winning."""
-    names: dict[int, str] = {}
-    for found in sources:
-        for courseid, shortname in found.items():
-            names.setdefault(courseid, shortname)
-    return names
-
-
 @dataclass
 class Progress:
     """What the panels take from course_progress: the mean, the status counts, each course's
-    percentages and the course names."""
+    percentages, learners and completions, and the course names.
+
+    course_progress lists exactly the learner-course pairs of course_completion (with no date
+    window) and its course_completed is the same Moodle completion, so the completion panels
+    read it too: one query fewer per dashboard, and the courses table cannot disagree with the
+    status breakdown.
+    """
 
     average: Mean = field(default_factory=Mean)
     statuses: dict[str, int] = field(
@@ -93,6 +90,8 @@ class Progress:
         }
     )
     per_course: dict[str, Mean] = field(default_factory=lambda: defaultdict(Mean))
+    # course shortname -> [learners, completed]
+    counts: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     names: dict[int, str] = field(default_factory=dict)
 
     @classmethod
@@ -104,11 +103,15 @@ class Progress:
 
     def add(self, row: Record) -> None:
         percent = row["progress_percent"]
+        shortname = str(row["course_shortname"])
         self.average.add(percent)
-        self.per_course[str(row["course_shortname"])].add(percent)
+        self.per_course[shortname].add(percent)
+        counts = self.counts[shortname]
+        counts[0] += 1
         if row.get("course_shortname"):
             self.names.setdefault(int(row["courseid"]), str(row["course_shortname"]))
         if row["course_completed"]:
+            counts[1] += 1
             self.statuses["Completed"] += 1
         elif percent is None:
             self.statuses["Not tracked"] += 1
@@ -120,26 +123,6 @@ class Progress:
 
 def _average(rows: Iterator[Record]) -> float | None:
     return _mean(row["progress_percent"] for row in rows)
-
-
-@dataclass
-class Completion:
-    """What the panels take from course_completion: learners and completions per course
-    shortname, and the course names."""
-
-    counts: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
-    names: dict[int, str] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, rows: Iterator[Record]) -> Completion:
-        figures = cls()
-        for row in rows:
-            entry = figures.counts[str(row["course_shortname"])]
-            entry[0] += 1
-            entry[1] += 1 if row["completed"] else 0
-            if row.get("course_shortname"):
-                figures.names.setdefault(int(row["courseid"]), str(row["course_shortname"]))
-        return figures
 
 
 def _status(counts: dict[str, int]) -> Chart:
@@ -290,9 +273,7 @@ def staff_dashboard(sources: Sources, periods: Periods, *, companies: bool) -> l
     active, enrolments, completions, time_spent = _flow_kpis(sources, periods)
     progress = sources.fold("course_progress", Progress.of)
     before = sources.fold("course_progress", _average, as_of=periods.end_moment(periods.current))
-    completion = sources.fold("course_completion", Completion.of)
-    names = _course_names(completion.names, progress.names)
-    at_risk_kpi, at_risk_table = _at_risk_widgets(sources, periods, names)
+    at_risk_kpi, at_risk_table = _at_risk_widgets(sources, periods, progress.names)
     average = Kpi(
         "Average progress",
         progress.average.result(),
@@ -308,9 +289,9 @@ def staff_dashboard(sources: Sources, periods: Periods, *, companies: bool) -> l
         at_risk_kpi,
         time_spent,
         _trends_chart(sources),
-        _completion_by_course(completion.counts),
+        _completion_by_course(progress.counts),
         _status(progress.statuses),
-        _courses_table(completion.counts, progress.per_course),
+        _courses_table(progress.counts, progress.per_course),
         at_risk_table,
     ]
     if companies:
@@ -400,7 +381,7 @@ def student_dashboard(sources: Sources, periods: Periods) -> list[Widget]:
     _active, _enrolments, _completions, time_spent = _flow_kpis(sources, periods)
     grades = sources.rows("quiz_attempts")
     figures = Progress.of(iter(progress))
-    names = _course_names(figures.names)
+    names = figures.names
     state = _state_note(periods)
 
     def completed(rows: list[Record]) -> int:
