@@ -65,6 +65,8 @@ class ReportsSection(NamedTuple):
     timeout_seconds: Positive = 300
     max_rows: Positive = 5_000_000
     pdf_max_rows: Positive = 50_000
+    # How many of a dashboard's reports read the Moodle database at once (1: one after another).
+    dashboard_parallel_reports: Annotated[int, Bounds(1, 8)] = 2
     denied_tables: tuple[str, ...] = (
         "sessions",
         "external_tokens",

@@ -8,6 +8,7 @@ and 2026-01 (previous).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from manireports.app import App
 from manireports.config import load_config
 from manireports.dashboard import DashboardRequest, build_dashboard
 from manireports.dashboard.model import Chart, Kpi, Table
+from manireports.dashboard.sources import Ask, Sources
+from manireports.reports.collect import Record
 from manireports.state import StateDB, list_audit, list_runs
 from manireports.state.tables import usertime_daily
 from tests.cli_runner import invoke
@@ -175,21 +178,24 @@ def test_each_report_a_dashboard_reads_is_one_recorded_run(env: dict[str, str]) 
         views = list_audit(state, action="dashboard_view")
     finally:
         state.close()
-    # The site dashboard's reports, in the order its panels read them; the states (progress,
-    # learners at risk) twice: now and at the end of the last full month.
-    assert [(r["report"], r["paramsjson"]["as_of"]) for r in runs] == [
-        ("time_spent", AS_OF), ("enrolment_trends", AS_OF), ("completion_trends", AS_OF),
-        ("course_progress", AS_OF), ("course_progress", "2026-02-28 23:59:59"),
-        ("at_risk", AS_OF), ("at_risk", "2026-02-28 23:59:59"), ("company_overview", AS_OF),
+    # The site dashboard's reports; the states (progress, learners at risk) twice: now and at
+    # the end of the last full month. Two are read at a time, so their order varies.
+    assert sorted((r["report"], r["paramsjson"]["as_of"]) for r in runs) == [
+        ("at_risk", "2026-02-28 23:59:59"), ("at_risk", AS_OF), ("company_overview", AS_OF),
+        ("completion_trends", AS_OF), ("course_progress", "2026-02-28 23:59:59"),
+        ("course_progress", AS_OF), ("enrolment_trends", AS_OF), ("time_spent", AS_OF),
     ]  # fmt: skip
     for run in runs:
         assert (run["status"], run["format"], run["error"]) == ("completed", None, None)
         assert run["paramsjson"]["for"] == "dashboard"
     # Rows as run-report counts them: 12 months of trends, 4 learner-course pairs.
-    assert [r["rowcount"] for r in runs[1:3]] == [12, 12]
-    assert runs[3]["rowcount"] == 4
+    counts = {(r["report"], r["paramsjson"]["as_of"]): r["rowcount"] for r in runs}
+    assert counts[("enrolment_trends", AS_OF)] == counts[("completion_trends", AS_OF)] == 12
+    assert counts[("course_progress", AS_OF)] == 4
     assert len(views) == 1
-    # A report stopped at [reports] max_rows says so in its own run.
+
+
+def test_a_report_stopped_at_max_rows_says_so_in_its_run(env: dict[str, str]) -> None:
     dashboard({**env, "MANIREPORTS_REPORTS_MAX_ROWS": "3"})
     state = StateDB(env["MANIREPORTS_STATE_URL"])
     try:
@@ -197,6 +203,49 @@ def test_each_report_a_dashboard_reads_is_one_recorded_run(env: dict[str, str]) 
     finally:
         state.close()
     assert (capped["rowcount"], capped["error"]) == (3, "stopped at [reports] max_rows = 3 rows")
+
+
+def test_a_failure_stops_the_reports_read_alongside_and_none_is_left_running(
+    sqlite_env: dict[str, str],
+) -> None:
+    def boom(rows: Iterator[Record]) -> None:
+        for _ in rows:
+            raise ValueError("the panel could not use this row")
+
+    app = App(
+        load_config(environ={**sqlite_env, "MANIREPORTS_REPORTS_DASHBOARD_PARALLEL_REPORTS": "2"})
+    )
+    sources = Sources(app, None, None, AS_OF, use_cache=False)
+    asks = [Ask("enrolment_trends", list), Ask("course_progress", boom), Ask("at_risk", list)]
+    try:
+        with pytest.raises(ValueError, match="could not use"):
+            sources.fold_all(asks)
+    finally:
+        app.moodle.dispose()
+    state = StateDB(sqlite_env["MANIREPORTS_STATE_URL"])
+    try:
+        runs = {r["report"]: r for r in list_runs(state)}
+    finally:
+        state.close()
+    assert runs["course_progress"]["status"] == "failed"
+    assert "could not use" in runs["course_progress"]["error"]
+    # The at_risk run never started or ended at its first row: either way nothing is running.
+    assert {r["status"] for r in runs.values()} <= {"completed", "failed"}
+
+
+@pytest.mark.parametrize("at_once", ["1", "3"])
+def test_reading_reports_at_once_or_in_turn_gives_the_same_dashboard(
+    sqlite_env: dict[str, str], at_once: str
+) -> None:
+    def figures(widgets: dict[str, object]) -> dict[str, object]:
+        return {title: widget.__dict__ for title, widget in widgets.items()}
+
+    default = figures(dashboard(sqlite_env))
+    other = figures(
+        dashboard({**sqlite_env, "MANIREPORTS_REPORTS_DASHBOARD_PARALLEL_REPORTS": at_once})
+    )
+    assert other == default
+    assert default["Learners at risk"]["value"] == 2  # type: ignore[index]
 
 
 CUSTOM = """

@@ -98,11 +98,11 @@ def _waiting_on(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def _moodle_data_locked(url: str) -> Iterator[None]:
+def _moodle_data_locked(url: str, names: tuple[str, ...] = DATA_TABLES) -> Iterator[None]:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as connection:
-            tables = ", ".join(f"mdl_{name} WRITE" for name in DATA_TABLES)
+            tables = ", ".join(f"mdl_{name} WRITE" for name in names)
             connection.exec_driver_sql(f"LOCK TABLES {tables}")
             try:
                 yield
@@ -167,6 +167,38 @@ def test_a_job_held_up_by_moodle_stops_cleanly_on_sigterm(
     again = _start(site, *args)
     _out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err.decode()
+
+
+def test_a_dashboard_reading_reports_at_once_stops_cleanly_on_sigterm(
+    site: dict[str, str], tmp_path: Path
+) -> None:
+    """Both of the reports it reads at once are held up; SIGTERM cancels their queries, each run
+    is recorded as failed, and the command exits 143 at once, not when the lock goes."""
+    out = tmp_path / "dashboard.html"
+    args = ("dashboard", "--no-cache", "-o", str(out))
+    # Role assignments only: the site and the cache fingerprint are read first, then the two
+    # reports read at once (at_risk and course_progress) wait on the learners' role check.
+    with _moodle_data_locked(site["MANIREPORTS_MOODLE_URL"], ("role_assignments",)):
+        process = _start(site, *args)
+        _waiting_on(site["MANIREPORTS_MOODLE_URL"], process)
+        started = time.monotonic()
+        _stop(process)
+        assert time.monotonic() - started < 20
+        state = StateDB(site["MANIREPORTS_STATE_URL"])
+        try:
+            with state.begin() as connection:
+                runs = connection.execute(
+                    sa.select(t.report_runs.c.status, t.report_runs.c.error)
+                ).all()
+        finally:
+            state.close()
+    assert len(runs) == 2 and {status for status, _error in runs} == {"failed"}
+    assert all("cancelled" in error for _status, error in runs)
+    assert not out.exists()
+    again = _start(site, *args)
+    _out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err.decode()
+    assert out.exists()
 
 
 def test_run_due_held_up_by_moodle_gives_its_claim_back(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -126,3 +127,31 @@ def test_postgresql_plans_a_streamed_query_for_all_its_rows(postgres_url: str) -
         assert [row[0] for row in stream.rows] == ["1"]
     db.dispose()
     site.dispose()
+
+
+def test_interrupt_cancels_a_query_running_in_another_thread(site: MoodleSite) -> None:
+    db = MoodleDB(site.url, timeout_seconds=60)
+    failures: list[BaseException] = []
+
+    def slow() -> None:
+        try:
+            db.fetch_all(SLOW[db.engine_name])
+        except BaseException as exc:
+            failures.append(exc)
+
+    worker = threading.Thread(target=slow)
+    started = time.monotonic()
+    worker.start()
+    deadline = started + 10
+    while not db._busy and time.monotonic() < deadline:  # the query has begun
+        time.sleep(0.01)
+    time.sleep(0.3)
+    db.interrupt()
+    worker.join(10)
+    assert not worker.is_alive()
+    assert time.monotonic() - started < 4  # not the 5 s sleep, nor the 60 s timeout
+    assert len(failures) == 1 and isinstance(failures[0], ManiReportsQueryError)
+    assert "cancelled" in str(failures[0])
+    # The handle goes on serving queries.
+    assert db.fetch_all("SELECT 1") == [(1,)]
+    db.dispose()

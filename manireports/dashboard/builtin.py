@@ -28,7 +28,7 @@ from typing import Any, Literal
 from manireports.analytics import AT_RISK_COLUMNS
 from manireports.dashboard.model import Chart, Kpi, Series, Table, Widget
 from manireports.dashboard.periods import Periods
-from manireports.dashboard.sources import Sources
+from manireports.dashboard.sources import Ask, Sources
 from manireports.reports.collect import Record
 
 Role = Literal["admin", "manager", "teacher", "student"]
@@ -139,32 +139,40 @@ def _status(counts: dict[str, int]) -> Chart:
     )
 
 
-def _flow_kpis(sources: Sources, periods: Periods) -> tuple[Kpi, Kpi, Kpi, Kpi]:
+@dataclass
+class TimeSpent:
+    """What the flow cards take from time_spent over the last two full months: who was active
+    and the seconds, for each month."""
+
+    start: str
+    active: dict[bool, set[int]] = field(default_factory=lambda: {True: set(), False: set()})
+    seconds: dict[bool, float] = field(default_factory=lambda: {True: 0.0, False: 0.0})
+
+    def of(self, rows: Iterator[Record]) -> TimeSpent:
+        for row in rows:
+            in_current = str(row["date"]) >= self.start
+            self.active[in_current].add(int(row["userid"]))
+            self.seconds[in_current] += float(row["duration_seconds"] or 0)
+        return self
+
+
+def _time_spent(periods: Periods) -> Ask[TimeSpent]:
+    figures = TimeSpent(periods.first_day(periods.current).isoformat())
+    window = {
+        "from": periods.first_day(periods.previous).isoformat(),
+        "to": periods.last_day(periods.current).isoformat(),
+    }
+    return Ask("time_spent", figures.of, window)
+
+
+def _flow_kpis(sources: Sources, periods: Periods, time: TimeSpent) -> tuple[Kpi, Kpi, Kpi, Kpi]:
     """Active users, enrolments, completions and time spent, month against month."""
     current, previous = periods.current, periods.previous
-    start = periods.first_day(current).isoformat()
-    active: dict[bool, set[int]] = {True: set(), False: set()}
-    seconds: dict[bool, float] = {True: 0.0, False: 0.0}
-
-    def time_spent(rows: Iterator[Record]) -> None:
-        for row in rows:
-            in_current = str(row["date"]) >= start
-            active[in_current].add(int(row["userid"]))
-            seconds[in_current] += float(row["duration_seconds"] or 0)
-
-    sources.fold(
-        "time_spent",
-        time_spent,
-        {
-            "from": periods.first_day(previous).isoformat(),
-            "to": periods.last_day(current).isoformat(),
-        },
-    )
     enrolments = sources.rows("enrolment_trends")
     completions = sources.rows("completion_trends")
     note = periods.note
     return (
-        Kpi("Active users", len(active[True]), previous=len(active[False]), note=note),
+        Kpi("Active users", len(time.active[True]), previous=len(time.active[False]), note=note),
         Kpi(
             "Enrolments",
             _month_count(enrolments, current.label),
@@ -177,7 +185,7 @@ def _flow_kpis(sources: Sources, periods: Periods) -> tuple[Kpi, Kpi, Kpi, Kpi]:
             previous=_month_count(completions, previous.label),
             note=note,
         ),
-        Kpi("Time spent", seconds[True], "seconds", previous=seconds[False], note=note),
+        Kpi("Time spent", time.seconds[True], "seconds", previous=time.seconds[False], note=note),
     )
 
 
@@ -214,10 +222,9 @@ class AtRisk:
         return figures
 
 
-def _at_risk_widgets(sources: Sources, periods: Periods, names: dict[int, str]) -> list[Widget]:
-    moment = periods.end_moment(periods.current)
-    now = sources.fold(AT_RISK, AtRisk.of)
-    before = sources.fold(AT_RISK, AtRisk.of, as_of=moment)
+def _at_risk_widgets(
+    periods: Periods, now: AtRisk, before: AtRisk, names: dict[int, str]
+) -> list[Widget]:
     rows = [
         [
             row["username"],
@@ -270,10 +277,21 @@ class FirstRows:
 
 def staff_dashboard(sources: Sources, periods: Periods, *, companies: bool) -> list[Widget]:
     """The admin, manager and teacher layout."""
-    active, enrolments, completions, time_spent = _flow_kpis(sources, periods)
-    progress = sources.fold("course_progress", Progress.of)
-    before = sources.fold("course_progress", _average, as_of=periods.end_moment(periods.current))
-    at_risk_kpi, at_risk_table = _at_risk_widgets(sources, periods, progress.names)
+    end_of_month = periods.end_moment(periods.current)
+    # The longest runs first and the two at-risk runs apart, so that with two at a time they
+    # overlap the shorter ones and not each other (each holds its learners' inputs).
+    asks: list[Ask[Any]] = [
+        Ask(AT_RISK, AtRisk.of),
+        Ask("course_progress", Progress.of),
+        Ask("course_progress", _average, as_of=end_of_month),
+        _time_spent(periods),
+        Ask(AT_RISK, AtRisk.of, as_of=end_of_month),
+    ]
+    if companies:
+        asks.append(Ask("company_overview", FirstRows.of))
+    risk_now, progress, before, time, risk_before, *company = sources.fold_all(asks)
+    active, enrolments, completions, time_spent = _flow_kpis(sources, periods, time)
+    at_risk_kpi, at_risk_table = _at_risk_widgets(periods, risk_now, risk_before, progress.names)
     average = Kpi(
         "Average progress",
         progress.average.result(),
@@ -294,8 +312,8 @@ def staff_dashboard(sources: Sources, periods: Periods, *, companies: bool) -> l
         _courses_table(progress.counts, progress.per_course),
         at_risk_table,
     ]
-    if companies:
-        widgets.append(_companies_table(sources.fold("company_overview", FirstRows.of)))
+    if company:
+        widgets.append(_companies_table(company[0]))
     return widgets
 
 
@@ -378,7 +396,10 @@ def student_dashboard(sources: Sources, periods: Periods) -> list[Widget]:
     """A learner's own courses, progress, time and grades."""
     progress = sources.rows("course_progress")
     before = sources.rows("course_progress", as_of=periods.end_moment(periods.current))
-    _active, _enrolments, _completions, time_spent = _flow_kpis(sources, periods)
+    time = _time_spent(periods)
+    _active, _enrolments, _completions, time_spent = _flow_kpis(
+        sources, periods, sources.fold(time.report, time.figures, time.params)
+    )
     grades = sources.rows("quiz_attempts")
     figures = Progress.of(iter(progress))
     names = figures.names

@@ -4,14 +4,21 @@ Nothing here queries Moodle: every figure is a report's rows, so what the acting
 hides from `run-report` is hidden from their dashboard too. Each report a dashboard reads is one
 recorded run (see docs/dashboards.md), read once: its rows stream past the panels that need
 them, which keep their figures and never the report.
+
+A dashboard waits mostly on the database (course progress and the at-risk inputs are seconds of
+server work each on a large site, and little on this side), so `fold_all` reads up to
+`[reports] dashboard_parallel_reports` reports at once, each run on its own connection and
+recorded as usual; the figures come back in the order asked, whichever run ends first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TypeVar
+from functools import partial
+from typing import Any, Generic, TypeVar
 
 from manireports.app import App
 from manireports.reports.collect import Record, open_records
@@ -21,6 +28,21 @@ T = TypeVar("T")
 
 # What a dashboard's runs are recorded for (the run record's and audit entry's "for").
 PURPOSE = "dashboard"
+
+
+class Stopped(Exception):
+    """Ends a report run whose figures are no longer wanted: another run of the same dashboard
+    failed, or the command is being stopped. The run is recorded as failed with this reason."""
+
+
+@dataclass(frozen=True)
+class Ask(Generic[T]):
+    """One report to read and what to make of its records."""
+
+    report: str
+    figures: Callable[[Iterator[Record]], T]
+    params: dict[str, str] | None = None
+    as_of: str | None = None
 
 
 @dataclass
@@ -63,6 +85,65 @@ class Sources:
         with self.open(report, params, as_of=as_of) as records:
             return figures(records)
 
+    def fold_all(self, asks: Sequence[Ask[Any]]) -> list[Any]:
+        """Each ask's figures, in the order asked, reading several reports at once.
+
+        If one run fails, the queries of the others are cancelled (or they stop at their next
+        row) and the first failure in the order asked is raised. If the command itself is
+        stopped (Ctrl-C, SIGTERM), the runs in flight are stopped the same way and waited for,
+        so each is recorded as failed rather than left running; a second signal does not wait.
+        """
+        workers = min(self.app.settings.reports.dashboard_parallel_reports, len(asks))
+        if workers <= 1:
+            return [self.fold(a.report, a.figures, a.params, as_of=a.as_of) for a in asks]
+        # Built here, once, rather than raced for by the threads.
+        _ = (self.app.moodle, self.app.state, self.app.site)
+        stop = threading.Event()
+        results: list[Any] = [None] * len(asks)
+        failures: list[tuple[bool, int, BaseException]] = []
+        queue = iter(enumerate(asks))
+        lock = threading.Lock()
+
+        def work() -> None:
+            while not stop.is_set():
+                with lock:
+                    item = next(queue, None)
+                if item is None:
+                    return
+                index, ask = item
+                figures = partial(_stoppable, ask.figures, stop)
+                try:
+                    results[index] = self.fold(ask.report, figures, ask.params, as_of=ask.as_of)
+                except BaseException as exc:  # handed to the caller's thread below
+                    with lock:
+                        # A run ended because another failed first is not the cause.
+                        failures.append((stop.is_set(), index, exc))
+                        first = not stop.is_set()
+                        stop.set()
+                    if first:
+                        self.app.moodle.interrupt()
+                    return
+
+        threads = [
+            threading.Thread(target=work, name=f"dashboard-report-{n}", daemon=True)
+            for n in range(workers)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.1)  # wakes for signals, which only this thread receives
+        except BaseException:
+            stop.set()
+            self.app.moodle.interrupt()
+            for thread in threads:
+                thread.join()
+            raise
+        if failures:
+            raise min(failures, key=lambda failure: failure[:2])[2]
+        return results
+
     def rows(self, report: str, *, as_of: str | None = None) -> list[Record]:
         """Every record of a small report (one row per month, or a learner's own courses), run
         once however many panels ask for it."""
@@ -70,3 +151,17 @@ class Sources:
         if key not in self._kept:
             self._kept[key] = self.fold(report, list, as_of=as_of)
         return self._kept[key]
+
+
+def _stoppable(
+    figures: Callable[[Iterator[Record]], T], stop: threading.Event, rows: Iterator[Record]
+) -> T:
+    """`figures` over the rows, ended at the first row read after `stop` is set."""
+
+    def until() -> Iterator[Record]:
+        for row in rows:
+            if stop.is_set():
+                raise Stopped("stopped: the dashboard it was read for failed or was interrupted")
+            yield row
+
+    return figures(until())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import sqlite3
 import sys
+import threading
 import time
 import weakref
 from collections.abc import Iterator, Mapping
@@ -90,6 +91,9 @@ class MoodleDB:
         self._engine: sa.Engine | None = None
         self._server_version: str | None = None
         self._table_names: set[str] | None = None
+        # The connections running a query now, for `interrupt` from another thread.
+        self._busy: set[_Raw] = set()
+        self._busy_lock = threading.Lock()
 
     @property
     def engine_name(self) -> Engine:
@@ -177,10 +181,17 @@ class MoodleDB:
         except Exception as exc:
             raise self._unreachable(exc) from None
         raw = _Raw(pooled.driver_connection)
+        if self.engine_name == "mysql":
+            # Asked now: mysqlclient refuses any call on a connection another thread is using.
+            raw.server_thread = int(raw.dbapi.thread_id())
+        with self._busy_lock:
+            self._busy.add(raw)
         try:
             self._begin_read_only(raw.dbapi)
             yield raw
         finally:
+            with self._busy_lock:
+                self._busy.discard(raw)
             if raw.abandoned:
                 # A MySQL streaming result left half-read would be drained row by row by
                 # rollback(); dropping the connection ends it at once.
@@ -240,7 +251,7 @@ class MoodleDB:
             try:
                 cursor.execute(driver_sql, args)
             except Exception as exc:
-                raise self.query_error(exc) from None
+                raise self._failure(exc, raw) from None
             columns = [str(d[0]) for d in cursor.description]
             yield Stream(columns, self._rows(cursor, raw))
 
@@ -253,9 +264,45 @@ class MoodleDB:
                     break
                 yield from batch
         except Exception as exc:
-            raise self.query_error(exc) from None
+            raise self._failure(exc, raw) from None
         cursor.close()
         raw.abandoned = False
+
+    def interrupt(self) -> None:
+        """Stop every query this handle is running, from any thread.
+
+        A dashboard reads several reports at once; when one fails or the command is stopped,
+        the others' queries are cancelled on the server rather than waited for (a query held up
+        by a lock would otherwise keep the command alive until [reports] timeout_seconds). Each
+        stopped query fails in its own thread, so its run is recorded as failed.
+        """
+        with self._busy_lock:
+            busy = list(self._busy)
+        for raw in busy:
+            raw.interrupted = True
+            try:
+                if self.engine_name == "sqlite":
+                    raw.dbapi.interrupt()
+                elif self.engine_name == "postgresql":
+                    raw.dbapi.cancel()
+                else:
+                    killer = self.engine.raw_connection()
+                    try:
+                        cursor = killer.cursor()
+                        cursor.execute(f"KILL QUERY {raw.server_thread}")
+                        cursor.close()
+                    finally:
+                        killer.close()
+            except Exception:  # noqa: S112 - the query then ends at its own timeout
+                continue
+
+    def _failure(self, exc: Exception, raw: _Raw) -> ManiReportsQueryError:
+        if raw.interrupted:
+            return ManiReportsQueryError(
+                "The query was cancelled: the command was stopped or a report read alongside "
+                "it failed."
+            )
+        return self.query_error(exc)
 
     def query_error(self, exc: Exception) -> ManiReportsQueryError:
         """Turn a driver error into one sentence; timeouts and refused writes say so."""
@@ -377,6 +424,9 @@ class _Raw:
     def __init__(self, dbapi: Any) -> None:
         self.dbapi = dbapi
         self.abandoned = False
+        self.interrupted = False
+        # MySQL/MariaDB's id of the connection, which KILL QUERY names.
+        self.server_thread = 0
 
 
 class ManiReportsQueryError(RunError):
