@@ -15,8 +15,9 @@ client's excludes the server's work):
     through the same raw client, i.e. what reading that many rows costs at the least.
 Reports computed in Python (time_spent, the analytics) and the dashboards have no single query,
 so no floor. A fresh state first gets the site's time tracked (`time sync`, `time aggregate`, both
-timed and shown), as on a site that runs the hourly jobs; --no-time-tracking leaves it empty. On MySQL/MariaDB the reports run with PyMySQL, the two learner reports also with
-mysqlclient when it is installed. --checkout runs another checkout's manireports (its code and
+timed and shown), as on a site that runs the hourly jobs; --no-time-tracking leaves it empty.
+On MySQL/MariaDB the reports run with PyMySQL, the two learner reports also with mysqlclient
+when it is installed. --checkout runs another checkout's manireports (its code and
 SQL, this bench) so a change can be compared with what it replaces on the same database.
 """
 
