@@ -290,9 +290,12 @@ class StateDB:
 
         return self._migrate(command.downgrade, target)
 
-    def require_current(self) -> None:
-        """Refuse to work on a state database whose schema is older than this manireports."""
-        current = self.current_revision()
+    def require_current(self, revision: str | None = None) -> None:
+        """Refuse to work on a state database whose schema is older than this manireports.
+
+        `revision` is the one the caller has just read, if any: a start-up reads it once.
+        """
+        current = revision or self.current_revision()
         head = head_revision()
         if current == head:
             return
