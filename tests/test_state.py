@@ -632,3 +632,12 @@ def test_head_constant_matches_the_migrations() -> None:
     from manireports.state.store import HEAD_REVISION, migrations_head
 
     assert migrations_head() == HEAD_REVISION
+
+
+def test_pymysql_offers_no_tls_to_a_state_database_on_this_host(mariadb_url: str) -> None:
+    # See manireports.driverargs: the TLS context PyMySQL would build costs every connection.
+    with StateDB(mariadb_url.replace("mysql+mysqldb", "mysql+pymysql")) as state:
+        assert state.url.get_driver_name() == "pymysql"
+        with state.engine.connect() as connection:
+            driver = connection.connection.driver_connection
+        assert driver is not None and driver.ssl is False
