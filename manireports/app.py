@@ -155,10 +155,11 @@ class App:
         state = StateDB(url, file_mode=self.config.file_mode())
         moodle = self.moodle if self.moodle_configured() else None
         refuse_moodle_database(state, moodle, look_inside=False)
-        if url is None and state.current_revision() != head_revision():
-            state.upgrade()
+        revision = state.current_revision()
+        if url is None and revision != head_revision():
+            _before, revision = state.upgrade()
         try:
-            state.require_current()
+            state.require_current(revision)
         except SchemaBehindError:
             # A state URL naming Moodle's database under another spelling looks empty: say so.
             refuse_moodle_database(state, moodle)

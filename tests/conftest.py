@@ -103,6 +103,7 @@ FAST_MODULES = frozenset(
         "test_localtime",
         "test_mail",
         "test_open_report",
+        "test_report_catalogue",
         "test_schedule_recurrence",
         "test_sql_include",
         "test_sqlcheck",

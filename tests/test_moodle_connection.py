@@ -6,7 +6,9 @@ import threading
 import time
 
 import pytest
+import sqlalchemy as sa
 
+from manireports.driverargs import tls_arguments
 from manireports.errors import DatabaseError, InputError
 from manireports.moodle.connection import ManiReportsQueryError, MoodleDB
 from manireports.moodle.detect import detect_site
@@ -155,3 +157,36 @@ def test_interrupt_cancels_a_query_running_in_another_thread(site: MoodleSite) -
     # The handle goes on serving queries.
     assert db.fetch_all("SELECT 1") == [(1,)]
     db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "arguments"),
+    [
+        ("mysql+pymysql://root@127.0.0.1/moodle", {"ssl_disabled": True}),
+        ("mysql+pymysql://root@LOCALHOST:3307/moodle", {"ssl_disabled": True}),
+        ("mysql+pymysql://root@[::1]/moodle", {"ssl_disabled": True}),
+        (
+            "mysql+pymysql://root@/moodle?unix_socket=/run/mysqld/mysqld.sock",
+            {"ssl_disabled": True},
+        ),
+        # Another host is offered TLS whenever it accepts it; a URL's own TLS options are kept.
+        ("mysql+pymysql://root@db.example.org/moodle", {}),
+        ("mysql+pymysql://root@127.0.0.1/moodle?ssl_ca=/etc/ca.pem", {}),
+        ("mysql+pymysql://root@127.0.0.1/moodle?ssl_disabled=false", {}),
+        ("mysql+mysqldb://root@127.0.0.1/moodle", {}),
+        ("postgresql+psycopg://postgres@127.0.0.1/moodle", {}),
+    ],
+)
+def test_tls_is_not_offered_to_a_database_on_this_host(
+    url: str, arguments: dict[str, object]
+) -> None:
+    assert tls_arguments(sa.make_url(url)) == arguments
+
+
+def test_pymysql_offers_no_tls_to_this_host(mariadb_url: str) -> None:
+    moodle = MoodleDB(mariadb_url, mysql_driver="pymysql")
+    assert moodle.url.host in ("127.0.0.1", "localhost")
+    with moodle.engine.connect() as connection:
+        driver = connection.connection.driver_connection
+        assert connection.exec_driver_sql("SELECT 1").scalar_one() == 1
+    assert driver is not None and driver.ssl is False

@@ -27,6 +27,7 @@ from manireports.reports.builtin import BUILTIN_REPORTS
 from manireports.reports.collect import Record, records
 from manireports.reports.run import open_report, run_report
 from manireports.reports.spec import ReportRequest
+from manireports.reports.steps import completion
 from manireports.state import StateDB, get_run, list_audit
 from tests.moodle_site import MoodleSite
 
@@ -163,7 +164,7 @@ def test_sql_that_returns_other_columns_fails_the_run(
 ) -> None:
     report = BUILTIN_REPORTS["course_completion"]
     damaged = dataclasses.replace(report, columns=report.columns[:-1])
-    monkeypatch.setitem(BUILTIN_REPORTS, "course_completion", damaged)
+    monkeypatch.setattr(completion, "COURSE_COMPLETION", damaged)
     app = make_app(site.url, state_url)
     request = ReportRequest("course_completion")
     with pytest.raises(RunError, match="installation is damaged"), open_report(app, request) as run:

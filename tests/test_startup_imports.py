@@ -3,26 +3,30 @@
 Each command runs in a fresh interpreter (this one has loaded everything already), which writes
 the heavy modules it ended up with to a file. Importing a library a command does not use costs
 every run of it, the hourly cron sync included; the seconds are measured by bench/startup.py.
+The garbage collector, paused while a command loads, must be collecting again once it works.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from manireports.cli.environment import Environment, pause_collection, resume_collection
 from manireports.moodle.schema import create_moodle_tables
 
 REPO = Path(__file__).resolve().parent.parent
 
 # Run a command as `python -m manireports` would, then list the heavy modules it loaded.
 PROBE = """
-import json, sys
+import gc, json, sys
 from importlib import import_module
 watched, out = json.loads(sys.argv[1]), sys.argv[2]
 code = 0
@@ -30,8 +34,9 @@ try:
     import_module("manireports.cli").main(sys.argv[3:])
 except SystemExit as exc:
     code = exc.code
+loaded = [name for name in watched if name in sys.modules]
 with open(out, "w") as sink:
-    json.dump({"code": code, "loaded": [name for name in watched if name in sys.modules]}, sink)
+    json.dump({"code": code, "loaded": loaded, "collecting": gc.isenabled()}, sink)
 """
 
 # Never needed to list, configure, sync or write CSV.
@@ -64,11 +69,28 @@ OWN_MODULES = [
     "manireports.export.text",
     "manireports.export.atomic",
 ]
+# What neither listing the reports, running a custom one nor the hourly sync needs: the built-in
+# reports' implementations (the catalogue describes them), the analytics, the report builder
+# (config-built reports), the MySQL dialect on SQLite.
+NOT_LISTING_NOR_SYNCING = [
+    "manireports.reports.steps.completion",
+    "manireports.reports.steps.scorm",
+    "manireports.reports.steps.trends",
+    "manireports.reports.steps.timespent",
+    "manireports.reports.steps.analytics",
+    "manireports.analytics",
+    "manireports.reports.operator.configured",
+    "manireports.moodle.schema",
+    "sqlalchemy.dialects.mysql",
+]
 
 
-def loaded_by(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> list[str]:
+def probe(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, watched: list[str]
+) -> dict[str, Any]:
+    """Run a command in a fresh interpreter: its exit code, which of `watched` it loaded, and
+    whether the garbage collector was on at its end."""
     out = tmp_path / "loaded.json"
-    watched = REPORT_LIBRARIES + DATABASE_LIBRARIES + OWN_MODULES
     environ = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     result = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(watched), str(out), *args],
@@ -77,9 +99,14 @@ def loaded_by(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> 
         timeout=120,
         check=False,
     )
-    probe = json.loads(out.read_text())
-    assert probe["code"] == 0, result.stderr.decode()
-    return list(probe["loaded"])
+    found: dict[str, Any] = json.loads(out.read_text())
+    assert found["code"] == 0, result.stderr.decode()
+    return found
+
+
+def loaded_by(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> list[str]:
+    watched = REPORT_LIBRARIES + DATABASE_LIBRARIES + OWN_MODULES
+    return list(probe(tmp_path, *args, env=env, watched=watched)["loaded"])
 
 
 @pytest.mark.parametrize(
@@ -175,3 +202,51 @@ def test_listing_and_running_a_custom_report_load_only_what_they_use(
     ran = loaded_by(tmp_path, "run-report", "one", "-o", str(tmp_path / "one.csv"), env=site)
     # A custom report's SQL is checked again before it runs (sqlglot), then written as CSV.
     assert ran == ["sqlalchemy", "sqlglot", "manireports.state", *csv_file]
+
+
+def test_listing_running_a_custom_report_and_syncing_load_no_report_implementation(
+    tmp_path: Path, site: dict[str, str]
+) -> None:
+    sql = tmp_path / "one.sql"
+    sql.write_text("SELECT 1 AS one\n")
+    created = manireports("reports", "create", "--name", "one", "--sql-file", str(sql), env=site)
+    assert created.returncode == 0, created.stderr.decode()
+    for args in (
+        ["reports", "list", "-o", str(tmp_path / "list.csv")],
+        ["run-report", "one", "-o", str(tmp_path / "one.csv")],
+        ["time", "sync"],
+    ):
+        found = probe(tmp_path, *args, env=site, watched=NOT_LISTING_NOR_SYNCING)
+        assert found["loaded"] == [], args
+        # Collection was paused while the command loaded, and resumed when it read its settings.
+        assert found["collecting"], args
+
+
+def test_a_built_in_report_loads_its_own_implementation_only(
+    tmp_path: Path, site: dict[str, str]
+) -> None:
+    watched = [
+        "manireports.reports.steps.completion",
+        "manireports.reports.steps.scorm",
+        "manireports.reports.steps.analytics",
+    ]
+    args = ["run-report", "course_completion", "--show-sql"]
+    found = probe(tmp_path, *args, env=site, watched=watched)
+    assert found["loaded"] == ["manireports.reports.steps.completion"]
+
+
+def test_reading_the_configuration_resumes_a_paused_collector() -> None:
+    assert gc.isenabled()
+    try:
+        pause_collection()
+        assert not gc.isenabled()
+        Environment().config()
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+        # Resumed once: a later pause by someone else is theirs to undo.
+        gc.disable()
+        Environment().config()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
+        resume_collection()

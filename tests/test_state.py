@@ -139,6 +139,29 @@ def test_migrations_build_exactly_what_tables_py_describes(state: StateDB) -> No
         assert compare_metadata(context, t.metadata) == []
 
 
+def test_on_mariadb_every_table_is_innodb_in_utf8mb4_whatever_the_database_default(
+    mariadb_url: str,
+) -> None:
+    # tables.py leaves the MySQL table options to the migrations (see there): they must set them.
+    admin = sa.create_engine(mariadb_url)
+    with admin.begin() as connection:
+        connection.execute(sa.text("ALTER DATABASE CHARACTER SET latin1 COLLATE latin1_swedish_ci"))
+    admin.dispose()
+    with StateDB(mariadb_url) as state:
+        state.upgrade()
+        with state.engine.connect() as connection:
+            found = connection.execute(
+                sa.text(
+                    "SELECT table_name, engine, table_collation FROM information_schema.tables "
+                    "WHERE table_schema = DATABASE()"
+                )
+            ).all()
+    assert {name for name, _engine, _collation in found} == ALL_TABLES | {VERSION_TABLE}
+    assert {(engine, collation) for name, engine, collation in found if name != VERSION_TABLE} == {
+        ("InnoDB", "utf8mb4_unicode_ci")
+    }
+
+
 def test_foreign_keys_cascade_and_keep_history(state: StateDB) -> None:
     with state.begin() as connection:
         report = _report(connection, "Mine", sqlquery="SELECT 1")
@@ -609,3 +632,12 @@ def test_head_constant_matches_the_migrations() -> None:
     from manireports.state.store import HEAD_REVISION, migrations_head
 
     assert migrations_head() == HEAD_REVISION
+
+
+def test_pymysql_offers_no_tls_to_a_state_database_on_this_host(mariadb_url: str) -> None:
+    # See manireports.driverargs: the TLS context PyMySQL would build costs every connection.
+    with StateDB(mariadb_url.replace("mysql+mysqldb", "mysql+pymysql")) as state:
+        assert state.url.get_driver_name() == "pymysql"
+        with state.engine.connect() as connection:
+            driver = connection.connection.driver_connection
+        assert driver is not None and driver.ssl is False

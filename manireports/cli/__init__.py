@@ -28,7 +28,7 @@ from manireports.cli.cron import jobs_app
 from manireports.cli.dashboard import dashboard_app
 from manireports.cli.db import db_app
 from manireports.cli.demo import demo_app
-from manireports.cli.environment import Environment, handle_signals, run
+from manireports.cli.environment import Environment, handle_signals, pause_collection, run
 from manireports.cli.health import health_command
 from manireports.cli.privacy import privacy_app
 from manireports.cli.reports import companies_command, reports_app, run_report_command
@@ -110,5 +110,6 @@ app.add_typer(dashboard_app, name="dashboard")
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run the command line as the process: its streams, its signals, its exit code."""
     args = list(argv if argv is not None else sys.argv[1:])
+    pause_collection()
     handle_signals()
     sys.exit(run(app, args, Environment()))

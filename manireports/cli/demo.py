@@ -40,6 +40,8 @@ def demo_init(
     from manireports.state import StateDB
 
     env = env_of(ctx)
+    # Read first: a broken configuration is refused before a build of minutes, not after it.
+    config = env.config()
     if size not in ("small", "medium", "large"):
         raise InputError(f"--size must be small, medium or large, not {size!r}.")
     anchor_date = None
@@ -62,7 +64,7 @@ def demo_init(
         anchor=anchor_date,
         progress=env.detail,
     )
-    StateDB(env.config().settings.state.url, file_mode=env.config().file_mode()).upgrade()
+    StateDB(config.settings.state.url, file_mode=config.file_mode()).upgrade()
     total = sum(summary.rows.values())
     env.say(
         f"Built the {size} demo ({total:,} rows, {summary.rows.get('user', 0):,} users, "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import errno
+import gc
 import io
 import os
 import signal
@@ -119,6 +120,7 @@ class Environment:
             typer.echo(f"Cannot write the job log {path}: {exc.strerror}.", file=self.stderr)
 
     def config(self) -> Config:
+        resume_collection()
         return load_config(self.config_path)
 
     def app(self) -> App:
@@ -147,6 +149,36 @@ def current_env() -> Environment:
     """The running command's environment, for helpers called without its context (the export
     writers); outside a command, the process's own."""
     return _running.get() or Environment()
+
+
+# --------------------------------------------------------------------------------------------
+# Garbage collection during start-up.
+
+_COLLECTION_PAUSED: list[bool] = []
+
+
+def pause_collection() -> None:
+    """No garbage collection while the command loads (installed by the process's own run).
+
+    Loading the command line, SQLAlchemy and the library builds some 70,000 objects that live as
+    long as the process; meanwhile the collector walks them at each of its hundred-odd passes
+    and finds nothing to free: 0.07 s of CPU of the hourly `time sync`, 0.13 s of a custom
+    report's run. Collection resumes when the command first reads its configuration
+    (`Environment.config`, which `app()` calls): what exists by then is frozen out of later
+    passes (gc.freeze), and the rest of the run collects as usual. A command that never reads
+    its configuration (--help) is over before collecting could matter.
+    """
+    if gc.isenabled():
+        gc.disable()
+        _COLLECTION_PAUSED.append(True)
+
+
+def resume_collection() -> None:
+    """Collect garbage again, after a pause_collection; otherwise nothing."""
+    if _COLLECTION_PAUSED:
+        _COLLECTION_PAUSED.clear()
+        gc.freeze()
+        gc.enable()
 
 
 # --------------------------------------------------------------------------------------------

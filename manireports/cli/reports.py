@@ -36,7 +36,7 @@ def reports_list(
     Example: manireports reports list --format json
     """
     from manireports.export import Column
-    from manireports.reports.builtin import BUILTIN_REPORTS
+    from manireports.reports.catalogue import CATALOGUE
 
     rows: list[tuple[Any, ...]] = [
         (
@@ -47,7 +47,7 @@ def reports_list(
             ", ".join(f"{p.name} ({p.kind}): {p.help}" for p in report.params),
             ", ".join(c.name for c in report.columns),
         )
-        for report in BUILTIN_REPORTS.values()
+        for report in CATALOGUE.values()
     ]
     state = env_of(ctx).app().state
     from manireports.reports.operator.custom import list_custom_reports

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import QueuePool
 
 from manireports.config import MysqlDriver, mask
+from manireports.driverargs import tls_arguments
 from manireports.errors import DatabaseError, InputError, RunError
 from manireports.sqltext import strip_comments
 
@@ -119,6 +120,7 @@ class MoodleDB:
                 connect_args["connect_timeout"] = 10
             else:
                 connect_args["connect_timeout"] = 10
+                connect_args.update(tls_arguments(url))
             # One command asks Moodle several small questions (site, binding, log bounds) before
             # its main query: each reuses the connection the last one left, instead of paying
             # for a new one (a third of the hourly sync on a busy server). Only an idle one is

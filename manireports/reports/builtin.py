@@ -1,72 +1,59 @@
-"""The catalogue of built-in reports.
+"""The built-in reports by name, each loaded when it is first looked up.
 
-Column names and order are part of the product contract; scripts read them. Each report's SQL is
-one readable file in sql/ with Moodle's `{table}` and `:param` conventions.
+What the reports are (names, descriptions, parameters, columns) is in `reports.catalogue`; how
+each is computed is in its module of `reports.steps`, imported only when the report is asked for.
+Listing the reports, checking a name or running a custom report therefore loads none of them:
+the SCORM grading, the analytics and the time tracking cost a command that does not run them a
+few tenths of a second (see "Start-up" in docs/operations.md). Each report's SQL is one readable
+file in sql/ with Moodle's `{table}` and `:param` conventions.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, Mapping
+from importlib import import_module
+from typing import TYPE_CHECKING
 
-from manireports.export import Column
-from manireports.reports.params import Param
-from manireports.reports.spec import EARLIEST, LATEST, BuiltinReport, ReportContext
-from manireports.reports.steps.analytics import AT_RISK, USER_ENGAGEMENT
-from manireports.reports.steps.company import COMPANY_OVERVIEW, refuse_company_filter_without_iomad
-from manireports.reports.steps.progress import COURSE_PROGRESS
-from manireports.reports.steps.quiz import QUIZ_ATTEMPTS
-from manireports.reports.steps.scorm import SCORM_SUMMARY
-from manireports.reports.steps.timespent import TIME_SPENT
-from manireports.reports.steps.trends import COMPLETION_TRENDS, ENROLMENT_TRENDS
+from manireports.reports.catalogue import CATALOGUE
 
+if TYPE_CHECKING:
+    from manireports.reports.spec import BuiltinReport
 
-def _bind_course_completion(context: ReportContext) -> dict[str, Any]:
-    refuse_company_filter_without_iomad(context)
-    return {}
-
-
-_COURSE = Param("courseid", "int", "only this course (course id)")
-_COMPANY = Param("companyid", "int", "only users of this IOMAD company (company id)")
-
-BUILTIN_REPORTS: dict[str, BuiltinReport] = {
-    report.name: report
-    for report in (
-        BuiltinReport(
-            name="course_completion",
-            title="Course completion",
-            description="Learners tracked by course completion, with enrolment and completion.",
-            columns=(
-                Column("userid", "int"),
-                Column("username", "text"),
-                Column("fullname", "text"),
-                Column("email", "text"),
-                Column("courseid", "int"),
-                Column("course_shortname", "text"),
-                Column("course_fullname", "text"),
-                Column("enrolled", "timestamp"),
-                Column("completed", "bool"),
-                Column("timecompleted", "timestamp"),
-                Column("company", "text"),
-            ),
-            params=(
-                _COURSE,
-                _COMPANY,
-                Param("from", "date", "enrolled or completed on or after this date", EARLIEST),
-                Param(
-                    "to", "date", "enrolled or completed up to this date", LATEST, end_of_day=True
-                ),
-            ),
-            bind=_bind_course_completion,
-            scope_columns={"userid": "ue.userid", "courseid": "c.id"},
-        ),
-        COURSE_PROGRESS,
-        SCORM_SUMMARY,
-        QUIZ_ATTEMPTS,
-        ENROLMENT_TRENDS,
-        COMPLETION_TRENDS,
-        COMPANY_OVERVIEW,
-        TIME_SPENT,
-        USER_ENGAGEMENT,
-        AT_RISK,
-    )
+# The module of reports.steps that defines each report, as the constant named like the report in
+# capitals (time_spent is TIME_SPENT); a test checks every entry against the catalogue.
+_MODULES: Mapping[str, str] = {
+    "course_completion": "completion",
+    "course_progress": "progress",
+    "scorm_summary": "scorm",
+    "quiz_attempts": "quiz",
+    "enrolment_trends": "trends",
+    "completion_trends": "trends",
+    "company_overview": "company",
+    "time_spent": "timespent",
+    "user_engagement": "analytics",
+    "at_risk": "analytics",
 }
+
+
+class BuiltinCatalogue(Mapping[str, "BuiltinReport"]):
+    """The built-in reports by name: the names are the catalogue's, each report is imported
+    from its module on lookup (the module system keeps it loaded after that)."""
+
+    def __getitem__(self, name: str) -> BuiltinReport:
+        if name not in CATALOGUE:
+            raise KeyError(name)
+        module = import_module(f"manireports.reports.steps.{_MODULES[name]}")
+        report: BuiltinReport = getattr(module, name.upper())
+        return report
+
+    def __contains__(self, name: object) -> bool:
+        return name in CATALOGUE
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(CATALOGUE)
+
+    def __len__(self) -> int:
+        return len(CATALOGUE)
+
+
+BUILTIN_REPORTS = BuiltinCatalogue()

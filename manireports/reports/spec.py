@@ -23,10 +23,7 @@ from manireports.scope import Scope, ScopeColumn
 
 if TYPE_CHECKING:
     from manireports.app import App
-
-# Bounds used when a period parameter is not given: every Moodle timestamp lies between them.
-EARLIEST = 0
-LATEST = 2**31 - 1
+    from manireports.reports.catalogue import ReportInfo
 
 
 @dataclass(frozen=True)
@@ -80,6 +77,37 @@ class BuiltinReport:
     produce: Producer | None = None
     # Reports whose columns depend on a parameter (analytics' --explain) choose them per run.
     columns_for: Callable[[ReportContext], tuple[Column, ...]] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        info: ReportInfo,
+        *,
+        columns: tuple[Column, ...] | None = None,
+        bind: Callable[[ReportContext], dict[str, Any]] | None = None,
+        transform: Callable[[Iterator[Row], ReportContext], Iterator[Row]] | None = None,
+        scope_columns: Mapping[ScopeColumn, str] | None = None,
+        produce: Producer | None = None,
+        columns_for: Callable[[ReportContext], tuple[Column, ...]] | None = None,
+    ) -> BuiltinReport:
+        """The built-in report the catalogue describes as `info`, with its Python steps.
+
+        `columns` is given by the reports whose rows another module builds (analytics, time
+        tracking), which owns their columns; the catalogue's copy must equal them.
+        """
+        return cls(
+            name=info.name,
+            title=info.title,
+            description=info.description,
+            columns=info.columns if columns is None else columns,
+            params=info.params,
+            needs=info.needs,
+            bind=bind,
+            transform=transform,
+            scope_columns=scope_columns or {},
+            produce=produce,
+            columns_for=columns_for,
+        )
 
     def run_columns(self, context: ReportContext) -> tuple[Column, ...]:
         return self.columns_for(context) if self.columns_for is not None else self.columns

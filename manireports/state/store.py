@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from manireports.config import data_dir
+from manireports.driverargs import tls_arguments
 from manireports.errors import ConfigError, DatabaseError, SchemaBehindError
 from manireports.state.tables import settings
 
@@ -115,7 +116,7 @@ def _create_engine(url: sa.URL, file_mode: int = 0o600) -> sa.Engine:
     backend = url.get_backend_name()
     if backend != "sqlite":
         # A firewalled host would otherwise hang a cron job for minutes before failing.
-        connect_args: dict[str, Any] = {}
+        connect_args: dict[str, Any] = tls_arguments(url)
         if "connect_timeout" not in url.query:
             connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
         return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
@@ -290,9 +291,12 @@ class StateDB:
 
         return self._migrate(command.downgrade, target)
 
-    def require_current(self) -> None:
-        """Refuse to work on a state database whose schema is older than this manireports."""
-        current = self.current_revision()
+    def require_current(self, revision: str | None = None) -> None:
+        """Refuse to work on a state database whose schema is older than this manireports.
+
+        `revision` is the one the caller has just read, if any: a start-up reads it once.
+        """
+        current = revision or self.current_revision()
         head = head_revision()
         if current == head:
             return

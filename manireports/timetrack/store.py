@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -306,13 +307,15 @@ def _row(row: Any) -> SessionRow:
 
 
 def load_recent(connection: sa.Connection, source: str, since: int) -> list[SessionRow]:
-    """Sessions of a source that ended at or after `since`, by pair and start."""
-    query = (
-        sa.select(*_COLUMNS)
-        .where(sessions.c.source == source, sessions.c.lastupdated >= since)
-        .order_by(sessions.c.userid, sessions.c.courseid, sessions.c.sessionstart)
-    )
-    return [_row(row) for row in connection.execute(query)]
+    """Sessions of a source that ended at or after `since`, by pair and start.
+
+    They are sorted here, not by the database: asked for that order, SQLite walks the whole
+    table along the (userid, courseid) index instead of the few recent rows of the lastupdated
+    index, which made the hourly sync read every session ever stored (a tenth of a second on a
+    site with 150,000 sessions, growing with the table).
+    """
+    query = sa.select(*_COLUMNS).where(sessions.c.source == source, sessions.c.lastupdated >= since)
+    return sorted((_row(row) for row in connection.execute(query)), key=itemgetter(0, 1, 2))
 
 
 PAIRS_PER_QUERY = 500

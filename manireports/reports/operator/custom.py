@@ -38,17 +38,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 
 from manireports.errors import InputError
 from manireports.reports.builtin import BUILTIN_REPORTS
-from manireports.reports.operator.configured import (
-    ConfiguredQuery,
-    check_configured,
-    configured_report_spec,
-)
 from manireports.reports.params import Param, ParamKind
 from manireports.reports.spec import BuiltinReport, ReportContext
 from manireports.sqlcheck import CheckedSQL
@@ -57,6 +52,9 @@ from manireports.sqltext import parameter_names
 from manireports.state import record_audit, transaction
 from manireports.state.store import StateDB, now_seconds
 from manireports.state.tables import customreports, schedules
+
+if TYPE_CHECKING:
+    from manireports.reports.operator.configured import ConfiguredQuery
 
 ReportType = Literal["sql", "config"]
 
@@ -82,6 +80,10 @@ _PARAM_HELP: Mapping[ParamKind, str] = {
 def check_report_config(config: Mapping[str, Any], validator: SqlValidator) -> ConfiguredQuery:
     """Build a report configuration and hold it to the [reports] lists, as `reports validate`
     shows."""
+    # The report builder (its catalogue of Moodle's tables) is loaded only for config-built
+    # reports: running or listing custom SQL does not need it.
+    from manireports.reports.operator.configured import check_configured
+
     return check_configured(config, validator)
 
 
@@ -610,6 +612,8 @@ def report_spec(record: CustomReportRecord, validator: SqlValidator) -> BuiltinR
     """Any custom report as the runner runs it, validated again now (the [reports] policy or the
     site's tables may have changed since it was saved)."""
     if record.type == "config":
+        from manireports.reports.operator.configured import configured_report_spec
+
         if record.config is None:
             raise InputError(f"The custom report {record.name} is not config-built.")
         return configured_report_spec(

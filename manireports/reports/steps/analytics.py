@@ -24,7 +24,7 @@ from manireports.analytics import (
 from manireports.app import App
 from manireports.errors import InputError
 from manireports.export import Column
-from manireports.reports.params import Param
+from manireports.reports.catalogue import CATALOGUE
 from manireports.reports.spec import BuiltinReport, ReportContext, Row
 from manireports.scope import Scope
 
@@ -68,34 +68,17 @@ def _columns(
     return choose
 
 
-_PARAMS = (
-    Param("courseid", "int", "only this course (course id)"),
-    Param("explain", "text", "true adds each input, its reference, normalised value and weight"),
-)
-
-USER_ENGAGEMENT = BuiltinReport(
-    name="user_engagement",
-    title="User engagement",
-    description=(
-        "Engagement score 0-100 per tracked learner and course over [analytics.engagement] "
-        "window_days: time spent, active days, completion and interactions."
-    ),
+USER_ENGAGEMENT = BuiltinReport.of(
+    CATALOGUE["user_engagement"],
     columns=ENGAGEMENT_COLUMNS,
-    params=_PARAMS,
     bind=_bind_explain,
     produce=_produce_engagement,
     columns_for=_columns(ENGAGEMENT_COLUMNS, ENGAGEMENT_EXPLAIN_COLUMNS),
 )
 
-AT_RISK = BuiltinReport(
-    name="at_risk",
-    title="Learners at risk",
-    description=(
-        "Risk score per tracked learner and course from four rules (low time, no recent "
-        "access, low completion, low engagement), one column each."
-    ),
+AT_RISK = BuiltinReport.of(
+    CATALOGUE["at_risk"],
     columns=AT_RISK_COLUMNS,
-    params=_PARAMS,
     bind=_bind_explain,
     produce=_produce_at_risk,
     columns_for=_columns(AT_RISK_COLUMNS, AT_RISK_EXPLAIN_COLUMNS),

@@ -7,11 +7,8 @@ sql/company_overview.sql, where the rules sit beside the query that applies them
 from __future__ import annotations
 
 from manireports.errors import InputError
-from manireports.export import Column
-from manireports.reports.params import Param
+from manireports.reports.catalogue import CATALOGUE
 from manireports.reports.spec import BuiltinReport, ReportContext
-
-COMPANY_PARAM = Param("companyid", "int", "only users of this IOMAD company (company id)")
 
 
 def refuse_company_filter_without_iomad(context: ReportContext) -> None:
@@ -27,22 +24,7 @@ def refuse_company_filter_without_iomad(context: ReportContext) -> None:
         )
 
 
-COMPANY_OVERVIEW = BuiltinReport(
-    name="company_overview",
-    title="Company overview",
-    description=(
-        "Per IOMAD company: its users, their active enrolments, how many are completed and the "
-        "completion rate."
-    ),
-    columns=(
-        Column("companyid", "int"),
-        Column("company", "text"),
-        Column("users", "int"),
-        Column("enrolments", "int"),
-        Column("completions", "int"),
-        Column("completion_rate", "float"),
-    ),
-    params=(Param("companyid", "int", "only this IOMAD company (company id)"),),
-    needs=frozenset({"iomad"}),
+COMPANY_OVERVIEW = BuiltinReport.of(
+    CATALOGUE["company_overview"],
     scope_columns={"companyid": "co.id"},
 )

@@ -67,10 +67,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from manireports.errors import RunError
-from manireports.export import Column
-from manireports.reports.params import Param
+from manireports.reports.catalogue import CATALOGUE
 from manireports.reports.spec import BuiltinReport, ReportContext, Row
-from manireports.reports.steps.company import COMPANY_PARAM, refuse_company_filter_without_iomad
+from manireports.reports.steps.company import refuse_company_filter_without_iomad
 
 # Moodle's constants (mod/scorm/locallib.php).
 GRADESCOES, GRADEHIGHEST, GRADEAVERAGE, GRADESUM = 0, 1, 2, 3
@@ -371,30 +370,8 @@ def _bind_scorm_summary(context: ReportContext) -> dict[str, Any]:
     return {}
 
 
-SCORM_SUMMARY = BuiltinReport(
-    name="scorm_summary",
-    title="SCORM summary",
-    description=(
-        "Per learner and SCORM activity: attempts, completion, total time, the score Moodle "
-        "grades and the last access; on both SCORM table layouts."
-    ),
-    columns=(
-        Column("scormid", "int"),
-        Column("scorm_name", "text"),
-        Column("courseid", "int"),
-        Column("userid", "int"),
-        Column("username", "text"),
-        Column("attempts", "int"),
-        Column("completed", "bool"),
-        Column("totaltime", "int"),
-        Column("score", "float"),
-        Column("lastaccess", "timestamp"),
-    ),
-    params=(
-        Param("courseid", "int", "only this course (course id)"),
-        Param("scormid", "int", "only this SCORM activity (scorm id)"),
-        COMPANY_PARAM,
-    ),
+SCORM_SUMMARY = BuiltinReport.of(
+    CATALOGUE["scorm_summary"],
     bind=_bind_scorm_summary,
     transform=summarise_scorm_tracks,
     scope_columns={"userid": "u.id", "courseid": "s.course"},

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 
 from manireports.app import App
-from manireports.reports.params import Param
+from manireports.reports.catalogue import CATALOGUE
 from manireports.reports.spec import BuiltinReport, ReportContext, Row
 from manireports.scope import Scope
 from manireports.state import read_setting
@@ -59,16 +59,4 @@ def _produce(app: App, context: ReportContext, scope: Scope) -> Iterator[Row]:
     )
 
 
-TIME_SPENT = BuiltinReport(
-    name="time_spent",
-    title="Time spent",
-    description="Time per user, course and day in the site timezone, from time tracking.",
-    columns=TIME_SPENT_COLUMNS,
-    params=(
-        Param("userid", "int", "only this user (user id)"),
-        Param("courseid", "int", "only this course (course id; 0 is time on the site itself)"),
-        Param("from", "day", "from this day (YYYY-MM-DD, site timezone)"),
-        Param("to", "day", "up to and including this day"),
-    ),
-    produce=_produce,
-)
+TIME_SPENT = BuiltinReport.of(CATALOGUE["time_spent"], columns=TIME_SPENT_COLUMNS, produce=_produce)

@@ -16,11 +16,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from manireports.errors import RunError
-from manireports.export import Column
 from manireports.localtime import midnight
-from manireports.reports.params import Param
+from manireports.reports.catalogue import CATALOGUE
 from manireports.reports.spec import BuiltinReport, ReportContext, Row
-from manireports.reports.steps.company import COMPANY_PARAM, refuse_company_filter_without_iomad
+from manireports.reports.steps.company import refuse_company_filter_without_iomad
 
 MONTHS = 12
 
@@ -75,26 +74,15 @@ def rows_per_month(rows: Iterator[Row], context: ReportContext) -> Iterator[Row]
         yield (month.label, int(count or 0))
 
 
-_TREND_COLUMNS = (Column("month", "text"), Column("count", "int"))
-_TREND_PARAMS = (Param("courseid", "int", "only this course (course id)"), COMPANY_PARAM)
-
-ENROLMENT_TRENDS = BuiltinReport(
-    name="enrolment_trends",
-    title="Enrolment trends",
-    description="Enrolments made in each of the last 12 months (site timezone).",
-    columns=_TREND_COLUMNS,
-    params=_TREND_PARAMS,
+ENROLMENT_TRENDS = BuiltinReport.of(
+    CATALOGUE["enrolment_trends"],
     bind=bind_month_bounds,
     transform=rows_per_month,
     scope_columns={"userid": "ue.userid", "courseid": "e.courseid"},
 )
 
-COMPLETION_TRENDS = BuiltinReport(
-    name="completion_trends",
-    title="Completion trends",
-    description="Course completions in each of the last 12 months (site timezone).",
-    columns=_TREND_COLUMNS,
-    params=_TREND_PARAMS,
+COMPLETION_TRENDS = BuiltinReport.of(
+    CATALOGUE["completion_trends"],
     bind=bind_month_bounds,
     transform=rows_per_month,
     scope_columns={"userid": "cc.userid", "courseid": "cc.course"},
