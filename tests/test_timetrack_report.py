@@ -120,9 +120,12 @@ def test_scope(sqlite_tracking: Tracking, monkeypatch: pytest.MonkeyPatch, in_sq
 def test_pages(sqlite_tracking: Tracking, monkeypatch: pytest.MonkeyPatch) -> None:
     build(sqlite_tracking)
     everything = rows(sqlite_tracking)
+    one_day = rows(sqlite_tracking, date_from=DAY2, date_to=DAY2)
     monkeypatch.setattr(report_module, "PAGE", 2)
     monkeypatch.setattr(report_module, "NAMES_PER_QUERY", 1)
     assert rows(sqlite_tracking) == everything
+    assert rows(sqlite_tracking, date_from=DAY2, date_to=DAY2) == one_day
+    assert [row[3] for row in one_day] == [DAY2] * 3
 
 
 def test_privacy_export_and_delete(sqlite_tracking: Tracking) -> None:

@@ -114,10 +114,15 @@ def time_spent_rows(
         conditions.append(daily.c.userid == int(userid))
     if courseid is not None:
         conditions.append(daily.c.courseid == int(courseid))
+    # The rows are read in pages along the (userid, courseid, date) index. Offered the date
+    # index as well, SQLite took it and sorted the whole period for every page (0.6 s a page,
+    # 50 s for two months of a 30,000-user site); the dates are therefore compared through
+    # lower(), the same text, which no index serves.
+    day = sa.func.lower(daily.c.date)
     if first is not None:
-        conditions.append(daily.c.date >= first.isoformat())
+        conditions.append(day >= first.isoformat())
     if last is not None:
-        conditions.append(daily.c.date <= last.isoformat())
+        conditions.append(day <= last.isoformat())
     if (
         visible is not None
         and visible.users is not None
