@@ -67,7 +67,8 @@ def _text_columns(
                 else plain_text(value)
                 for value in values
             ]  # fmt: skip
-        if guard and guard[index]:
+        if guard and guard[index] and _FORMULA_CELL.search("\n".join(texts)):
+            # Only a chunk where some cell might start like a formula is checked cell by cell.
             texts = [_guarded(text) for text in texts]
         columns.append(texts)
     return columns
@@ -85,6 +86,9 @@ def _encoded(text: str, columns: list[list[str]], bad: BadText, redo: Callable[[
 
 
 _FORMULA_START = frozenset("=+-@\t\r")
+# A cell starting with one of _FORMULA_START, found in a column's texts joined by newlines (a
+# newline inside a text can only add a false alarm, which the cell-by-cell check then clears).
+_FORMULA_CELL = re.compile("^[=+@\t\r-]", re.M)
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
