@@ -245,7 +245,7 @@ def main() -> None:
         for driver in drivers(url) if name in BARE_REPORTS else drivers(url)[:1]:
             extra = {"MANIREPORTS_MOODLE_MYSQL_DRIVER": driver} if driver else {}
             label = f"{name} -f csv" + (f" ({driver})" if driver else "")
-            command = [*cli, "run-report", name, "-f", "csv"]
+            command = [*cli, "run-report", name, "-f", "csv", "-o", f"{output}.csv"]
             measured = timed(label, command, extra)
             cpu = measured.cpu_seconds
             rows.append(Row(label, measured.seconds, measured.peak_mb, cpu, sql_floor, bare_floor))

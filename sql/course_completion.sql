@@ -41,7 +41,6 @@ SELECT                -- if !mysql
   FROM {user_enrolments} ue
   JOIN {enrol} e ON e.id = ue.enrolid AND e.status = 0
   JOIN {course} c ON c.id = e.courseid AND c.enablecompletion = 1
-  JOIN {context} ctx ON ctx.contextlevel = 50 AND ctx.instanceid = c.id
   JOIN {user} u ON u.id = ue.userid AND u.deleted = 0
   -- A completion after the moment of the report (--as-of) had not happened yet.
   LEFT JOIN {course_completions} cc ON cc.userid = ue.userid AND cc.course = c.id

@@ -3,10 +3,10 @@
 Speed matters here (a million-row CSV should cost about what a bare csv.writer loop costs, although
 every timestamp is formatted), so each chunk is turned into columns of strings with C-level
 map() calls and the lines are joined in one go. The csv module quotes; most rows need no quoting,
-and for those its output is exactly the fields joined by commas, so a chunk whose joined text
-shows no quote, comma, CR or LF inside a field is written as joined. Rows that do need quoting go
-through csv.writer, one by one. `tests/test_export_text.py` checks the two paths give identical
-bytes.
+and for those its output is exactly the fields joined by commas. The rows holding a quote, comma,
+CR or LF in a field are found a column at a time (a column without any, nearly every one, is not
+searched cell by cell) and only they go through csv.writer. `tests/test_export_text.py` checks
+the two paths give identical bytes.
 
 TSV follows the IANA text/tab-separated-values rules rather than CSV's: there is no quoting, so a
 tab, carriage return or newline inside a value becomes a space, and lines end with '\\n' because
@@ -22,8 +22,10 @@ import csv
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
 from functools import partial
-from itertools import repeat
+from itertools import compress, count, repeat
+from operator import itemgetter
 from typing import Any, BinaryIO
 
 from manireports.export.model import ExportOptions, ReportTable
@@ -40,6 +42,25 @@ from manireports.export.values import (
 )
 
 UTF8_BOM = b"\xef\xbb\xbf"
+_STR = {str}
+_STR_OR_NULL = {str, type(None)}
+_INT = {int}
+_DECIMAL_OR_NULL = {Decimal, type(None)}
+
+
+class _DecimalTexts(dict[Decimal | None, str]):
+    """The text of each Decimal (and of NULL) once seen, up to a bound: number_text normalises,
+    which costs several times a dict lookup, and equal Decimals always read the same."""
+
+    def __missing__(self, value: Decimal | None) -> str:
+        text = plain_text(value)
+        if len(self) < _DECIMAL_TEXTS_LIMIT:
+            self[value] = text
+        return text
+
+
+_DECIMAL_TEXTS_LIMIT = 1 << 16
+_DECIMAL_TEXTS = _DecimalTexts()
 _TSV_BLANKS = str.maketrans({"\t": " ", "\r": " ", "\n": " "})
 
 
@@ -55,19 +76,33 @@ def _text_columns(
             # The csv-target converters (timestamps, booleans) already return text.
             texts = list(map(function, values))
         else:
-            # A comprehension, not map(str, ...): CPython 3.11 specialises str(x) in bytecode
-            # but not through map, which makes this three times faster. Floats are inlined
-            # (100.0 reads 100, as 100 and Decimal('100.000') do), being the next most common.
-            texts = [
-                value if type(value) is str
-                else str(value) if type(value) is int
-                else (
-                    text if "e" not in (text := repr(value)) else number_text(value)
-                ) if type(value) is float and not value.is_integer()
-                else plain_text(value)
-                for value in values
-            ]  # fmt: skip
-        if guard and guard[index]:
+            # The types of the chunk's values, found in C, pick one loop for the whole column:
+            # text and integer columns (nearly all) skip the per-cell type tests. Comprehensions,
+            # not map(str, ...): CPython 3.11 specialises str(x) in bytecode but not through map,
+            # which makes them three times faster.
+            kinds = set(map(type, values))
+            if kinds == _STR:
+                texts = list(values)
+            elif kinds <= _STR_OR_NULL:
+                texts = ["" if value is None else value for value in values]
+            elif kinds == _INT:
+                texts = [str(value) for value in values]
+            elif kinds <= _DECIMAL_OR_NULL:
+                # Rounded figures (percentages, grades): few distinct values, each worked out once.
+                texts = list(map(_DECIMAL_TEXTS.__getitem__, values))
+            else:
+                # Floats are inlined (100.0 reads 100, as 100 and Decimal('100.000') do), being
+                # the next most common.
+                texts = [
+                    value if type(value) is str
+                    else str(value) if type(value) is int
+                    else (
+                        text if "e" not in (text := repr(value)) else number_text(value)
+                    ) if type(value) is float and not value.is_integer()
+                    else plain_text(value)
+                    for value in values
+                ]  # fmt: skip
+        if guard and guard[index] and _may_start_formula(texts):
             texts = [_guarded(text) for text in texts]
         columns.append(texts)
     return columns
@@ -85,7 +120,14 @@ def _encoded(text: str, columns: list[list[str]], bad: BadText, redo: Callable[[
 
 
 _FORMULA_START = frozenset("=+-@\t\r")
+_FIRST_CHARACTER = itemgetter(slice(0, 1))
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _may_start_formula(texts: list[str]) -> bool:
+    """Whether a cell of the column starts like a formula, found in C from the first characters:
+    only such a column is checked cell by cell."""
+    return not _FORMULA_START.isdisjoint(map(_FIRST_CHARACTER, texts))
 
 
 def _guarded(text: str) -> str:
@@ -105,15 +147,20 @@ def _guard_columns(table: ReportTable, options: ExportOptions) -> list[bool]:
     return [column.kind in ("text", "date") for column in table.columns]
 
 
-def _plain(text: str, lines: int, width: int) -> bool:
-    """True when `lines` joined CSV lines hold no character that csv.writer would quote."""
-    breaks = lines - 1
-    return (
-        '"' not in text
-        and text.count(",") == lines * (width - 1)
-        and text.count("\n") == breaks
-        and text.count("\r") == breaks
-    )
+_QUOTED = re.compile('[",\r\n]')
+"""What makes csv.writer quote a field (QUOTE_MINIMAL with ',' and '\\r\\n')."""
+_QUOTED_CHARS = ('"', ",", "\r", "\n")
+
+
+def _quoted_rows(columns: list[list[str]]) -> set[int]:
+    """The rows of a chunk holding a field that needs quoting, found a column at a time in C:
+    a column whose joined text needs none (nearly every one) is not searched cell by cell."""
+    rows: set[int] = set()
+    for texts in columns:
+        joined = "".join(texts)
+        if any(char in joined for char in _QUOTED_CHARS):
+            rows.update(compress(count(), map(_QUOTED.search, texts)))
+    return rows
 
 
 class _Lines:
@@ -153,15 +200,10 @@ def write_csv(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> i
             writer.writerows(zip(*columns, strict=True))
             return target.drain()
         lines = list(map(",".join, zip(*columns, strict=True)))
-        text = "\r\n".join(lines)
-        if _plain(text, len(lines), width):
-            return text + "\r\n"
-        for line, fields in zip(lines, zip(*columns, strict=True), strict=True):
-            if _plain(line, 1, width):
-                target.write(line + "\r\n")
-            else:
-                writer.writerow(fields)
-        return target.drain()
+        for row in _quoted_rows(columns):
+            writer.writerow([texts[row] for texts in columns])
+            lines[row] = target.drain()[:-2]
+        return "\r\n".join(lines) + "\r\n"
 
     for chunk in batches(table.rows, width):
         columns = _text_columns(chunk, convert, guard)

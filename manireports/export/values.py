@@ -120,11 +120,21 @@ class SiteClock:
         # The UTC span of a key shares one local 'YYYY-MM-DD HH:' when one offset holds all
         # through it and that offset is in phase with the shift; otherwise the caller goes exact.
         start = key * SECONDS_PER_HOUR - self._shift
-        moments = [*range(start, start + SECONDS_PER_HOUR, BUCKET_SECONDS), start + 3_599]
-        offsets = {self.offset(moment) for moment in moments}
-        if len(offsets) != 1:
-            return None
-        offset = offsets.pop()
+        end = start + 3_599
+        offset = self.offset(start)
+        days = self._day_offsets
+        if not (
+            # The common case, both ends on days of one offset each: that offset throughout.
+            offset is not None
+            and self.offset(end) == offset
+            and days[start // SECONDS_PER_DAY] is not None
+            and days[end // SECONDS_PER_DAY] is not None
+        ):
+            moments = [*range(start, start + SECONDS_PER_HOUR, BUCKET_SECONDS), end]
+            offsets = {self.offset(moment) for moment in moments}
+            if len(offsets) != 1:
+                return None
+            offset = offsets.pop()
         if offset is None or (offset - self._shift) % SECONDS_PER_HOUR:
             return None
         day, second = divmod(start + offset, SECONDS_PER_DAY)

@@ -1,31 +1,44 @@
 -- Who counts as a tracked learner of a course, beyond the joins every includer writes
--- (an active enrolment ue of enrol method e, the course context ctx, the user u not deleted):
+-- (an active enrolment ue of enrol method e, the user u not deleted):
 -- conditions for a WHERE clause, each starting with AND.
 --
--- Each (user, course) once: at its first active enrolment.
+-- Each (user, course) once: at its first active enrolment, i.e. no earlier active enrolment of
+-- the user in the course. Few pairs have more than one active enrolment, so those pairs and
+-- their first enrolment are grouped once (dup) and each row looks itself up there: a check per
+-- row through the user's enrolments cost a third of course_completion's time on MariaDB. The
+-- key columns are `x + 0` for MariaDB and PostgreSQL (see course_progress.sql: otherwise
+-- MariaDB groups the enrolments again for every row) and bare for SQLite (its automatic index).
    AND NOT EXISTS (
         SELECT 1
-          FROM {user_enrolments} ue2
-          JOIN {enrol} e2 ON e2.id = ue2.enrolid
-         WHERE ue2.userid = ue.userid
-           AND e2.courseid = e.courseid
-           AND ue2.id < ue.id
-           AND e2.status = 0
-           AND ue2.status = 0
-           AND ue2.timestart < :now
-           AND (ue2.timeend = 0 OR ue2.timeend > :now))
+          FROM (SELECT fue.userid + 0 AS userid, fe.courseid + 0 AS courseid,     -- if !sqlite
+          FROM (SELECT fue.userid AS userid, fe.courseid AS courseid,             -- if sqlite
+                       MIN(fue.id) AS firstid
+                  FROM {user_enrolments} fue
+                  JOIN {enrol} fe ON fe.id = fue.enrolid AND fe.status = 0
+                 WHERE fue.status = 0
+                   AND fue.timestart < :now
+                   AND (fue.timeend = 0 OR fue.timeend > :now)
+                 GROUP BY fue.userid, fe.courseid
+                HAVING COUNT(*) > 1) dup
+         WHERE dup.userid = ue.userid
+           AND dup.courseid = e.courseid
+           AND dup.firstid < ue.id)
    -- The role check: a role allowed moodle/course:isincompletionreports at system level (the
-   -- student role on a stock site), held in the course context or a context above it. Two
-   -- probes per row on role_assignments' (userid, contextid, roleid) index, the course context
-   -- itself and then (rarely) a category or system context above it. Written with OR so that
-   -- MariaDB keeps them as per-row lookups instead of a semi-join that starts from
-   -- role_capabilities and sorts everything; one EXISTS with an OR on the context let
-   -- PostgreSQL compare every learner with every role assignment.
+   -- student role on a stock site), held in the course context or a context above it. Written
+   -- with OR so that MariaDB keeps the rare second check (a category or system context above the
+   -- course) as a per-row lookup instead of a semi-join that starts from role_capabilities and
+   -- sorts everything; one EXISTS with an OR on the context let PostgreSQL compare every learner
+   -- with every role assignment. The first check names the course, not its context: the set of
+   -- (user, course) holding such a role in the course context is built once (MariaDB's
+   -- semi-join materialisation, PostgreSQL's hashed subplan) and the learner rows need no join
+   -- to the context table (MariaDB 20%, PostgreSQL 35% faster on the large demo than probing
+   -- role_assignments by the course context joined per row).
    AND (EXISTS (
         SELECT 1
           FROM {role_assignments} ra
+          JOIN {context} rctx ON rctx.id = ra.contextid AND rctx.contextlevel = 50
          WHERE ra.userid = ue.userid
-           AND ra.contextid = ctx.id
+           AND rctx.instanceid = e.courseid
            AND ra.roleid IN (SELECT rc.roleid
                                FROM {role_capabilities} rc
                                JOIN {context} sysctx ON sysctx.id = rc.contextid
@@ -43,6 +56,8 @@
                                WHERE psysctx.contextlevel = 10
                                  AND prc.capability = 'moodle/course:isincompletionreports'
                                  AND prc.permission = 1)
-           AND (ctx.path LIKE CONCAT(pctx.path, '/%')                                -- if mysql
-           AND (ctx.path LIKE pctx.path || '/%'                                      -- if !mysql
-               )))
+           AND (SELECT cctx.path
+                  FROM {context} cctx
+                 WHERE cctx.contextlevel = 50 AND cctx.instanceid = e.courseid)
+               LIKE CONCAT(pctx.path, '/%')))                                            -- if mysql
+               LIKE pctx.path || '/%'))                                                  -- if !mysql
