@@ -7,14 +7,20 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from manireports.export import Column
 from manireports.export.values import (
     BOOL_JSON,
     BOOL_TEXT,
     SiteClock,
+    chunk_converter,
+    converters,
     human_number,
     json_float,
     json_int,
+    row_converter,
 )
 
 ZONES = ["Europe/London", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]
@@ -99,3 +105,36 @@ def test_numbers() -> None:
     assert human_number(Decimal("85.50000")) == "85.5"
     assert human_number(Decimal("12.000")) == "12"
     assert human_number(None) == ""
+
+
+_CELLS = st.one_of(
+    st.none(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.decimals(allow_nan=False, allow_infinity=False, places=2),
+    st.text(max_size=5),
+    st.booleans(),
+)
+
+
+@given(
+    st.lists(st.sampled_from(["int", "float", "text"]), min_size=1, max_size=4).flatmap(
+        lambda kinds: st.tuples(
+            st.just(kinds),
+            st.lists(
+                st.lists(_CELLS, min_size=len(kinds), max_size=len(kinds)), min_size=1, max_size=6
+            ),
+        )
+    )
+)
+def test_a_chunk_converts_as_its_rows_do(case: tuple[list[str], list[list[object]]]) -> None:
+    """Column-wise conversion, which leaves alone columns of values that pass as they are, gives
+    exactly what converting row by row gives, whatever the cells hold."""
+    kinds, chunk = case
+    columns = [Column(f"c{n}", kind, f"C{n}") for n, kind in enumerate(kinds)]  # type: ignore[arg-type]
+    convert = converters(columns, "json", SiteClock(zoneinfo.ZoneInfo("Europe/Paris")))
+    by_row = row_converter(convert)
+    by_chunk = chunk_converter(convert)
+    assert by_row is not None and by_chunk is not None
+    expected = [list(by_row(row)) for row in chunk]
+    assert [list(row) for row in by_chunk(chunk)] == expected

@@ -35,10 +35,10 @@ from manireports.export.values import (
     RowCounter,
     SiteClock,
     batches,
+    chunk_converter,
     converters,
     number_text,
     plain_text,
-    row_converter,
 )
 
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -242,12 +242,12 @@ def write_tsv(table: ReportTable, stream: BinaryIO, options: ExportOptions) -> i
 def _json_rows(table: ReportTable, bad: BadText) -> Iterator[list[str]]:
     """Each chunk of rows as JSON object texts, keyed by column name."""
     names = [column.name for column in table.columns]
-    apply = row_converter(converters(table.columns, "json", SiteClock(table.timezone)))
+    apply = chunk_converter(converters(table.columns, "json", SiteClock(table.timezone)))
     encode: Callable[[Any], str] = json.JSONEncoder(
         ensure_ascii=False, separators=(",", ":"), allow_nan=False
     ).encode
     for chunk in batches(table.rows, len(names)):
-        values = list(chunk if apply is None else map(apply, chunk))
+        values = chunk if apply is None else apply(chunk)
         objects = [encode(dict(zip(names, row, strict=True))) for row in values]
         try:
             "".join(objects).encode("utf-8")

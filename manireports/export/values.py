@@ -519,6 +519,41 @@ def row_converter(
     return apply
 
 
+# The values a JSON converter returns as they are: a column holding only these needs no call per
+# cell (the ids, counts and names that make up most rows).
+_PASSES_AS_IS: dict[Convert, frozenset[type]] = {
+    json_int: frozenset({int, type(None)}),
+    json_float: frozenset({int, type(None)}),
+    json_text: frozenset({str, type(None)}),
+}
+
+
+def chunk_converter(
+    convert: Sequence[Convert | None],
+) -> Callable[[list[Sequence[Any]]], list[Sequence[Any]]] | None:
+    """A function applying the converters to a chunk of rows column by column, or None when
+    every column passes as is. A column whose values, in this chunk, are all of types its
+    converter returns unchanged is left alone: the types are found in C, once per column, instead
+    of a Python call per cell."""
+    pairs = [(index, function) for index, function in enumerate(convert) if function is not None]
+    if not pairs:
+        return None
+
+    def apply(chunk: list[Sequence[Any]]) -> list[Sequence[Any]]:
+        columns = list(zip(*chunk, strict=True))
+        changed = False
+        for index, function in pairs:
+            values = columns[index]
+            passes = _PASSES_AS_IS.get(function)
+            if passes is not None and set(map(type, values)) <= passes:
+                continue
+            columns[index] = tuple(map(function, values))
+            changed = True
+        return list(zip(*columns, strict=True)) if changed else chunk
+
+    return apply
+
+
 def display_width(text: str) -> int:
     """Terminal-style width: CJK and other wide characters take two cells."""
     if text.isascii():

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from manireports.app import App
 from manireports.export import Column
-from manireports.export.values import BadText, SiteClock, batches, converters, row_converter
+from manireports.export.values import BadText, SiteClock, batches, chunk_converter, converters
 from manireports.reports.run import open_report
 from manireports.reports.spec import ReportRequest, Row
 
@@ -39,10 +39,10 @@ def records(columns: Sequence[Column], rows: Iterator[Row], timezone: ZoneInfo) 
     the JSON file would; the repair is paid only by a chunk that holds such text.
     """
     names = [column.name for column in columns]
-    apply = row_converter(converters(columns, "json", SiteClock(timezone)))
+    apply = chunk_converter(converters(columns, "json", SiteClock(timezone)))
     bad = BadText(columns)
     for chunk in batches(rows, len(names)):
-        values = list(chunk if apply is None else map(apply, chunk))
+        values = chunk if apply is None else apply(chunk)
         texts = [value for row in values for value in row if type(value) is str]
         try:
             "".join(texts).encode("utf-8")

@@ -157,9 +157,10 @@ def _stream(app: App, conditions: list[Any], visible: _Visible | None) -> Iterat
             query = query.where(sa.tuple_(*order) > sa.tuple_(*after))
         query = query.order_by(*order).limit(PAGE)
         with app.state.begin() as connection:
+            # fetchall: one call for the page rather than a fetch per row.
             page = [
                 (int(u), int(c), str(d), int(s), int(n))
-                for u, c, d, s, n in connection.execute(query)
+                for u, c, d, s, n in connection.execute(query).fetchall()
             ]
         if not page:
             return
