@@ -7,7 +7,8 @@ rebuild) runs in one transaction that first takes the time-tracking lock: an ups
 processes and hosts sharing the state database, and never deadlock on each other's rows.
 
 A session row is found by (userid, courseid, source, sessionstart): sessions of one pair and
-source never overlap, so no two share a start, and bulk inserts need not return ids.
+source never overlap, so no two share a start, and bulk inserts need not return ids. A changed
+session is deleted and inserted again, which gives it a new id: nothing refers to one.
 
 The "dirty" range records the span of every closed session written, changed or deleted since the
 last aggregation, so `time aggregate` without dates recomputes exactly the days that can differ.
@@ -162,8 +163,6 @@ class SessionWriter:
     """
 
     def __init__(self, connection: sa.Connection, source: str, settings: TimeSettings) -> None:
-        if source not in (LOG, HEARTBEAT):  # pragma: no cover - callers pass the constants
-            raise ValueError(f"unknown session source {source!r}")
         self.connection = connection
         self.source = source
         self.single = settings.single_event_seconds
