@@ -24,9 +24,9 @@ Commands measured on a small SQLite demo built in a temporary directory:
 
 The hourly `time sync` is measured when --sync-moodle-url names a SCRATCH COPY of a Moodle
 database: before each timed run the script appends --sync-rows rows to the copy's standard log
-(the last rows again, an hour later), as an hour of a busy site would. Never point it at a real
-site. The state database (--sync-state-url) is brought up to date untimed first, which on a
-large log is the minute of a first sync.
+(the last rows again, an hour later but never later than now), as an hour of a busy site would.
+Never point it at a real site. The state database (--sync-state-url) is brought up to date
+untimed first, which on a large log is the minute of a first sync.
 
 Then the top import-time offenders of each command (`python -X importtime`) are listed: the
 imports made at the top level of the run, by cumulative time.
@@ -140,7 +140,12 @@ def sync_env(args: argparse.Namespace, home: Path) -> dict[str, str]:
 
 
 def append_log_rows(moodle_url: str, rows: int) -> None:
-    """Copy the last `rows` log rows to new ids, an hour after the log's last event."""
+    """Copy the last `rows` log rows to new ids, an hour after the log's last event or, when
+    that is later, ending now.
+
+    Never in the future: the sync caps its clock at now, so a log running ahead of it (each run
+    an hour later than the last, a few seconds apart) kept every session since in reach, and
+    the sync of 1,000 rows loaded 11,000 sessions after 40 runs, more with each run."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(moodle_url)
@@ -153,7 +158,7 @@ def append_log_rows(moodle_url: str, rows: int) -> None:
             oldest = connection.execute(
                 sa.select(sa.func.min(table.c.timecreated)).where(table.c.id > last - rows)
             ).scalar_one()
-            shift = int(newest) - int(oldest) + 3600
+            shift = max(0, min(int(newest) - int(oldest) + 3600, int(time.time()) - int(newest)))
             copied = [
                 (column + shift if column.name == "timecreated" else column).label(column.name)
                 for column in columns

@@ -68,6 +68,29 @@ def test_statement_timeout_stops_a_slow_query(site: MoodleSite) -> None:
     db.dispose()
 
 
+@pytest.mark.parametrize("driver", ["pymysql", "mysqlclient"])
+def test_every_transaction_of_a_reused_mysql_connection_is_read_only_and_limited(
+    mariadb_url: str, driver: str
+) -> None:
+    """The session is limited once per connection, not per transaction: each later query on the
+    pooled connection, through either way in (stream, connect), still runs under the limits."""
+    site = MoodleSite(mariadb_url, timezone="UTC")
+    db = MoodleDB(site.url, timeout_seconds=7, mysql_driver=driver)  # type: ignore[arg-type]
+    probe = "SELECT @@max_statement_time, @@tx_read_only, @@tx_isolation"
+    try:
+        for _ in range(3):
+            assert db.fetch_all(probe) == [(7.0, 1, "REPEATABLE-READ")]
+            with pytest.raises(ManiReportsQueryError, match=r"only reads|rejected"):
+                db.fetch_all("UPDATE mdl_user SET firstname = 'x' WHERE id = 2")
+            with db.connect() as connection:
+                assert connection.exec_driver_sql(probe).one() == (7.0, 1, "REPEATABLE-READ")
+        assert db.engine.pool.checkedin() == 1
+        assert db.fetch_all("SELECT firstname FROM mdl_user WHERE id = 2") != [("x",)]
+    finally:
+        db.dispose()
+        site.dispose()
+
+
 def test_missing_parameter_is_named(site: MoodleSite) -> None:
     db = MoodleDB(site.url)
     with pytest.raises(InputError, match=":courseid"):

@@ -123,8 +123,9 @@ def scenario(draw: Draw) -> Scenario:
 def run_scenario(tracking: Tracking, reference_url: str, case: Scenario) -> None:
     reset(tracking.site, tracking.state_url)
     tracking.log_id = 0
-    original = store_module.PAIRS_PER_QUERY
-    store_module.PAIRS_PER_QUERY = case.pairs_per_query
+    original = store_module.PAIRS_PER_QUERY, store_module.DELETE_BATCH
+    # The same small sizes split the stored-session reads and the DELETEs of changed sessions.
+    store_module.PAIRS_PER_QUERY = store_module.DELETE_BATCH = case.pairs_per_query
     received: list[tuple[int, int, int]] = []
     app = tracking.app()
     try:
@@ -153,7 +154,7 @@ def run_scenario(tracking: Tracking, reference_url: str, case: Scenario) -> None
         incremental = (tracking.sessions(), tracking.daily())
         expected = from_scratch(tracking, reference_url, received, case.final_now)
     finally:
-        store_module.PAIRS_PER_QUERY = original
+        store_module.PAIRS_PER_QUERY, store_module.DELETE_BATCH = original
         close(app)
     assert incremental == expected
 

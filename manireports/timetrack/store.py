@@ -7,7 +7,8 @@ rebuild) runs in one transaction that first takes the time-tracking lock: an ups
 processes and hosts sharing the state database, and never deadlock on each other's rows.
 
 A session row is found by (userid, courseid, source, sessionstart): sessions of one pair and
-source never overlap, so no two share a start, and bulk inserts need not return ids.
+source never overlap, so no two share a start, and bulk inserts need not return ids. A changed
+session is deleted and inserted again, which gives it a new id: nothing refers to one.
 
 The "dirty" range records the span of every closed session written, changed or deleted since the
 last aggregation, so `time aggregate` without dates recomputes exactly the days that can differ.
@@ -149,30 +150,16 @@ def clear_dirty(connection: sa.Connection, now: int) -> None:
     write_setting(connection, DIRTY, None, now=now)
 
 
-_KEY = sa.and_(
-    sessions.c.userid == sa.bindparam("k_userid"),
-    sessions.c.courseid == sa.bindparam("k_courseid"),
-    sessions.c.source == sa.bindparam("k_source"),
-    sessions.c.sessionstart == sa.bindparam("k_start"),
-)
-_UPDATE = (
-    sessions.update()
-    .where(_KEY)
-    .values(
-        sessionstart=sa.bindparam("v_start"),
-        lastupdated=sa.bindparam("v_end"),
-        eventcount=sa.bindparam("v_events"),
-        duration=sa.bindparam("v_duration"),
-    )
-)
-_DELETE = sessions.delete().where(_KEY)
-
-
 class SessionWriter:
-    """Queues session writes of one source and runs them in bulk: deletes, updates, inserts.
+    """Queues session writes of one source and runs them in bulk: one DELETE, one INSERT.
 
     It compares each session with the version the database holds and writes only what changed,
     records the dirty range for the aggregation and counts sessions that became closed.
+
+    A changed session is deleted and inserted again rather than updated: nothing refers to a
+    session row's id, and PyMySQL and mysqlclient send an executemany UPDATE as one statement
+    per row, a round trip each (some 250 per hourly sync of 1,000 events, most of its time on a
+    busy MariaDB). The stored keys go out in one DELETE, the new rows in one multi-row INSERT.
     """
 
     def __init__(self, connection: sa.Connection, source: str, settings: TimeSettings) -> None:
@@ -181,18 +168,12 @@ class SessionWriter:
         self.single = settings.single_event_seconds
         self.dirty = DirtyRange()
         self.closed = 0
+        # The rows to insert, by (userid, courseid, sessionstart): a session written twice
+        # before a flush replaces its own pending row (no two sessions of a pair share a start).
         self._inserts: dict[tuple[int, int, int], InsertRow] = {}
-        # Updates and deletes run in the order they were asked for (runs of one kind in bulk);
-        # inserts last, when every update has moved its row out of the way.
-        self._changes: list[tuple[sa.Executable, dict[str, Any]]] = []
-
-    def _key(self, pair: Pair, start: int) -> dict[str, Any]:
-        return {
-            "k_userid": pair[0],
-            "k_courseid": pair[1],
-            "k_source": self.source,
-            "k_start": start,
-        }
+        # The stored rows to delete, those removed and those about to be written anew, as
+        # (userid, courseid, sessionstart, lastupdated).
+        self._deletes: list[tuple[int, int, int, int]] = []
 
     def write(self, pair: Pair, session: Tracked, closed: bool) -> None:
         stored = session.stored
@@ -211,50 +192,82 @@ class SessionWriter:
             if stored is None or not stored[3]:
                 self.closed += 1
         session.stored = new
-        pending = self._inserts.pop((pair[0], pair[1], stored[0]), None) if stored else None
-        if stored is None or pending is not None:
-            self._inserts[(pair[0], pair[1], session.start)] = (
-                pair[0],
-                pair[1],
-                session.start,
-                session.end,
-                duration,
-                session.events,
-            )
-            return
-        self._changes.append(
-            (
-                _UPDATE,
-                self._key(pair, stored[0])
-                | {
-                    "v_start": session.start,
-                    "v_end": session.end,
-                    "v_events": session.events,
-                    "v_duration": duration,
-                },
-            )
+        if stored is not None:
+            self._forget(pair, stored)
+        self._inserts[(pair[0], pair[1], session.start)] = (
+            pair[0],
+            pair[1],
+            session.start,
+            session.end,
+            duration,
+            session.events,
         )
 
     def delete(self, pair: Pair, stored: Stored) -> None:
         if stored[3]:
             self.dirty.add(stored[0], stored[1])
+        self._forget(pair, stored)
+
+    def _forget(self, pair: Pair, stored: Stored) -> None:
+        """Drop a session's stored version: its pending row, else its row in the database."""
         if self._inserts.pop((pair[0], pair[1], stored[0]), None) is None:
-            self._changes.append((_DELETE, self._key(pair, stored[0])))
+            self._deletes.append((pair[0], pair[1], stored[0], stored[1]))
 
     def flush(self) -> None:
-        index = 0
-        changes = self._changes
-        while index < len(changes):
-            statement = changes[index][0]
-            end = index
-            while end < len(changes) and changes[end][0] is statement:
-                end += 1
-            self.connection.execute(statement, [params for _s, params in changes[index:end]])
-            index = end
-        self._changes = []
+        """Deletes first, so that a session written anew never meets its stored version."""
+        if self._deletes:
+            delete_keys(self.connection, self.source, self._deletes)
+            self._deletes = []
         if self._inserts:
             insert_rows(self.connection, self.source, list(self._inserts.values()))
             self._inserts = {}
+
+
+DELETE_BATCH = 250
+"""Rows per DELETE: SQLite parses the OR-ed conditions as a tree one level deeper per row and
+refuses one deeper than 1,000 levels (SQLITE_MAX_EXPR_DEPTH)."""
+
+
+def delete_keys(
+    connection: sa.Connection, source: str, keys: list[tuple[int, int, int, int]]
+) -> None:
+    """Delete stored sessions of a source, each named by (userid, courseid, start, end).
+
+    The rows are OR-ed conditions with the numbers written into the statement, as in
+    `insert_rows`. The end (`lastupdated`) is not needed to single a row out, but it lets the
+    database read the few rows of the lastupdated index that match, where the (userid, courseid)
+    index holds every session the pair ever had: on a state where the pairs had 66 sessions
+    each, a DELETE of 250 sessions read 16,000 rows in 0.6 s that way on MariaDB, 418 rows in
+    0.02 s this way. MariaDB and PostgreSQL (with statistics) choose it themselves; SQLite,
+    without statistics, is kept off the pair index by the unary `+` it documents for that.
+
+    A row the database no longer holds as this process last wrote it would leave the new
+    version beside it, counted twice; that is an error here, and the checkpoint's transaction
+    is rolled back.
+    """
+    for index in range(0, len(keys), DELETE_BATCH):
+        chunk = keys[index : index + DELETE_BATCH]
+        deleted = connection.exec_driver_sql(
+            delete_sql(connection.dialect.name, source, chunk)
+        ).rowcount
+        if deleted != len(chunk):
+            raise RunError(
+                f"The state database held {deleted} of {len(chunk)} time-tracking sessions "
+                "this run had stored or read; another process changed them meanwhile. Nothing "
+                "was written: run the command again."
+            )
+
+
+def delete_sql(dialect: str, source: str, keys: list[tuple[int, int, int, int]]) -> str:
+    if source not in (LOG, HEARTBEAT):  # pragma: no cover - callers pass the constants
+        raise ValueError(f"unknown session source {source!r}")
+    pair = "+" if dialect == "sqlite" else ""
+    conditions = [
+        f"(lastupdated = {int(end)} AND {pair}userid = {int(u)} "
+        f"AND {pair}courseid = {int(c)} AND sessionstart = {int(start)})"
+        for u, c, start, end in keys
+    ]
+    return f"DELETE FROM {sessions.name} WHERE source = '{source}' AND ({' OR '.join(conditions)})"
 
 
 INSERT_BATCH = 1000
