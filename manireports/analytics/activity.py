@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import operator
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -105,6 +106,20 @@ def offset_sql(column: str, stretches: list[Stretch]) -> str:
     return f"CASE {cases} ELSE {int(stretches[-1][1])} END"
 
 
+def activity_sql(
+    stretches: list[Stretch], origins: tuple[str, ...], courses: list[int]
+) -> tuple[str, dict[str, str]]:
+    """The log query with its markers filled in, and the origins' parameters."""
+    named = {f"origin{number}": origin for number, origin in enumerate(origins)}
+    sql = (
+        read_sql_file("analytics_activity")
+        .replace(COURSES_MARKER, course_list("l.courseid", courses))
+        .replace(ORIGINS_MARKER, ", ".join(f":{name}" for name in named))
+        .replace(OFFSET_MARKER, offset_sql("l.timecreated", stretches))
+    )
+    return sql, named
+
+
 def add_log_activity(
     app: App,
     learners: dict[tuple[int, int], Learner],
@@ -120,13 +135,7 @@ def add_log_activity(
     source = log_source(app)
     stretches = offset_stretches(days.timezone, window.start, window.end)
     totals = with_daily and dates_never_go_back(stretches)
-    origins = {f"origin{number}": origin for number, origin in enumerate(settings.origins)}
-    sql = (
-        read_sql_file("analytics_activity")
-        .replace(COURSES_MARKER, course_list("l.courseid", courses))
-        .replace(ORIGINS_MARKER, ", ".join(f":{name}" for name in origins))
-        .replace(OFFSET_MARKER, offset_sql("l.timecreated", stretches))
-    )
+    sql, origins = activity_sql(stretches, settings.origins, courses)
     flags = set(site.flags) | {moodle.engine_name} | ({"totals"} if totals else set())
     params: dict[str, Any] = {
         "since": window.start,
@@ -174,14 +183,5 @@ def active_days(times: list[int], days: LocalDays) -> int:
 
 def _pairs(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[tuple[int, int], list[int]]]:
     """The event times of each (user, course), from rows ordered by user, course and time."""
-    current: tuple[int, int] | None = None
-    times: list[int] = []
-    for userid, courseid, time in rows:
-        pair = (int(userid), int(courseid))
-        if pair != current:
-            if current is not None:
-                yield current, times
-            current, times = pair, []
-        times.append(int(time))
-    if current is not None:
-        yield current, times
+    for (userid, courseid), group in itertools.groupby(rows, key=operator.itemgetter(0, 1)):
+        yield (int(userid), int(courseid)), [int(row[2]) for row in group]
