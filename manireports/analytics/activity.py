@@ -9,10 +9,10 @@ window where the offset changes (daylight saving), worked out here with zoneinfo
 exactly how Python dates a timestamp (`datetime.fromtimestamp(t, tz).date()`).
 
 Without daily totals the time spent comes from the events themselves, by the time-tracking
-session rule, so they are read in order and handled here one (user, course) at a time. So are
-they in a timezone whose clocks go back across a midnight within the window (none today): there
-the local date of later events can be earlier than that of earlier ones, and the count follows
-the per-event rule of `active_days`.
+session rule, so they are read in order and handled here one (user, course) at a time. They are
+read too when the site's clocks go back across a midnight inside the window (no timezone does
+so today): a later event can then fall on an earlier date, and the count follows the per-event
+rule of `active_days` rather than counting distinct dates.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ IN_SQL_LIMIT = 1000
 
 
 def course_list(column: str, courses: list[int]) -> str:
+    """`column IN (...)` over the courses, so the database reads only their rows."""
     if len(courses) > IN_SQL_LIMIT:
         return "1 = 1"
     return f"{column} IN ({', '.join(str(int(course)) for course in courses)})"
