@@ -95,7 +95,11 @@ def gather(
         visible = _enrolments_in_scope(app, courseid, condition)
         if not visible:
             return Gathered([], window, DAILY)
-    tracked = list(_tracked(app, now, courseid))
+    # Only the courses of enrolments in scope can hold a visible learner.
+    candidates = None if visible is None else {pair[1] for pair in visible}
+    tracked = [
+        row for row in _tracked(app, now, courseid) if candidates is None or row[2] in candidates
+    ]
     if visible is not None:
         visible = {(row[0], row[2]) for row in tracked} & visible
     courses = None if visible is None else {pair[1] for pair in visible}
