@@ -112,13 +112,14 @@ class AnalyticsSite:
         params: dict[str, str] | None = None,
         as_user: str | None = None,
         company: int | None = None,
+        as_of: str = AS_OF,
         **settings: Any,
     ) -> list[dict[str, Any]]:
         """The report's rows through the library, as run-report would produce them."""
         app = App(load_config(environ=self.environ(**settings)))
         try:
             request = ReportRequest(
-                report, params=params or {}, as_of=AS_OF, as_user=as_user, company=company
+                report, params=params or {}, as_of=as_of, as_user=as_user, company=company
             )
             prepared = prepare_report(app, request)
             assert prepared.report.produce is not None

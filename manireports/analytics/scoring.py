@@ -42,12 +42,13 @@ class Inputs:
     interactions: int
 
     def raw(self, name: str) -> float | None:
-        return {
-            "time": float(self.time_seconds),
-            "login": float(self.active_days),
-            "completion": self.completion_percent,
-            "interaction": float(self.interactions),
-        }[name]
+        # Called for every input of every learner several times: no dict built per call.
+        if name == "completion":
+            return self.completion_percent
+        return float(getattr(self, _COUNTS[name]))
+
+
+_COUNTS = {"time": "time_seconds", "login": "active_days", "interaction": "interactions"}
 
 
 def percentile(values: Sequence[float], share: float) -> float:
