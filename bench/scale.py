@@ -166,6 +166,26 @@ def role_users(url: str) -> list[tuple[str, str]]:
     return found
 
 
+def server_memory(url: str) -> str:
+    """What the database server keeps in memory, which decides whether the log is read from its
+    own cache or page by page: MariaDB's default 128 MB buffer pool holds an eighth of the large
+    demo's log table."""
+    backend = sa.make_url(url).get_backend_name()
+    queries = {
+        "mysql": "SELECT CONCAT('innodb_buffer_pool_size ', @@innodb_buffer_pool_size DIV 1048576,"
+        " ' MB')",
+        "postgresql": "SELECT 'shared_buffers ' || current_setting('shared_buffers')",
+    }
+    if backend not in queries:
+        return "embedded (SQLite, the operating system's cache)"
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return str(connection.execute(sa.text(queries[backend])).scalar())
+    finally:
+        engine.dispose()
+
+
 def drivers(url: sa.URL) -> list[str]:
     if url.get_backend_name() != "mysql":
         return [""]
@@ -201,6 +221,7 @@ def main() -> None:
     env["MANIREPORTS_JOBS_LOCK_DIR"] = str(work / "locks")
     cli = [sys.executable, "-m", "manireports", "-q"]
     subprocess.run([*cli, "db", "upgrade"], env=env, check=True, cwd=args.checkout)
+    print(f"server: {server_memory(args.url)}", file=sys.stderr)
     output = str(work / "out")
     prefix = App(load_config(environ={"MANIREPORTS_MOODLE_URL": args.url})).moodle.prefix
     bare_sql = expand_tables(BARE_JOIN, prefix).strip()
