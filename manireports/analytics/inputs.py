@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from manireports.analytics.activity import IN_SQL_LIMIT, add_log_activity
+from manireports.analytics.activity import IN_SQL_LIMIT, add_log_activity, course_list
 from manireports.analytics.scoring import Inputs
 from manireports.app import App
 from manireports.reports.spec import read_sql_file
@@ -98,7 +98,9 @@ def gather(
     # Only the courses of enrolments in scope can hold a visible learner.
     candidates = None if visible is None else {pair[1] for pair in visible}
     tracked = [
-        row for row in _tracked(app, now, courseid) if candidates is None or row[2] in candidates
+        row
+        for row in _tracked(app, now, courseid, candidates)
+        if candidates is None or row[2] in candidates
     ]
     if visible is not None:
         visible = {(row[0], row[2]) for row in tracked} & visible
@@ -153,12 +155,17 @@ def _enrolments_in_scope(
 
 
 def _tracked(
-    app: App, now: int, courseid: int | None
+    app: App, now: int, courseid: int | None, courses: set[int] | None
 ) -> Iterator[tuple[int, str, int, float | None, int | None, bool]]:
     """(userid, username, courseid, progress percent, last access, course completed) per tracked
-    learner, from the course_progress report's SQL."""
+    learner, from the course_progress report's SQL; only of `courses` when given.
+
+    Every tracked learner of those courses is read, in scope or not (the course references need
+    them all), but a teacher's few courses no longer cost the whole site's learners.
+    """
     site, moodle = app.site, app.moodle
-    sql = read_sql_file("course_progress").replace(SCOPE_MARKER, "1 = 1")
+    only = "1 = 1" if courses is None else course_list("c.id", sorted(courses))
+    sql = read_sql_file("course_progress").replace(SCOPE_MARKER, only)
     flags = set(site.flags) | {moodle.engine_name}
     params: dict[str, Any] = {"now": now}
     if courseid is not None:
