@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from manireports.analytics import AT_RISK_COLUMNS, ENGAGEMENT_COLUMNS
 from manireports.reports.builtin import BUILTIN_REPORTS
 from manireports.reports.catalogue import CATALOGUE, ReportInfo
-from manireports.timetrack import TIME_SPENT_COLUMNS
 
 
 @pytest.mark.parametrize("name", list(CATALOGUE))
@@ -27,12 +25,6 @@ def test_the_catalogue_describes_the_report_its_module_defines(name: str) -> Non
         needs=report.needs,
     )
     assert described == CATALOGUE[name]
-
-
-def test_the_copied_columns_are_those_of_the_modules_that_fill_them() -> None:
-    assert CATALOGUE["time_spent"].columns == TIME_SPENT_COLUMNS
-    assert CATALOGUE["user_engagement"].columns == ENGAGEMENT_COLUMNS
-    assert CATALOGUE["at_risk"].columns == AT_RISK_COLUMNS
 
 
 def test_the_built_in_reports_are_the_catalogue_in_its_order() -> None:

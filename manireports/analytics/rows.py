@@ -23,36 +23,14 @@ from manireports.analytics.scoring import (
 from manireports.analytics.settings import INPUTS, EngagementSettings, RiskSettings
 from manireports.app import App
 from manireports.export import Column
+from manireports.reports.catalogue import CATALOGUE
 from manireports.scope import Scope
 
 Row = tuple[Any, ...]
 
-ENGAGEMENT_COLUMNS = (
-    Column("userid", "int", "User id"),
-    Column("username", "text", "Username"),
-    Column("courseid", "int", "Course id"),
-    Column("time_spent_seconds", "int", "Time spent (s)"),
-    Column("active_days", "int", "Active days"),
-    Column("completion_percent", "float", "Completion %"),
-    Column("interactions", "int", "Interactions"),
-    Column("engagement_score", "float", "Engagement score"),
-)
-AT_RISK_COLUMNS = (
-    Column("userid", "int", "User id"),
-    Column("username", "text", "Username"),
-    Column("courseid", "int", "Course id"),
-    Column("risk_score", "int", "Risk score"),
-    Column("at_risk", "bool", "At risk"),
-    Column("low_time", "bool", "Rule: low time"),
-    Column("no_recent_access", "bool", "Rule: no recent access"),
-    Column("low_completion", "bool", "Rule: low completion"),
-    Column("low_engagement", "bool", "Rule: low engagement"),
-    Column("time_spent_seconds", "int", "Time spent (s)"),
-    Column("lastaccess", "timestamp", "Last access"),
-    Column("days_since_access", "int", "Days since access"),
-    Column("completion_percent", "float", "Completion %"),
-    Column("engagement_score", "float", "Engagement score"),
-)
+# Defined once, in the catalogue, which lists the reports without loading this code.
+ENGAGEMENT_COLUMNS = CATALOGUE["user_engagement"].columns
+AT_RISK_COLUMNS = CATALOGUE["at_risk"].columns
 _EXPLAIN_WINDOW = (
     Column("window_from", "date", "Window from"),
     Column("window_to", "date", "Window to"),

@@ -21,20 +21,14 @@ import sqlalchemy as sa
 
 from manireports.app import App
 from manireports.errors import InputError, PermissionDeniedError
-from manireports.export import Column
+from manireports.reports.catalogue import CATALOGUE
 from manireports.scope import Scope
 from manireports.sqltext import expand_tables
 from manireports.state.tables import usertime_daily as daily
 from manireports.timetrack.sessions import parse_date
 
-TIME_SPENT_COLUMNS = (
-    Column("userid", "int", "User id"),
-    Column("username", "text", "Username"),
-    Column("courseid", "int", "Course id"),
-    Column("date", "date", "Date"),
-    Column("duration_seconds", "int", "Time spent (s)"),
-    Column("sessions", "int", "Sessions"),
-)
+# Defined once, in the catalogue, which lists the reports without loading this code.
+TIME_SPENT_COLUMNS = CATALOGUE["time_spent"].columns
 PAGE = 5000
 NAMES_PER_QUERY = 1000
 IN_SQL_LIMIT = 1000
