@@ -406,3 +406,34 @@ def test_the_terminal_dashboard_shows_names_as_text() -> None:
     assert "a [b] c" in shown
     assert "evil\\x1b[2Jname" in shown
     assert "\x1b[2J" not in shown
+
+
+@pytest.mark.parametrize("as_of", [AS_OF, None])
+@pytest.mark.parametrize(("viewer", "learner_queries"), [(None, 2), ("boss", 4)])
+def test_a_whole_site_dashboard_reads_the_learners_once_per_moment(
+    sqlite_env: dict[str, str], as_of: str | None, viewer: str | None, learner_queries: int
+) -> None:
+    """The at-risk runs take the rows course_progress read at the same moment (its SQL is what
+    the at-risk learners are read with), so the database sees that query once per moment: now
+    and the end of last month. A company manager's course progress is scoped and at-risk reads
+    every learner of their courses, two different queries, so both are sent. Without --as-of the
+    dashboard's runs share the moment it was asked for, or they could not share the query."""
+    app = App(load_config(environ=sqlite_env))
+    sent: list[str] = []
+
+    def trace(dbapi: object, _record: object) -> None:
+        dbapi.set_trace_callback(sent.append)  # type: ignore[attr-defined]
+
+    sa.event.listen(app.moodle.engine, "connect", trace)
+    try:
+        built, _ = build_dashboard(
+            app, DashboardRequest(as_of=as_of, as_user=viewer, use_cache=False)
+        )
+    finally:
+        app.moodle.dispose()
+    assert sum("AS activities_completed" in statement for statement in sent) == learner_queries
+    kpis = {w.title: w for w in built.widgets if isinstance(w, Kpi)}
+    if as_of is not None:
+        # At 2026-03-15 ann and bob have completed A; cat (A) and dan (B) are at risk. The
+        # manager's company holds ann, bob and cat: one.
+        assert kpis["Learners at risk"].value == (2 if viewer is None else 1)

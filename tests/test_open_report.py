@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator
 from itertools import count
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,7 +23,8 @@ from manireports.app import App
 from manireports.cache import ResultCache
 from manireports.config import load_config
 from manireports.errors import RunError
-from manireports.export import ExportOptions
+from manireports.export import Column, ExportOptions
+from manireports.export.values import CHUNK_ROWS
 from manireports.reports.builtin import BUILTIN_REPORTS
 from manireports.reports.collect import Record, records
 from manireports.reports.run import open_report, run_report
@@ -245,3 +247,39 @@ def test_cached_rows_equal_the_rows_computed_without_the_cache(
         # Computed afresh and written through as it streams, then read back from the entry.
         assert _read(cached, ReportRequest(report, use_cache=False)) == ("refresh", expected[1])
         assert _read(cached, ReportRequest(report)) == ("hit", expected[1])
+
+
+_CELLS = {
+    "int": st.none() | st.integers(-(2**40), 2**40),
+    "float": st.none() | st.floats(allow_nan=False, allow_infinity=False) | st.integers(-99, 99),
+    "text": st.none() | st.text(max_size=5),
+    "bool": st.none() | st.booleans(),
+    "timestamp": st.none() | st.integers(0, 2**31),
+}
+_KINDS = list(_CELLS)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_records_of_some_columns_are_the_full_records_cut_down(data: st.DataObject) -> None:
+    """A dashboard panel asks for the few columns it reads; what it gets must be exactly those
+    values of the full records, whatever the kinds and their order."""
+    kinds = data.draw(st.lists(st.sampled_from(_KINDS), min_size=1, max_size=6))
+    columns = tuple(Column(f"c{index}", kind) for index, kind in enumerate(kinds))
+    rows = data.draw(
+        st.lists(st.tuples(*(_CELLS[kind] for kind in kinds)), max_size=CHUNK_ROWS + 3)
+    )
+    only = data.draw(st.lists(st.sampled_from([c.name for c in columns]), min_size=1, unique=True))
+    timezone = ZoneInfo("Europe/London")
+    full = list(records(columns, iter(rows), timezone))
+    cut = list(records(columns, iter(rows), timezone, only=only))
+    assert cut == [{name: record[name] for name in only} for record in full]
+    # Booleans and integers compare equal in Python; the types must agree too.
+    assert [list(map(type, r.values())) for r in cut] == [
+        [type(record[name]) for name in only] for record in full
+    ]
+
+
+def test_records_of_a_column_the_report_lacks_is_a_run_error() -> None:
+    with pytest.raises(RunError, match="no column 'nope'"):
+        list(records((Column("a", "int"),), iter([(1,)]), ZoneInfo("UTC"), only=["nope"]))

@@ -162,6 +162,10 @@ def _tracked(
 
     Every tracked learner of those courses is read, in scope or not (the course references need
     them all), but a teacher's few courses no longer cost the whole site's learners.
+
+    Read for the whole site, this is the course_progress report's own query at the same moment:
+    a dashboard reads that report just before and hands its rows over rather than sending the
+    query a second time (MoodleDB.handing_over).
     """
     site, moodle = app.site, app.moodle
     only = "1 = 1" if courses is None else course_list("c.id", sorted(courses))

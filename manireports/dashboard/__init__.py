@@ -105,7 +105,9 @@ def build_dashboard(app: App, request: DashboardRequest) -> tuple[Dashboard, boo
     moment = (
         now if request.as_of is None else parse_moment(request.as_of, app.timezone, what="--as-of")
     )
-    sources = Sources(app, request.as_user, request.company, request.as_of, request.use_cache)
+    sources = Sources(
+        app, request.as_user, request.company, request.as_of, request.use_cache, moment=moment
+    )
     widgets: list[Widget]
     if definition is not None:
         title = definition.title

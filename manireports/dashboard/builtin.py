@@ -23,12 +23,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from statistics import fmean
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from manireports.analytics import AT_RISK_COLUMNS
 from manireports.dashboard.model import Chart, Kpi, Series, Table, Widget
 from manireports.dashboard.periods import Periods
-from manireports.dashboard.sources import Ask, Sources
+from manireports.dashboard.sources import Ask, Sources, Together
 from manireports.reports.collect import Record
 
 Role = Literal["admin", "manager", "teacher", "student"]
@@ -93,6 +93,13 @@ class Progress:
     # course shortname -> [learners, completed]
     counts: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     names: dict[int, str] = field(default_factory=dict)
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "courseid",
+        "course_shortname",
+        "progress_percent",
+        "course_completed",
+    )
 
     @classmethod
     def of(cls, rows: Iterator[Record]) -> Progress:
@@ -202,6 +209,15 @@ class AtRisk:
     learners: set[Any] = field(default_factory=set)
     first: list[Record] = field(default_factory=list)
 
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "userid",
+        "username",
+        "courseid",
+        "risk_score",
+        "at_risk",
+        *AT_RISK_RULES,
+    )
+
     @classmethod
     def of(cls, rows: Iterator[Record]) -> AtRisk:
         figures = cls()
@@ -278,18 +294,27 @@ class FirstRows:
 def staff_dashboard(sources: Sources, periods: Periods, *, companies: bool) -> list[Widget]:
     """The admin, manager and teacher layout."""
     end_of_month = periods.end_moment(periods.current)
-    # The longest runs first and the two at-risk runs apart, so that with two at a time they
-    # overlap the shorter ones and not each other (each holds its learners' inputs).
-    asks: list[Ask[Any]] = [
-        Ask(AT_RISK, AtRisk.of),
-        Ask("course_progress", Progress.of),
-        Ask("course_progress", _average, as_of=end_of_month),
+    # The course progress of each moment, then the at-risk run of the same moment, which for a
+    # viewer of the whole site takes the learners course progress just read (Together). The two
+    # moments run side by side, the shorter reports after them.
+    asks: list[Ask[Any] | Together] = [
+        Together(
+            (
+                Ask("course_progress", Progress.of, columns=Progress.COLUMNS),
+                Ask(AT_RISK, AtRisk.of, columns=AtRisk.COLUMNS),
+            )
+        ),
+        Together(
+            (
+                Ask("course_progress", _average, as_of=end_of_month, columns=("progress_percent",)),
+                Ask(AT_RISK, AtRisk.of, as_of=end_of_month, columns=AtRisk.COLUMNS),
+            )
+        ),
         _time_spent(periods),
-        Ask(AT_RISK, AtRisk.of, as_of=end_of_month),
     ]
     if companies:
         asks.append(Ask("company_overview", FirstRows.of))
-    risk_now, progress, before, time, risk_before, *company = sources.fold_all(asks)
+    progress, risk_now, before, risk_before, time, *company = sources.fold_all(asks)
     active, enrolments, completions, time_spent = _flow_kpis(sources, periods, time)
     at_risk_kpi, at_risk_table = _at_risk_widgets(periods, risk_now, risk_before, progress.names)
     average = Kpi(

@@ -26,6 +26,7 @@ from sqlalchemy.pool import QueuePool
 from manireports.config import MysqlDriver, mask
 from manireports.driverargs import tls_arguments
 from manireports.errors import DatabaseError, InputError, RunError
+from manireports.moodle.handoff import Handoff, handoff_key
 from manireports.sqltext import strip_comments
 
 Engine = Literal["mysql", "postgresql", "sqlite"]
@@ -95,6 +96,8 @@ class MoodleDB:
         # The connections running a query now, for `interrupt` from another thread.
         self._busy: set[_Raw] = set()
         self._busy_lock = threading.Lock()
+        # Each thread's open `handing_over` block, if any.
+        self._local = threading.local()
 
     @property
     def engine_name(self) -> Engine:
@@ -263,13 +266,34 @@ class MoodleDB:
         return dbapi_connection.cursor()
 
     @contextmanager
-    def stream(self, sql: str, params: Mapping[str, Any] | None = None) -> Iterator[Stream]:
+    def handing_over(self) -> Iterator[None]:
+        """Within the block, in this thread, rows read with `stream(..., keep=True)` to the end
+        are handed to the next `stream` of the same SQL and values (see moodle.handoff)."""
+        outer = getattr(self._local, "handoff", None)
+        self._local.handoff = Handoff()
+        try:
+            yield
+        finally:
+            self._local.handoff = outer
+
+    @contextmanager
+    def stream(
+        self, sql: str, params: Mapping[str, Any] | None = None, *, keep: bool = False
+    ) -> Iterator[Stream]:
         """Run one rendered query and stream its rows; leaving the block ends the transaction.
 
         Leaving before the rows are exhausted (a --limit, a row cap, a broken pipe) drops the
-        connection instead of draining a MySQL streaming cursor row by row.
+        connection instead of draining a MySQL streaming cursor row by row. `keep` offers the
+        rows to the next reader of the same query inside a `handing_over` block.
         """
         driver_sql, args = self._driver_sql(sql, params or {})
+        handoff: Handoff | None = getattr(self._local, "handoff", None)
+        key = None if handoff is None else handoff_key(driver_sql, args)
+        if handoff is not None and key is not None:
+            kept = handoff.take(key)
+            if kept is not None:
+                yield Stream(*kept)
+                return
         with self._raw_connection() as raw:
             cursor = self._server_cursor(raw.dbapi)
             raw.abandoned = True
@@ -278,7 +302,10 @@ class MoodleDB:
             except Exception as exc:
                 raise self._failure(exc, raw) from None
             columns = [str(d[0]) for d in cursor.description]
-            yield Stream(columns, self._rows(cursor, raw))
+            rows = self._rows(cursor, raw)
+            if keep and handoff is not None and key is not None:
+                rows = handoff.keep(key, columns, rows)
+            yield Stream(columns, rows)
 
     def _rows(self, cursor: Any, raw: _Raw) -> Iterator[tuple[Any, ...]]:
         fetchmany = cursor.fetchmany

@@ -11,12 +11,14 @@ unless it keeps the records itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from manireports.app import App
+from manireports.errors import RunError
 from manireports.export import Column
 from manireports.export.values import BadText, SiteClock, batches, chunk_converter, converters
 from manireports.reports.run import open_report
@@ -26,22 +28,44 @@ Record = dict[str, Any]
 
 
 @contextmanager
-def open_records(app: App, request: ReportRequest, *, purpose: str) -> Iterator[Iterator[Record]]:
+def open_records(
+    app: App, request: ReportRequest, *, purpose: str, columns: Sequence[str] | None = None
+) -> Iterator[Iterator[Record]]:
     """The rows of one report run, as records, while the block reads them (see open_report)."""
     with open_report(app, request, purpose=purpose) as opened:
-        yield records(opened.columns, opened.rows, app.timezone)
+        yield records(opened.columns, opened.rows, app.timezone, only=columns)
 
 
-def records(columns: Sequence[Column], rows: Iterator[Row], timezone: ZoneInfo) -> Iterator[Record]:
-    """The rows with the JSON export's values, keyed by column name.
+def records(
+    columns: Sequence[Column],
+    rows: Iterator[Row],
+    timezone: ZoneInfo,
+    *,
+    only: Sequence[str] | None = None,
+) -> Iterator[Record]:
+    """The rows with the JSON export's values, keyed by column name; with `only`, records of
+    just those columns, the others never converted.
 
     Text that is not valid UTF-8 is repaired as the export repairs it, so a record holds what
     the JSON file would; the repair is paid only by a chunk that holds such text.
     """
+    width = len(columns)
+    pick: Callable[[Sequence[Any]], tuple[Any, ...]] | None = None
+    if only is not None:
+        positions = {column.name: index for index, column in enumerate(columns)}
+        unknown = [name for name in only if name not in positions]
+        if unknown:
+            raise RunError(f"The report has no column {unknown[0]!r}.")
+        picked = [positions[name] for name in only]
+        columns = [columns[index] for index in picked]
+        # itemgetter of one index gives the value, not a tuple of it.
+        pick = itemgetter(*picked) if len(picked) > 1 else lambda row: (row[picked[0]],)
     names = [column.name for column in columns]
     apply = chunk_converter(converters(columns, "json", SiteClock(timezone)))
     bad = BadText(columns)
-    for chunk in batches(rows, len(names)):
+    for chunk in batches(rows, width):
+        if pick is not None:
+            chunk = list(map(pick, chunk))
         values = chunk if apply is None else apply(chunk)
         texts = [value for row in values for value in row if type(value) is str]
         try:

@@ -78,7 +78,7 @@ def prepare_report(app: App, request: ReportRequest) -> PreparedReport:
             f"The report {report.name} needs {', '.join(missing)}, which this Moodle lacks."
         )
     tz = app.timezone
-    now = app.now()
+    now = app.now() if request.moment is None else request.moment
     if request.as_of is not None:
         now = parse_moment(request.as_of, tz, what="--as-of")
     if request.limit is not None and request.limit < 0:
@@ -297,7 +297,10 @@ def _report_rows(
         columns = report.run_columns(prepared.context)
         yield columns, report.produce(app, prepared.context, prepared.scope)
         return
-    with app.moodle.stream(prepared.sql, prepared.params) as stream:
+    # A whole-site run's rows may be what the next reader asks for (the at-risk learners are
+    # course_progress's rows): inside a handing_over block they are kept for it.
+    keep = not prepared.scope.restricted
+    with app.moodle.stream(prepared.sql, prepared.params, keep=keep) as stream:
         source: Iterator[Row] = stream.rows
         columns = report.columns
         if report.transform is not None:

@@ -140,6 +140,9 @@ class ReportRequest:
     report: str
     params: Mapping[str, str] = field(default_factory=dict)
     as_of: str | None = None
+    # The moment of a run without --as-of when the caller has fixed it: a dashboard's runs are
+    # all as of the moment the dashboard was asked for. None is the clock at the run's start.
+    moment: int | None = None
     limit: int | None = None
     as_user: str | None = None
     company: int | None = None
