@@ -81,6 +81,10 @@ def dashboard_command(
     if period is not None:
         as_of = period_dashboard_as_of(application, period, as_of)
     request = DashboardRequest(role, as_user, company, dashboard_id, as_of, not no_cache)
+    if fmt in ("html", "pdf"):
+        from manireports.dashboard.charts import load_in_background
+
+        load_in_background(fmt)
     dashboard, _hit = build_dashboard(application, request)
     if fmt == "html":
         from manireports.dashboard.html import render_html

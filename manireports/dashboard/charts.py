@@ -4,13 +4,16 @@ SVG keeps text as text (`svg.fonttype = none`), so a chart's labels are searchab
 with the page; each one gets a <title> and <desc> and role="img", and the renderers put the data
 table behind it. The id salt makes matplotlib's internal ids (clip paths, markers) unique per
 chart, as several charts share one HTML document. matplotlib is imported on first use: it costs
-a few tenths of a second that commands without charts should not pay.
+a few tenths of a second that commands without charts should not pay. A command that will draw
+charts starts that import in the background (`load_in_background`) while its reports wait on
+the database, where it costs nothing.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import threading
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -36,6 +39,22 @@ STATUS_COLOURS = {
 TEXT = "#212529"
 SIZE = (6.4, 3.6)
 WIDE = (12.8, 3.6)
+
+
+def load_in_background(fmt: str) -> None:
+    """Import what drawing charts for `fmt` (html or pdf) needs, on a daemon thread; the first
+    chart then finds it loaded, or waits for the import to end (Python's import lock)."""
+    backend = (
+        "matplotlib.backends.backend_svg" if fmt == "html" else "matplotlib.backends.backend_agg"
+    )
+    threading.Thread(target=_load, args=(backend,), name="load-matplotlib", daemon=True).start()
+
+
+def _load(backend: str) -> None:
+    import importlib
+
+    importlib.import_module("matplotlib.figure")
+    importlib.import_module(backend)
 
 
 def _figure(chart: Chart) -> Figure:
