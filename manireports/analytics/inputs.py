@@ -73,6 +73,7 @@ def window_ending(now: int, days: LocalDays, length: int) -> Window:
 @dataclass(frozen=True)
 class Gathered:
     learners: list[Learner]
+    """Ordered by course, then user: the rows' order, and each course's learners together."""
     window: Window
     time_source: str
 
