@@ -118,6 +118,7 @@ class Weights:
 
 
 NOTHING_APPLIED: Applied = (0.0, 0.0, 0.0, 0.0)
+"""The weights --explain shows when there is nothing to score."""
 
 
 class Scale:
