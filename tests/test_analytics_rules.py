@@ -1,21 +1,45 @@
 """The scoring rules as pure functions: percentiles, references, weights and each rule's boundary
-(one below, at, one above its threshold)."""
+(one below, at, one above its threshold), and the score against its definition written out."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from manireports.analytics.scoring import (
     DAY,
-    Inputs,
+    NOTHING_APPLIED,
+    RULES,
+    Scale,
+    Weights,
     course_references,
-    engagement,
+    floors,
     percentile,
     risk,
 )
-from manireports.analytics.settings import EngagementSettings, RiskSettings
+from manireports.analytics.settings import INPUTS, EngagementSettings, RiskSettings
 from manireports.config import load_config
 from manireports.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the scoring reads of a learner (an `inputs.Learner` in the product)."""
+
+    time_seconds: int
+    active_days: int
+    completion_percent: float | None
+    interactions: int
+
+
+def score(
+    inputs: Inputs, references: dict[str, float], weighting: EngagementSettings
+) -> float | None:
+    return Scale(references, Weights.of(weighting)).score(inputs)
+
 
 NOW = 1_800_000_000
 THRESHOLDS = RiskSettings(
@@ -32,9 +56,11 @@ COMPLETION_ONLY = EngagementSettings(
 FINE = Inputs(time_seconds=3600, active_days=5, completion_percent=100.0, interactions=50)
 
 
-def fired(inputs: Inputs, score: float | None = 100.0, seen: int | None = NOW - 3600) -> list[str]:
-    result = risk(inputs, score, seen, NOW, THRESHOLDS)
-    return [rule for rule, on in result.fired.items() if on]
+def fired(
+    inputs: Inputs, engagement: float | None = 100.0, seen: int | None = NOW - 3600
+) -> list[str]:
+    result = risk(inputs, engagement, seen, NOW, THRESHOLDS)
+    return [rule for rule, on in zip(RULES, result.fired, strict=True) if on]
 
 
 def test_percentile_interpolates_between_ranks() -> None:
@@ -58,8 +84,8 @@ def test_one_very_active_learner_does_not_flatten_the_course() -> None:
     )
     # login 3 / max(3, 0.2 x 30 = 6) = 0.5; time and interactions 1:
     # (0.5 x 1 + 0.25 x 0.5 + 0.25 x 1) / 1.0 = 0.875 -> 87.5
-    assert engagement(learners[0], references, settings).score == 87.5
-    assert engagement(learners[-1], references, settings).score == 100.0
+    assert score(learners[0], references, settings) == 87.5
+    assert score(learners[-1], references, settings) == 100.0
 
 
 def test_time_rule_boundary() -> None:
@@ -89,10 +115,10 @@ def test_engagement_rule_boundary() -> None:
     # With all the weight on completion the score is the completion percent itself.
     for percent, expected in ((29.99, ["low_engagement"]), (30.0, []), (30.01, [])):
         inputs = Inputs(3600, 5, percent, 50)
-        score = engagement(inputs, course_references([inputs], 10), COMPLETION_ONLY).score
-        assert score == percent
-        assert fired(inputs, score=score) == expected, percent
-    assert fired(FINE, score=None) == []
+        found = score(inputs, course_references([inputs], 10), COMPLETION_ONLY)
+        assert found == percent
+        assert fired(inputs, engagement=found) == expected, percent
+    assert fired(FINE, engagement=None) == []
 
 
 def test_at_risk_score_boundary() -> None:
@@ -110,7 +136,7 @@ def test_a_learner_who_completed_the_course_is_not_at_risk_in_it() -> None:
     # Never accessed, no time, low engagement: 75 points, but the course is complete.
     finished = risk(Inputs(0, 0, 100.0, 0), 10.0, None, NOW, THRESHOLDS, completed=True)
     assert finished.score == 75
-    assert finished.fired["no_recent_access"] and finished.fired["low_time"]
+    assert finished.fired == (True, True, False, True)  # time, access, -, engagement
     assert finished.at_risk is False
     assert risk(Inputs(0, 0, 100.0, 0), 10.0, None, NOW, THRESHOLDS).at_risk is True
 
@@ -147,3 +173,78 @@ def test_risk_thresholds_are_checked() -> None:
         settings(min_time_minutes="-1")
     with pytest.raises(ConfigError, match="at_risk_score must be between 1 and 100"):
         settings(at_risk_score="0")
+
+
+def defined(
+    inputs: Inputs, references: dict[str, float], weights: dict[str, float]
+) -> tuple[dict[str, float | None], dict[str, float], float | None]:
+    """docs/analytics.md's normalisation, weights and score, written out input by input."""
+    raw = {
+        "time": float(inputs.time_seconds),
+        "login": float(inputs.active_days),
+        "completion": inputs.completion_percent,
+        "interaction": float(inputs.interactions),
+    }
+    normalised: dict[str, float | None] = {}
+    for name in INPUTS:
+        value = raw[name]
+        if value is None:
+            normalised[name] = None
+        elif name == "completion":
+            normalised[name] = min(max(value / 100.0, 0.0), 1.0)
+        else:
+            normalised[name] = min(value / references[name], 1.0)
+    available = sum(weights[name] for name in INPUTS if normalised[name] is not None)
+    if available <= 0:
+        return normalised, dict.fromkeys(INPUTS, 0.0), None
+    applied = {
+        name: weights[name] / available if normalised[name] is not None else 0.0 for name in INPUTS
+    }
+    total = sum(applied[name] * (normalised[name] or 0.0) for name in INPUTS)
+    return normalised, applied, round(100.0 * total, 2)
+
+
+LEARNERS = st.lists(
+    st.builds(
+        Inputs,
+        st.integers(0, 2_000_000),
+        st.integers(0, 90),
+        st.one_of(st.none(), st.floats(0.0, 100.0)),
+        st.integers(0, 50_000),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    learners=LEARNERS,
+    parts=st.lists(st.integers(0, 10), min_size=4, max_size=4).filter(any),
+    window=st.integers(1, 90),
+)
+def test_scale_scores_every_learner_as_defined(
+    learners: list[Inputs], parts: list[int], window: int
+) -> None:
+    """The course's scale (references, weights worked out once) gives each learner the very
+    floats of the definition, to the last bit: the rows show them as they are."""
+    weights = {name: part / sum(parts) for name, part in zip(INPUTS, parts, strict=True)}
+    floor = floors(window)
+    references = {
+        "time": max(percentile([float(x.time_seconds) for x in learners], 0.9), floor["time"]),
+        "login": max(percentile([float(x.active_days) for x in learners], 0.9), floor["login"]),
+        "interaction": max(
+            percentile([float(x.interactions) for x in learners], 0.9), floor["interaction"]
+        ),
+    }
+    scale = Scale(course_references(learners, window), Weights.of(EngagementSettings(weights, 1)))
+    assert repr(scale.references) == repr(references)
+    for learner in learners:
+        normalised = scale.normalised(learner)
+        applied = scale.applied(normalised) or NOTHING_APPLIED
+        found = (
+            dict(zip(INPUTS, normalised, strict=True)),
+            dict(zip(INPUTS, applied, strict=True)),
+            scale.score(learner),
+        )
+        assert repr(found) == repr(defined(learner, references, weights))

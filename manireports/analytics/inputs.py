@@ -16,6 +16,7 @@ enrolments in scope) and which courses are read, not what the rows are compared 
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from manireports.analytics.activity import IN_SQL_LIMIT, add_log_activity, course_list
-from manireports.analytics.scoring import Inputs
 from manireports.app import App
 from manireports.reports.spec import read_sql_file
 from manireports.scope import Scope, scope_condition
@@ -36,8 +36,11 @@ DAILY = "daily totals"
 LOG_FALLBACK = "log"
 
 
-@dataclass
+@dataclass(slots=True)
 class Learner:
+    """A tracked learner of a course: who, Moodle's progress, and the window's inputs (the
+    `scoring.Inputs` the score reads), filled in by the activity and the daily totals."""
+
     userid: int
     username: str
     courseid: int
@@ -49,11 +52,6 @@ class Learner:
     time_seconds: int = 0
     active_days: int = 0
     interactions: int = 0
-
-    def inputs(self) -> Inputs:
-        return Inputs(
-            self.time_seconds, self.active_days, self.completion_percent, self.interactions
-        )
 
 
 @dataclass(frozen=True)
@@ -75,6 +73,7 @@ def window_ending(now: int, days: LocalDays, length: int) -> Window:
 @dataclass(frozen=True)
 class Gathered:
     learners: list[Learner]
+    """Ordered by course, then user: the rows' order, and each course's learners together."""
     window: Window
     time_source: str
 
@@ -97,27 +96,14 @@ def gather(
             return Gathered([], window, DAILY)
     # Only the courses of enrolments in scope can hold a visible learner.
     candidates = None if visible is None else {pair[1] for pair in visible}
-    tracked = [
-        row
-        for row in _tracked(app, now, courseid, candidates)
-        if candidates is None or row[2] in candidates
-    ]
+    tracked = list(_tracked(app, now, courseid, candidates))
     if visible is not None:
-        visible = {(row[0], row[2]) for row in tracked} & visible
-    courses = None if visible is None else {pair[1] for pair in visible}
-    learners: dict[tuple[int, int], Learner] = {}
-    for userid, username, courseid_, percent, lastaccess, completed in tracked:
-        if courses is not None and courseid_ not in courses:
-            continue
-        learners[(userid, courseid_)] = Learner(
-            userid=userid,
-            username=username,
-            courseid=courseid_,
-            completion_percent=percent,
-            lastaccess=lastaccess,
-            completed=completed,
-            visible=visible is None or (userid, courseid_) in visible,
-        )
+        visible &= {(learner.userid, learner.courseid) for learner in tracked}
+        courses = {pair[1] for pair in visible}
+        tracked = [learner for learner in tracked if learner.courseid in courses]
+        for learner in tracked:
+            learner.visible = (learner.userid, learner.courseid) in visible
+    learners = {(learner.userid, learner.courseid): learner for learner in tracked}
     if not learners:
         return Gathered([], window, DAILY)
     tracked_courses = sorted({learner.courseid for learner in learners.values()})
@@ -126,10 +112,10 @@ def gather(
     add_log_activity(app, learners, window, courseid, tracked_courses, days, settings, has_daily)
     if has_daily:
         for pair, seconds in _daily_totals(app, window, courseid, tracked_courses):
-            learner = learners.get(pair)
-            if learner is not None:
-                learner.time_seconds = seconds
-    ordered = sorted(learners.values(), key=lambda learner: (learner.courseid, learner.userid))
+            found = learners.get(pair)
+            if found is not None:
+                found.time_seconds = seconds
+    ordered = sorted(learners.values(), key=operator.attrgetter("courseid", "userid"))
     return Gathered(ordered, window, DAILY if has_daily else LOG_FALLBACK)
 
 
@@ -154,11 +140,22 @@ def _enrolments_in_scope(
         return {(int(userid), int(course)) for userid, course in stream.rows}
 
 
+_TRACKED_COLUMNS = (
+    "userid",
+    "username",
+    "courseid",
+    "progress_percent",
+    "lastaccess",
+    "course_completed",
+)
+"""The course_progress columns a Learner is made of, in the order of its fields."""
+
+
 def _tracked(
     app: App, now: int, courseid: int | None, courses: set[int] | None
-) -> Iterator[tuple[int, str, int, float | None, int | None, bool]]:
-    """(userid, username, courseid, progress percent, last access, course completed) per tracked
-    learner, from the course_progress report's SQL; only of `courses` when given.
+) -> Iterator[Learner]:
+    """Every tracked learner, from the course_progress report's SQL; only of `courses` when
+    given (also when there are too many of them for the SQL to name).
 
     Every tracked learner of those courses is read, in scope or not (the course references need
     them all), but a teacher's few courses no longer cost the whole site's learners.
@@ -178,16 +175,19 @@ def _tracked(
     rendered = render_sql(sql, moodle.prefix, flags, site.table_aliases())
     with moodle.stream(rendered, params) as stream:
         index = {name: position for position, name in enumerate(stream.columns)}
+        columns = operator.itemgetter(*(index[name] for name in _TRACKED_COLUMNS))
         for row in stream.rows:
-            percent = row[index["progress_percent"]]
-            lastaccess = row[index["lastaccess"]]
-            yield (
-                int(row[index["userid"]]),
-                str(row[index["username"]]),
-                int(row[index["courseid"]]),
+            userid, username, course, percent, lastaccess, completed = columns(row)
+            course = int(course)
+            if courses is not None and course not in courses:
+                continue
+            yield Learner(
+                int(userid),
+                str(username),
+                course,
                 None if percent is None else float(percent),
                 int(lastaccess) if lastaccess else None,
-                bool(row[index["course_completed"]]),
+                bool(completed),
             )
 
 

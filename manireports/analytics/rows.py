@@ -7,17 +7,18 @@ column each, so a manager reading the sheet sees why a learner is flagged withou
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from manireports.analytics.inputs import Gathered, Learner, gather
 from manireports.analytics.scoring import (
-    RULES,
-    Engagement,
-    Risk,
+    NOTHING_APPLIED,
+    Scale,
+    Weights,
     course_references,
-    engagement,
     risk,
 )
 from manireports.analytics.settings import INPUTS, EngagementSettings, RiskSettings
@@ -65,66 +66,54 @@ AT_RISK_EXPLAIN_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class Scored:
-    learner: Learner
-    references: dict[str, float]
-    engagement: Engagement
-    risk: Risk
-
-
-@dataclass(frozen=True)
 class Analysis:
-    scored: list[Scored]
+    """The visible learners, by course then user, and the scale of each course."""
+
+    learners: list[Learner]
+    scales: dict[int, Scale]
     gathered: Gathered
+    now: int
     engagement: EngagementSettings
     risk: RiskSettings
 
 
 def analyse(app: App, *, now: int, courseid: int | None, scope: Scope, what: str) -> Analysis:
-    """Score the visible learners. The settings are checked before any database is read."""
+    """Gather the learners and their courses' scales. The settings are checked before any
+    database is read; each learner is scored as their row is made."""
     settings = EngagementSettings.from_config(app.config)
     thresholds = RiskSettings.from_config(app.config)
     gathered = gather(
         app, now=now, window_days=settings.window_days, courseid=courseid, scope=scope, what=what
     )
-    by_course: dict[int, list[Learner]] = {}
-    for learner in gathered.learners:
-        by_course.setdefault(learner.courseid, []).append(learner)
-    scored = []
-    for learners in by_course.values():
-        references = course_references([x.inputs() for x in learners], settings.window_days)
-        for learner in learners:
-            if not learner.visible:
-                continue
-            inputs = learner.inputs()
-            result = engagement(inputs, references, settings)
-            flags = risk(
-                inputs,
-                result.score,
-                learner.lastaccess,
-                now,
-                thresholds,
-                completed=learner.completed,
-            )
-            scored.append(Scored(learner, references, result, flags))
-    return Analysis(scored, gathered, settings, thresholds)
+    weights = Weights.of(settings)
+    # The learners come ordered by course: each group is one course's learners, all of them.
+    scales = {
+        course: Scale(course_references(list(learners), settings.window_days), weights)
+        for course, learners in itertools.groupby(
+            gathered.learners, key=operator.attrgetter("courseid")
+        )
+    }
+    visible = [learner for learner in gathered.learners if learner.visible]
+    return Analysis(visible, scales, gathered, now, settings, thresholds)
 
 
-def _explained(analysis: Analysis, item: Scored) -> Row:
+def _explained(analysis: Analysis, scale: Scale, learner: Learner) -> Row:
     window = analysis.gathered.window
+    normalised = scale.normalised(learner)
+    weights = scale.applied(normalised) or NOTHING_APPLIED
     values: list[Any] = [window.first_day, window.last_day, analysis.gathered.time_source]
-    for name in INPUTS:
+    for name, value, weight in zip(INPUTS, normalised, weights, strict=True):
         if name != "completion":
-            values.append(round(item.references[name], 2))
-        normalised = item.engagement.normalised[name]
-        values.append(None if normalised is None else round(normalised, 4))
-        values.append(round(item.engagement.weights[name], 4))
+            values.append(round(scale.references[name], 2))
+        values.append(None if value is None else round(value, 4))
+        values.append(round(weight, 4))
     return tuple(values)
 
 
 def engagement_rows(analysis: Analysis, *, explain: bool) -> Iterator[Row]:
-    for item in analysis.scored:
-        learner = item.learner
+    scales = analysis.scales
+    for learner in analysis.learners:
+        scale = scales[learner.courseid]
         row: Row = (
             learner.userid,
             learner.username,
@@ -133,27 +122,31 @@ def engagement_rows(analysis: Analysis, *, explain: bool) -> Iterator[Row]:
             learner.active_days,
             learner.completion_percent,
             learner.interactions,
-            item.engagement.score,
+            scale.score(learner),
         )
-        yield (*row, *_explained(analysis, item)) if explain else row
+        yield (*row, *_explained(analysis, scale, learner)) if explain else row
 
 
 def at_risk_rows(analysis: Analysis, *, explain: bool) -> Iterator[Row]:
-    thresholds = analysis.risk
-    for item in analysis.scored:
-        learner, flags = item.learner, item.risk
+    thresholds, scales, now = analysis.risk, analysis.scales, analysis.now
+    for learner in analysis.learners:
+        scale = scales[learner.courseid]
+        score = scale.score(learner)
+        flags = risk(
+            learner, score, learner.lastaccess, now, thresholds, completed=learner.completed
+        )
         row: Row = (
             learner.userid,
             learner.username,
             learner.courseid,
             flags.score,
             flags.at_risk,
-            *(flags.fired[rule] for rule in RULES),
+            *flags.fired,
             learner.time_seconds,
             learner.lastaccess,
             flags.days_since_access,
             learner.completion_percent,
-            item.engagement.score,
+            score,
         )
         if explain:
             row = (
@@ -165,6 +158,6 @@ def at_risk_rows(analysis: Analysis, *, explain: bool) -> Iterator[Row]:
                 thresholds.at_risk_score,
                 learner.active_days,
                 learner.interactions,
-                *_explained(analysis, item),
+                *_explained(analysis, scale, learner),
             )
         yield row

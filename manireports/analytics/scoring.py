@@ -1,4 +1,4 @@
-"""The engagement score and the four at-risk rules, as pure functions of a learner's inputs.
+"""The engagement score and the four at-risk rules of a learner in a course.
 
 Normalisation. Time, active days and interactions have no natural maximum, so each is divided
 by a reference for its course and capped at 1: the course's 90th percentile of that input over
@@ -10,6 +10,11 @@ do. Completion is already a share (Moodle's course progress) and is used as it i
 100. When a course tracks no activity completion the input does not exist: its weight is shared
 out among the other three in proportion, so the learner is neither rewarded nor punished for
 what the course does not measure.
+
+A large site scores tens of thousands of learners in one run, so what does not depend on the
+learner is worked out once: the references once per course (`Scale`), the weights applied once
+per settings (`Weights`: they depend only on whether completion is measured). A learner then
+costs a few arithmetic operations and no dict.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
 from manireports.analytics.settings import INPUTS, EngagementSettings, RiskSettings
 
@@ -31,24 +37,23 @@ RULE_POINTS = 25
 RULES = ("low_time", "no_recent_access", "low_completion", "low_engagement")
 DAY = 86_400
 
-
-@dataclass(frozen=True)
-class Inputs:
-    """What one learner did in one course during the window."""
-
-    time_seconds: int
-    active_days: int
-    completion_percent: float | None
-    interactions: int
-
-    def raw(self, name: str) -> float | None:
-        # Called for every input of every learner several times: no dict built per call.
-        if name == "completion":
-            return self.completion_percent
-        return float(getattr(self, _COUNTS[name]))
+Applied = tuple[float, float, float, float]
+"""The weights applied to the four inputs, in INPUTS order."""
+Normalised = tuple[float, float, float | None, float]
+"""The four inputs between 0 and 1, in INPUTS order; completion None when not measured."""
 
 
-_COUNTS = {"time": "time_seconds", "login": "active_days", "interaction": "interactions"}
+class Inputs(Protocol):
+    """What one learner did in one course during the window (`inputs.Learner` has them)."""
+
+    @property
+    def time_seconds(self) -> int: ...
+    @property
+    def active_days(self) -> int: ...
+    @property
+    def completion_percent(self) -> float | None: ...
+    @property
+    def interactions(self) -> int: ...
 
 
 def percentile(values: Sequence[float], share: float) -> float:
@@ -71,52 +76,96 @@ def floors(window_days: int) -> dict[str, float]:
 
 
 def course_references(learners: Sequence[Inputs], window_days: int) -> dict[str, float]:
-    """The divisor of each relative input for one course: max(90th percentile, floor)."""
-    references = {}
-    for name, floor in floors(window_days).items():
-        values = [learner.raw(name) or 0.0 for learner in learners]
-        references[name] = max(percentile(values, PERCENTILE), floor)
-    return references
+    """The divisor of each relative input for one course: max(90th percentile, floor).
 
-
-@dataclass(frozen=True)
-class Engagement:
-    """A learner's score with what it was made of: normalised inputs and the weights applied."""
-
-    normalised: dict[str, float | None]
-    weights: dict[str, float]
-    score: float | None
-
-
-def engagement(
-    inputs: Inputs, references: dict[str, float], settings: EngagementSettings
-) -> Engagement:
-    normalised: dict[str, float | None] = {}
-    for name in INPUTS:
-        value = inputs.raw(name)
-        if value is None:
-            normalised[name] = None
-        elif name == "completion":
-            normalised[name] = min(max(value / 100.0, 0.0), 1.0)
-        else:
-            normalised[name] = min(value / references[name], 1.0)
-    available = sum(settings.weights[name] for name in INPUTS if normalised[name] is not None)
-    if available <= 0:
-        # Only unmeasured inputs carry weight (completion weighted 1.0 in a course without
-        # activity completion): there is nothing to score.
-        weights = {name: 0.0 for name in INPUTS}
-        return Engagement(normalised, weights, None)
-    weights = {
-        name: settings.weights[name] / available if normalised[name] is not None else 0.0
-        for name in INPUTS
+    The counts are ints, which the percentile's arithmetic turns into the same floats as
+    converting them first would (every count is far below 2**53)."""
+    floor = floors(window_days)
+    columns = {
+        "time": [learner.time_seconds for learner in learners],
+        "login": [learner.active_days for learner in learners],
+        "interaction": [learner.interactions for learner in learners],
     }
-    total = sum(weights[name] * (normalised[name] or 0.0) for name in INPUTS)
-    return Engagement(normalised, weights, round(100.0 * total, 2))
+    return {
+        name: max(percentile(values, PERCENTILE), floor[name]) for name, values in columns.items()
+    }
+
+
+def applied_weights(settings: EngagementSettings, completion_measured: bool) -> Applied | None:
+    """The configured weights of the measured inputs divided by their sum, 0 for completion when
+    it is not measured; None when only unmeasured inputs carry weight (completion weighted 1.0
+    in a course without activity completion): there is nothing to score."""
+    measured = [name for name in INPUTS if completion_measured or name != "completion"]
+    available = sum(settings.weights[name] for name in measured)
+    if available <= 0:
+        return None
+    time, login, completion, interaction = (
+        settings.weights[name] / available if name in measured else 0.0 for name in INPUTS
+    )
+    return time, login, completion, interaction
 
 
 @dataclass(frozen=True)
-class Risk:
-    fired: dict[str, bool]
+class Weights:
+    """The two sets of weights of one run's settings: completion measured, and not."""
+
+    measured: Applied | None
+    unmeasured: Applied | None
+
+    @classmethod
+    def of(cls, settings: EngagementSettings) -> Weights:
+        return cls(applied_weights(settings, True), applied_weights(settings, False))
+
+
+NOTHING_APPLIED: Applied = (0.0, 0.0, 0.0, 0.0)
+"""The weights --explain shows when there is nothing to score."""
+
+
+class Scale:
+    """What the learners of one course are measured with: its references and the weights."""
+
+    __slots__ = ("_interaction", "_login", "_time", "references", "weights")
+
+    def __init__(self, references: dict[str, float], weights: Weights) -> None:
+        self.references = references
+        self.weights = weights
+        self._time = references["time"]
+        self._login = references["login"]
+        self._interaction = references["interaction"]
+
+    def normalised(self, inputs: Inputs) -> Normalised:
+        percent = inputs.completion_percent
+        return (
+            min(inputs.time_seconds / self._time, 1.0),
+            min(inputs.active_days / self._login, 1.0),
+            None if percent is None else min(max(percent / 100.0, 0.0), 1.0),
+            min(inputs.interactions / self._interaction, 1.0),
+        )
+
+    def applied(self, normalised: Normalised) -> Applied | None:
+        """The weights applied to a learner's inputs (None: nothing to score)."""
+        weights = self.weights
+        return weights.unmeasured if normalised[2] is None else weights.measured
+
+    def score(self, inputs: Inputs) -> float | None:
+        """100 x the weighted sum of the normalised inputs, rounded to 2 decimals."""
+        normalised = self.normalised(inputs)
+        weights = self.applied(normalised)
+        if weights is None:
+            return None
+        time, login, completion, interaction = normalised
+        total = (
+            weights[0] * time
+            + weights[1] * login
+            + weights[2] * (completion or 0.0)
+            + weights[3] * interaction
+        )
+        return round(100.0 * total, 2)
+
+
+class Risk(NamedTuple):
+    fired: tuple[bool, bool, bool, bool]
+    """Whether each rule fired, in RULES order."""
     days_since_access: int | None
     score: int
     at_risk: bool
@@ -148,11 +197,11 @@ def risk(
     """
     days = days_since(lastaccess, now)
     completion = inputs.completion_percent
-    fired = {
-        "low_time": inputs.time_seconds < settings.min_time_seconds,
-        "no_recent_access": days is None or days > settings.max_days_since_access,
-        "low_completion": completion is not None and completion < settings.min_completion_percent,
-        "low_engagement": score is not None and score < settings.min_engagement,
-    }
-    points = RULE_POINTS * sum(fired.values())
+    fired = (
+        inputs.time_seconds < settings.min_time_seconds,
+        days is None or days > settings.max_days_since_access,
+        completion is not None and completion < settings.min_completion_percent,
+        score is not None and score < settings.min_engagement,
+    )
+    points = RULE_POINTS * sum(fired)
     return Risk(fired, days, points, points >= settings.at_risk_score and not completed)

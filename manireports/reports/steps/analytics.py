@@ -1,9 +1,10 @@
 """The `user_engagement` and `at_risk` built-in reports.
 
 They combine Moodle with manireports' own daily time totals and compare each learner with their
-course, so they are produced in Python (see `manireports.analytics`). The learners are scored
-eagerly, before the export starts, so a bad [analytics] setting is refused before any output;
-scoring needs every learner of a course at once anyway (the course references).
+course, so they are produced in Python (see `manireports.analytics`). The learners are gathered
+and their courses' references worked out eagerly, before the export starts, so a bad [analytics]
+setting is refused before any output (the references need every learner of a course at once
+anyway); each learner is then scored as their row is written.
 """
 
 from __future__ import annotations
