@@ -2,7 +2,7 @@
 
 PyMySQL decodes each column of each row through three method calls (a length-coded string, its
 length, the bytes) and each row through three more (fetchmany, read_next, the unbuffered
-reader): on course_completion's 70,000 rows of 11 columns that was more than half the command's
+reader): on course_completion's 70,000 rows of 11 columns that was about half the command's
 processor time, and the report waited on it rather than on the server. This reader takes each
 row packet from PyMySQL itself (`Connection._read_packet`, which keeps the protocol: sequence
 numbers, rows split over several packets, error packets raised as PyMySQL's errors, timeouts)
@@ -12,7 +12,7 @@ PyMySQL's result object as its own reader does, so the cursor closes and the con
 reused as before.
 
 It uses PyMySQL's result internals (`_result`, `converters`, `_read_packet`,
-`_check_packet_is_eof`), stable since PyMySQL 0.7; a cursor without them is read through
+`_check_packet_is_eof`, checked with PyMySQL 1.2); a cursor without them is read through
 `fetchmany` as before.
 """
 
