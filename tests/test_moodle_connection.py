@@ -213,3 +213,65 @@ def test_pymysql_offers_no_tls_to_this_host(mariadb_url: str) -> None:
         driver = connection.connection.driver_connection
         assert connection.exec_driver_sql("SELECT 1").scalar_one() == 1
     assert driver is not None and driver.ssl is False
+
+
+# Every kind of column PyMySQL decodes, and text on each side of the length markers of the
+# protocol (one byte below 251, 2 bytes to 65535, 3 bytes above), NULL among them.
+PYMYSQL_VALUES = (
+    "SELECT CAST(i AS SIGNED) AS n, -i AS neg, 18446744073709551615 AS big, REPEAT('é', i) AS t,"
+    " CASE WHEN i % 2 = 0 THEN NULL ELSE i END AS maybe, CAST(i / 8 AS DECIMAL(9, 3)) AS d,"
+    " i / 3e0 AS f, FROM_UNIXTIME(1700000000 + i) AS dt, DATE('2026-03-29') AS day,"
+    " SEC_TO_TIME(i) AS tm, X'00FF' AS bin, JSON_OBJECT('i', i) AS js"
+    " FROM (SELECT 1 AS i UNION ALL SELECT 250 UNION ALL SELECT 251 UNION ALL SELECT 65535"
+    " UNION ALL SELECT 70000) n ORDER BY i"
+)
+
+
+def test_pymysql_rows_are_the_values_pymysqls_own_cursor_returns(mariadb_url: str) -> None:
+    import pymysql.cursors
+
+    db = MoodleDB(mariadb_url, mysql_driver="pymysql")
+    with db.stream(PYMYSQL_VALUES) as stream:
+        streamed = list(stream.rows)
+    raw = db.engine.raw_connection()
+    try:
+        cursor = raw.driver_connection.cursor(pymysql.cursors.SSCursor)
+        cursor.execute(PYMYSQL_VALUES)
+        expected = list(cursor.fetchall())
+        cursor.close()
+    finally:
+        raw.close()
+    assert streamed == expected
+    assert [(row[0], len(row[3]), row[4]) for row in streamed] == [
+        (1, 1, 1),
+        (250, 250, None),
+        (251, 251, 251),
+        (65535, 65535, 65535),
+        (70000, 70000, None),
+    ]
+    assert [type(value).__name__ for value in streamed[0]] == [
+        "int", "int", "int", "str", "int", "Decimal", "float", "datetime", "date", "timedelta",
+        "bytes", "str",
+    ]  # fmt: skip
+    # The connection is left as PyMySQL's reader leaves it: the next query runs on it.
+    assert db.fetch_all("SELECT 2") == [(2,)]
+    db.dispose()
+
+
+def test_pymysql_error_mid_stream_is_the_query_error(mariadb_url: str) -> None:
+    db = MoodleDB(mariadb_url, timeout_seconds=2, mysql_driver="pymysql")
+    # A row every half second, each big enough to be sent at once: the statement timeout stops
+    # the query after the first rows have arrived, so the error packet comes among the rows.
+    slow = (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20) "
+        "SELECT i, REPEAT('x', 100000), SLEEP(0.5) FROM n"
+    )
+    received: list[int] = []
+    with (
+        pytest.raises(ManiReportsQueryError, match="timeout_seconds"),
+        db.stream(slow) as stream,
+    ):
+        received.extend(int(row[0]) for row in stream.rows)
+    assert received[:2] == [1, 2] and len(received) < 20
+    assert db.fetch_all("SELECT 3") == [(3,)]
+    db.dispose()

@@ -27,6 +27,7 @@ from manireports.config import MysqlDriver, mask
 from manireports.driverargs import tls_arguments
 from manireports.errors import DatabaseError, InputError, RunError
 from manireports.moodle.handoff import Handoff, handoff_key
+from manireports.moodle.pymysqlrows import unbuffered_rows
 from manireports.sqltext import strip_comments
 
 Engine = Literal["mysql", "postgresql", "sqlite"]
@@ -308,13 +309,9 @@ class MoodleDB:
             yield Stream(columns, rows)
 
     def _rows(self, cursor: Any, raw: _Raw) -> Iterator[tuple[Any, ...]]:
-        fetchmany = cursor.fetchmany
+        decoded = unbuffered_rows(cursor) if self.driver == "pymysql" else None
         try:
-            while True:
-                batch = fetchmany(STREAM_BATCH)
-                if not batch:
-                    break
-                yield from batch
+            yield from _fetched(cursor) if decoded is None else decoded
         except Exception as exc:
             raise self._failure(exc, raw) from None
         cursor.close()
@@ -431,6 +428,12 @@ class MoodleDB:
     def dispose(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
+
+
+def _fetched(cursor: Any) -> Iterator[tuple[Any, ...]]:
+    """The rows of a streaming cursor in the driver's own batches."""
+    while batch := cursor.fetchmany(STREAM_BATCH):
+        yield from batch
 
 
 class _SqliteDeadline:
