@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import sys
 import threading
 import time
 
@@ -275,3 +277,28 @@ def test_pymysql_error_mid_stream_is_the_query_error(mariadb_url: str) -> None:
     assert received[:2] == [1, 2] and len(received) < 20
     assert db.fetch_all("SELECT 3") == [(3,)]
     db.dispose()
+
+
+@pytest.mark.parametrize("driver", ["pymysql", "mysqlclient"])
+def test_a_stream_left_early_ends_quietly_and_the_next_query_runs(
+    mariadb_url: str, driver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run-report --limit 5` leaves the rows of a streaming MySQL result unread and drops the
+    connection. Nothing may then try to read them from the closed socket: PyMySQL did, when the
+    cursor was collected, and printed that error on stderr after the report."""
+    unraisable: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    site = MoodleSite(mariadb_url, timezone="UTC")
+    db = MoodleDB(site.url, mysql_driver=driver)  # type: ignore[arg-type]
+    try:
+        with db.stream(COUNTER["mysql"], {"top": 100_000}) as stream:
+            first = [int(next(stream.rows)[0]) for _ in range(5)]
+        del stream  # the cursor goes with its rows
+        gc.collect()
+        assert first == [1, 2, 3, 4, 5]
+        assert db.fetch_all(COUNTER["mysql"], {"top": 3}) == [(1,), (2,), (3,)]
+        gc.collect()
+    finally:
+        db.dispose()
+        site.dispose()
+    assert unraisable == []

@@ -27,7 +27,7 @@ from manireports.config import MysqlDriver, mask
 from manireports.driverargs import tls_arguments
 from manireports.errors import DatabaseError, InputError, RunError
 from manireports.moodle.handoff import Handoff, handoff_key
-from manireports.moodle.pymysqlrows import unbuffered_rows
+from manireports.moodle.pymysqlrows import forget_unread, unbuffered_rows
 from manireports.sqltext import strip_comments
 
 Engine = Literal["mysql", "postgresql", "sqlite"]
@@ -306,7 +306,11 @@ class MoodleDB:
             rows = self._rows(cursor, raw)
             if keep and handoff is not None and key is not None:
                 rows = handoff.keep(key, columns, rows)
-            yield Stream(columns, rows)
+            try:
+                yield Stream(columns, rows)
+            finally:
+                if raw.abandoned and self.driver == "pymysql":
+                    forget_unread(cursor)
 
     def _rows(self, cursor: Any, raw: _Raw) -> Iterator[tuple[Any, ...]]:
         decoded = unbuffered_rows(cursor) if self.driver == "pymysql" else None

@@ -43,6 +43,15 @@ def unbuffered_rows(cursor: Any) -> Iterator[tuple[Any, ...]] | None:
     return _rows(result)
 
 
+def forget_unread(cursor: Any) -> None:
+    """Mark a result left with rows unread as ended, because its connection is being dropped:
+    otherwise PyMySQL, closing or collecting the cursor later, reads for those rows from the
+    closed socket and prints the error it meets on stderr."""
+    result = getattr(cursor, "_result", None)
+    if result is not None and getattr(result, "unbuffered_active", False):
+        result.unbuffered_active = False
+
+
 def _rows(result: Any) -> Iterator[tuple[Any, ...]]:
     read_packet = result.connection._read_packet
     # int(b"12") is int("12"): integers skip the ASCII decoding PyMySQL does first.

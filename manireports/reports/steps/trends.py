@@ -66,9 +66,11 @@ def rows_per_month(rows: Iterator[Row], context: ReportContext) -> Iterator[Row]
     """Turn the query's one row of twelve counts into twelve (month, count) rows."""
     months = trend_months(context.now, context.timezone)
     counts = next(rows, None)
-    if counts is None or len(counts) != len(months):
+    # Read to the end, so the query's connection is finished rather than dropped half-read.
+    if counts is None or len(counts) != len(months) or next(rows, None) is not None:
         raise RunError(
-            "A trend query returned no row of twelve monthly counts; the installation is damaged."
+            "A trend query returned other than one row of twelve monthly counts; the "
+            "installation is damaged."
         )
     for month, count in zip(months, counts, strict=True):
         yield (month.label, int(count or 0))
