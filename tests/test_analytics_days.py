@@ -305,3 +305,44 @@ def test_database_counts_equal_the_log_fallback(engine: tuple[str, str], seed: i
         assert from_database["u0"][2] == 600
     finally:
         site.moodle.dispose()
+
+
+def test_the_window_of_daily_totals_is_read_through_the_course_and_day_index(
+    tmp_path: Path,
+) -> None:
+    """SQLite keeps no statistics on the state: offered an index on the course alone it read
+    every day of the courses' whole history. The (courseid, date) index reads only the window.
+    Hand-made: user 5 in course 7 has 60 s on 2026-11-30 and 30 s on 2026-12-01 inside the
+    window, and a day of 2024 and one after the window outside it."""
+    from manireports.analytics.inputs import Window, daily_totals_query
+    from manireports.state.tables import usertime_daily
+
+    state = StateDB(f"sqlite:///{tmp_path / 'state.db'}")
+    state.upgrade()
+    rows = [
+        (5, 7, "2024-12-01", 1000),
+        (5, 7, "2026-11-30", 60),
+        (5, 7, "2026-12-01", 30),
+        (5, 7, "2026-12-08", 500),
+        (5, 8, "2026-12-01", 45),
+        (6, 9, "2026-12-01", 99),
+    ]
+    with state.begin() as connection:
+        connection.execute(
+            sa.insert(usertime_daily),
+            [
+                {"userid": u, "courseid": c, "date": d, "duration": s, "lastupdated": 0}
+                for u, c, d, s in rows
+            ],
+        )
+    window = Window(dt.date(2026, 11, 8), dt.date(2026, 12, 7), 0, 0)
+    query = daily_totals_query(window, None, [7, 8])
+    with state.begin() as connection:
+        totals = sorted(tuple(row) for row in connection.execute(query))
+        compiled = query.compile(connection, compile_kwargs={"literal_binds": True})
+        plan = " ".join(
+            str(row) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")
+        )
+    state.close()
+    assert totals == [(5, 7, 90), (5, 8, 45)]
+    assert "ix_manireports_usertime_daily_courseid_date (courseid=? AND date>? AND date<?)" in plan

@@ -200,6 +200,16 @@ def _has_daily_totals(app: App) -> bool:
 def _daily_totals(
     app: App, window: Window, courseid: int | None, courses: list[int]
 ) -> Iterator[tuple[tuple[int, int], int]]:
+    query = daily_totals_query(window, courseid, courses)
+    with app.state.begin() as connection:
+        found = [(int(u), int(c), int(s or 0)) for u, c, s in connection.execute(query)]
+    for userid, course, total in found:
+        yield (userid, course), total
+
+
+def daily_totals_query(window: Window, courseid: int | None, courses: list[int]) -> sa.Select[Any]:
+    """Each learner's seconds in the window, per course: read through the (courseid, date)
+    index, so only the window's days of those courses, whatever the history kept."""
     seconds = sa.func.sum(daily.c.duration)
     query = (
         sa.select(daily.c.userid, daily.c.courseid, seconds)
@@ -213,7 +223,4 @@ def _daily_totals(
         query = query.where(daily.c.courseid == courseid)
     elif len(courses) <= IN_SQL_LIMIT:
         query = query.where(daily.c.courseid.in_(courses))
-    with app.state.begin() as connection:
-        found = [(int(u), int(c), int(s or 0)) for u, c, s in connection.execute(query)]
-    for userid, course, total in found:
-        yield (userid, course), total
+    return query

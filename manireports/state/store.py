@@ -39,7 +39,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # The newest migration. Every command checks the database against it, so it is a constant rather
 # than read from the migrations: importing Alembic costs a second on each run (a test keeps the
 # two equal).
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 # Prefixed like every other table, so a state database shared with other tools stays readable.
 VERSION_TABLE = "manireports_alembic_version"
 SQLITE_BUSY_TIMEOUT_SECONDS = 60

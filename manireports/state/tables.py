@@ -240,7 +240,7 @@ usertime_daily = sa.Table(
     sa.Column("lastupdated", TIME, nullable=False),
     sa.Index(None, "userid", "courseid", "date", unique=True),
     sa.Index(None, "date"),
-    sa.Index(None, "courseid"),
+    sa.Index(None, "courseid", "date"),
 )
 
 scorm_summary = sa.Table(
