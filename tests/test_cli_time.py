@@ -117,6 +117,15 @@ def test_time_spent_is_a_report_with_days_and_scope(tmp_path: Path) -> None:
     assert sum(int(row[4]) for row in rows) == in_may[1]
     assert sum(int(row[5]) for row in rows) == in_may[2]
 
+    # per=month: a row per user, course and month, the seconds and sessions of its days summed.
+    monthly = invoke("run-report", "time_spent", *period, "--param", "per=month", env=env)
+    assert monthly.returncode == 0, monthly.stderr
+    months = [line.split(",") for line in monthly.stdout.decode().splitlines()[1:]]
+    assert {row[3] for row in months} == {"2026-05-01"}
+    assert len(months) == len({(row[0], row[2]) for row in rows})
+    assert sum(int(row[4]) for row in months) == in_may[1]
+    assert sum(int(row[5]) for row in months) == in_may[2]
+
     mine = invoke("run-report", "time_spent", *period, "--as-user", username, "-f", "csv", env=env)
     assert mine.returncode == 0, mine.stderr
     own = [line.split(",") for line in mine.stdout.decode().splitlines()[1:]]
@@ -131,3 +140,10 @@ def test_time_spent_is_a_report_with_days_and_scope(tmp_path: Path) -> None:
     bad = invoke("run-report", "time_spent", "--param", "from=May", env=env)
     assert bad.returncode == 2
     assert "is not a day" in bad.stderr.decode()
+    weekly = invoke("run-report", "time_spent", "--param", "per=week", env=env)
+    assert (weekly.returncode, weekly.stdout) == (2, b"")
+    assert weekly.stderr.decode().splitlines() == [
+        "Error: The parameter per must be day or month, not 'week'."
+    ]
+    listed = invoke("reports", "list", "-f", "csv", env=env)
+    assert "per (text): day (the default) or month" in listed.stdout.decode()

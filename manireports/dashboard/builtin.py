@@ -149,7 +149,9 @@ def _status(counts: dict[str, int]) -> Chart:
 @dataclass
 class TimeSpent:
     """What the flow cards take from time_spent over the last two full months: who was active
-    and the seconds, for each month."""
+    and the seconds, for each month. The report sums the months itself (`per=month`): a user
+    active in a month has a row in it, so the figures are those of the daily rows, from a third
+    as many."""
 
     start: str
     active: dict[bool, set[int]] = field(default_factory=lambda: {True: set(), False: set()})
@@ -168,6 +170,7 @@ def _time_spent(periods: Periods) -> Ask[TimeSpent]:
     window = {
         "from": periods.first_day(periods.previous).isoformat(),
         "to": periods.last_day(periods.current).isoformat(),
+        "per": "month",
     }
     return Ask("time_spent", figures.of, window)
 

@@ -186,7 +186,9 @@ CATALOGUE: Mapping[str, ReportInfo] = {
         ReportInfo(
             name="time_spent",
             title="Time spent",
-            description="Time per user, course and day in the site timezone, from time tracking.",
+            description=(
+                "Time per user, course and day (or month) in the site timezone, from time tracking."
+            ),
             columns=(
                 Column("userid", "int", "User id"),
                 Column("username", "text", "Username"),
@@ -202,6 +204,12 @@ CATALOGUE: Mapping[str, ReportInfo] = {
                 ),
                 Param("from", "day", "from this day (YYYY-MM-DD, site timezone)"),
                 Param("to", "day", "up to and including this day"),
+                Param(
+                    "per",
+                    "text",
+                    "day (the default) or month: a row per user, course and month, dated its "
+                    "first day, summing the month's days inside from/to",
+                ),
             ),
         ),
         ReportInfo(

@@ -5,7 +5,7 @@
 - `aggregate_daily`: `time aggregate`, closed sessions into daily rows in the site timezone;
 - `rebuild`: `time rebuild`, recompute from the log after a settings change;
 - `aggregate_time`: the `jobs aggregate-time` job (sync, then aggregate);
-- `time_spent_rows`: the rows of the `time_spent` report.
+- `time_spent_rows`: the rows of the `time_spent` report, by day or month (`per_of`).
 
 The rules themselves are pure functions in `sessions`; how the sync stays exact while reading
 the log in id order is explained in `engine`.
@@ -17,7 +17,7 @@ from manireports.timetrack.aggregate import AggregateResult, aggregate_daily
 from manireports.timetrack.heartbeat import HeartbeatInputError, HeartbeatResult, apply_heartbeats
 from manireports.timetrack.jobs import aggregate_time
 from manireports.timetrack.rebuild import RebuildResult, rebuild
-from manireports.timetrack.report import TIME_SPENT_COLUMNS, time_spent_rows
+from manireports.timetrack.report import TIME_SPENT_COLUMNS, per_of, time_spent_rows
 from manireports.timetrack.sessions import TimeSettings
 from manireports.timetrack.sync import ConcurrentSyncError, SyncResult, sync_log
 
@@ -33,6 +33,7 @@ __all__ = [
     "aggregate_daily",
     "aggregate_time",
     "apply_heartbeats",
+    "per_of",
     "rebuild",
     "sync_log",
     "time_spent_rows",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -19,7 +20,7 @@ from manireports.reports.spec import BuiltinReport, ReportContext, Row
 from manireports.scope import Scope
 from manireports.state import read_setting
 from manireports.state.tables import usertime_daily, usertime_sessions
-from manireports.timetrack import TIME_SPENT_COLUMNS, time_spent_rows
+from manireports.timetrack import TIME_SPENT_COLUMNS, per_of, time_spent_rows
 from manireports.timetrack.store import LOG_WATERMARK
 
 NOT_TRACKED_YET = (
@@ -41,6 +42,11 @@ def time_tracking_has_run(app: App) -> bool:
     return False
 
 
+def _bind_per(context: ReportContext) -> dict[str, Any]:
+    # Checked before the run starts, as a malformed day is.
+    return {"per": per_of(context.params.get("per", "day"))}
+
+
 def _produce(app: App, context: ReportContext, scope: Scope) -> Iterator[Row]:
     params = context.params
     today = dt.datetime.fromtimestamp(context.now, context.timezone).date()
@@ -56,7 +62,10 @@ def _produce(app: App, context: ReportContext, scope: Scope) -> Iterator[Row]:
         date_from=first,
         date_to=min(last, today),
         scope=scope,
+        per=params["per"],
     )
 
 
-TIME_SPENT = BuiltinReport.of(CATALOGUE["time_spent"], columns=TIME_SPENT_COLUMNS, produce=_produce)
+TIME_SPENT = BuiltinReport.of(
+    CATALOGUE["time_spent"], columns=TIME_SPENT_COLUMNS, bind=_bind_per, produce=_produce
+)
