@@ -172,7 +172,7 @@ def _time_spent(periods: Periods) -> Ask[TimeSpent]:
         "to": periods.last_day(periods.current).isoformat(),
         "per": "month",
     }
-    return Ask("time_spent", figures.of, window)
+    return Ask("time_spent", figures.of, window, columns=("userid", "date", "duration_seconds"))
 
 
 def _flow_kpis(sources: Sources, periods: Periods, time: TimeSpent) -> tuple[Kpi, Kpi, Kpi, Kpi]:
@@ -426,7 +426,7 @@ def student_dashboard(sources: Sources, periods: Periods) -> list[Widget]:
     before = sources.rows("course_progress", as_of=periods.end_moment(periods.current))
     time = _time_spent(periods)
     _active, _enrolments, _completions, time_spent = _flow_kpis(
-        sources, periods, sources.fold(time.report, time.figures, time.params)
+        sources, periods, sources.fold(time.report, time.figures, time.params, columns=time.columns)
     )
     grades = sources.rows("quiz_attempts")
     figures = Progress.of(iter(progress))
