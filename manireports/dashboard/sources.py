@@ -186,6 +186,10 @@ class Sources:
             self._kept[key] = self.fold(report, list, as_of=as_of)
         return self._kept[key]
 
+    def keep(self, report: str, records: list[Record]) -> None:
+        """Records of a small report read alongside others (`fold_all` with `list`), for `rows`."""
+        self._kept[(report, (), self.as_of)] = records
+
 
 def _stoppable(
     figures: Callable[[Iterator[Record]], T], stop: threading.Event, rows: Iterator[Record]
