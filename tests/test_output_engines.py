@@ -145,6 +145,10 @@ def test_limit_zero_and_a_full_disk(site: dict[str, str]) -> None:
         assert full.stderr.decode() == "Error: cannot write the output: No space left on device.\n"
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_and_sigterm_during_a_query(site: dict[str, str]) -> None:
     environ = {**os.environ, **site, "PYTHONPATH": str(REPO)}
     for sent, code, message in (
@@ -156,6 +160,9 @@ def test_ctrl_c_and_sigterm_during_a_query(site: dict[str, str]) -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             env=environ,
+            # A suite started in the background by a script inherits SIGINT ignored (the shell
+            # does that to background jobs), and so would the command: give it an operator's.
+            preexec_fn=_default_sigint,
         )
         time.sleep(3)
         process.send_signal(sent)
