@@ -40,7 +40,7 @@ class Ask(Generic[T]):
     """One report to read and what to make of its records.
 
     `columns` names the only columns `figures` reads: the others are not converted to record
-    values at all (a panel counting 70,000 at-risk rows needs five of their fourteen columns).
+    values at all (a panel counting 70,000 at-risk rows needs nine of their fourteen columns).
     """
 
     report: str
