@@ -105,6 +105,9 @@ class AnalyticsSite:
         finally:
             engine.dispose()
 
+    def app(self, **settings: Any) -> App:
+        return App(load_config(environ=self.environ(**settings)))
+
     def rows(
         self,
         report: str,
@@ -116,16 +119,11 @@ class AnalyticsSite:
         **settings: Any,
     ) -> list[dict[str, Any]]:
         """The report's rows through the library, as run-report would produce them."""
-        app = App(load_config(environ=self.environ(**settings)))
+        app = self.app(**settings)
         try:
-            request = ReportRequest(
-                report, params=params or {}, as_of=as_of, as_user=as_user, company=company
+            return produce(
+                app, report, params=params, as_user=as_user, company=company, as_of=as_of
             )
-            prepared = prepare_report(app, request)
-            assert prepared.report.produce is not None
-            names = [c.name for c in prepared.report.run_columns(prepared.context)]
-            produced = prepared.report.produce(app, prepared.context, prepared.scope)
-            return [dict(zip(names, row, strict=True)) for row in produced]
         finally:
             app.moodle.dispose()
             if "state" in app.__dict__:
@@ -134,6 +132,26 @@ class AnalyticsSite:
     def by_name(self, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         names = {v: k for k, v in self.users.items()}
         return {names[row["userid"]]: row for row in rows}
+
+
+def produce(
+    app: App,
+    report: str,
+    *,
+    params: dict[str, str] | None = None,
+    as_user: str | None = None,
+    company: int | None = None,
+    as_of: str = AS_OF,
+) -> list[dict[str, Any]]:
+    """The report's rows through the library with this app, as run-report would produce them."""
+    request = ReportRequest(
+        report, params=params or {}, as_of=as_of, as_user=as_user, company=company
+    )
+    prepared = prepare_report(app, request)
+    assert prepared.report.produce is not None
+    names = [c.name for c in prepared.report.run_columns(prepared.context)]
+    produced = prepared.report.produce(app, prepared.context, prepared.scope)
+    return [dict(zip(names, row, strict=True)) for row in produced]
 
 
 def build(moodle_url: str, state_url: str, *, daily: bool = True) -> AnalyticsSite:

@@ -35,10 +35,13 @@ from manireports.analytics.activity import (
     local_day,
     offset_stretches,
 )
+from manireports.analytics.inputs import read_ahead
+from manireports.moodle.connection import MoodleDB
+from manireports.reports.params import parse_moment
 from manireports.sqltext import render_sql
 from manireports.state import StateDB
 from manireports.timetrack.sessions import LocalDays
-from tests.analytics_site import AnalyticsSite
+from tests.analytics_site import AnalyticsSite, produce
 from tests.conftest import ENGINES, fresh_database
 from tests.moodle_site import MoodleSite
 from tests.test_timetrack_support import Event, at
@@ -144,6 +147,7 @@ events = st.lists(
     length=st.integers(0, 86_399),
     origins=st.sampled_from((("web",), ("web", "ws"))),
     rows=events,
+    shift=st.sampled_from((None, None, -7, -1, 0, 2, 9)),
 )
 @example(
     zone=LONDON,
@@ -154,7 +158,20 @@ events = st.lists(
     length=3600,
     origins=("web",),
     rows=[(2, 2, 8, [-1800, 1800], "web", 0, None)],
+    shift=None,
 )  # 23:30 GMT on 10-26 and 00:30 on 10-27: two days, one if BST were kept after the change
+@example(
+    zone=LONDON,
+    year=2026,
+    change=1,
+    before=5,
+    window_days=10,
+    length=3600,
+    origins=("web",),
+    rows=[(2, 2, 10, [3600, 3601], "web", 0, None), (3, 3, 3, [-1, 0], "web", 0, None)],
+    shift=2,
+)  # the same read with a window two days later: each window's first and last second, and the
+# seconds just outside them, which the other window holds
 def test_database_counts_equal_the_per_event_rule(
     log_site: MoodleSite,
     zone: str,
@@ -165,8 +182,11 @@ def test_database_counts_equal_the_per_event_rule(
     length: int,
     origins: tuple[str, ...],
     rows: list[tuple[int, int, int, list[int], str, int, int | None]],
+    shift: int | None,
 ) -> None:
-    """The totals query on SQLite == filtering the events and counting them in Python.
+    """The totals query on SQLite == filtering the events and counting them in Python, for its
+    window alone and, read in the same scan, for a second window `shift` days away (a dashboard's
+    two at-risk moments).
 
     The window holds one of the zone's offset changes of `year` (`before` days after its first
     day, when the window is that long), and the events cluster around local midnights.
@@ -180,7 +200,17 @@ def test_database_counts_equal_the_per_event_rule(
         first_day = changed - dt.timedelta(days=min(before, window_days - 1))
     since = days.start_of(first_day)
     now = days.start_of(first_day + dt.timedelta(days=window_days - 1)) + length
-    stretches = offset_stretches(days.timezone, since, now)
+    spans = [(since, now)]
+    if shift is not None:
+        other = first_day + dt.timedelta(days=shift)
+        spans.append(
+            (
+                days.start_of(other),
+                days.start_of(other + dt.timedelta(days=window_days - 1)) + length,
+            )
+        )
+    first, last = min(span[0] for span in spans), max(span[1] for span in spans)
+    stretches = offset_stretches(days.timezone, first, last)
     assert dates_never_go_back(stretches)
     log = [
         Event(
@@ -199,30 +229,31 @@ def test_database_counts_equal_the_per_event_rule(
     if log:
         log_site.insert_many("logstore_standard_log", [e.row(n + 1) for n, e in enumerate(log)])
 
-    sql, named = activity_sql(stretches, origins, [2, 3])
+    sql, named = activity_sql(stretches, origins, [2, 3], spans)
     rendered = render_sql(sql, "mdl_", {"sqlite", "totals"})
+    found: list[dict[tuple[int, int], tuple[int, int]]] = [{} for _ in spans]
     with log_site.engine.connect() as connection:
-        found = {
-            (u, c): (n, d)
-            for u, c, n, d in connection.execute(
-                sa.text(rendered), {"since": since, "now": now, "guest": 1, **named}
-            )
-        }
+        bound = {"since": first, "now": last, "guest": 1, **named}
+        for u, c, *values in connection.execute(sa.text(rendered), bound):
+            for number, counted in enumerate(found):
+                if values[2 * number]:
+                    counted[(u, c)] = (values[2 * number], values[2 * number + 1])
 
-    kept: dict[tuple[int, int], list[int]] = {}
-    for e in log:
-        if (
-            since <= e.time <= now
-            and e.userid > 0
-            and e.userid != 1
-            and e.courseid in (2, 3)
-            and e.origin in origins
-            and e.anonymous == 0
-            and not e.realuserid
-        ):
-            kept.setdefault((e.userid, e.courseid), []).append(e.time)
-    expected = {pair: (len(t), active_days(sorted(t), days)) for pair, t in kept.items()}
-    assert found == expected
+    for (start, end), counted in zip(spans, found, strict=True):
+        kept: dict[tuple[int, int], list[int]] = {}
+        for e in log:
+            if (
+                start <= e.time <= end
+                and e.userid > 0
+                and e.userid != 1
+                and e.courseid in (2, 3)
+                and e.origin in origins
+                and e.anonymous == 0
+                and not e.realuserid
+            ):
+                kept.setdefault((e.userid, e.courseid), []).append(e.time)
+        expected = {pair: (len(t), active_days(sorted(t), days)) for pair, t in kept.items()}
+        assert counted == expected
 
 
 def _london_site(moodle_url: str, state_url: str, seed: int | None) -> AnalyticsSite:
@@ -303,6 +334,46 @@ def test_database_counts_equal_the_log_fallback(engine: tuple[str, str], seed: i
             n: c[:2] for n, c in from_events.items()
         }
         assert from_database["u0"][2] == 600
+    finally:
+        site.moodle.dispose()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_counts_read_ahead_for_two_moments_equal_each_run_reading_its_own(
+    engine: tuple[str, str], seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dashboard counts the windows of its two at-risk moments in one scan of the log
+    (read_ahead); each run then takes its window's counts instead of reading the log itself, and
+    its rows are those it would have read alone. Two 3-day windows a day and a half apart, with
+    the London change between them: each run reads the log once on its own, and the pair reads
+    it once in all with the read-ahead."""
+    site = _london_site(*engine, seed=seed)
+    moments = ("2026-10-26 12:00:00", "2026-10-25 00:00:00")
+    settings: dict[str, Any] = {"site_timezone": LONDON, "analytics_engagement_window_days": 3}
+    log_reads: list[str] = []
+    stream = MoodleDB.stream
+
+    def counted(self: MoodleDB, sql: str, *args: Any, **kwargs: Any) -> Any:
+        if "logstore_standard_log" in sql:
+            log_reads.append(sql)
+        return stream(self, sql, *args, **kwargs)
+
+    monkeypatch.setattr(MoodleDB, "stream", counted)
+    try:
+        site.daily("u0", "A", "2026-10-25", 600)
+        alone = [site.rows("user_engagement", as_of=moment, **settings) for moment in moments]
+        assert len(log_reads) == 2
+        log_reads.clear()
+        app = site.app(**settings)
+        try:
+            read_ahead(app, [parse_moment(moment, ZoneInfo(LONDON)) for moment in moments])
+            together = [produce(app, "user_engagement", as_of=moment) for moment in moments]
+        finally:
+            app.moodle.dispose()
+            app.state.close()
+        assert len(log_reads) == 1
+        assert together == alone
+        assert {row["interactions"] for rows in alone for row in rows} != {0}
     finally:
         site.moodle.dispose()
 

@@ -410,14 +410,17 @@ def test_the_terminal_dashboard_shows_names_as_text() -> None:
 
 @pytest.mark.parametrize("as_of", [AS_OF, None])
 @pytest.mark.parametrize(("viewer", "learner_queries"), [(None, 2), ("boss", 4)])
-def test_a_whole_site_dashboard_reads_the_learners_once_per_moment(
+def test_a_whole_site_dashboard_reads_the_learners_and_the_log_once_per_moment(
     sqlite_env: dict[str, str], as_of: str | None, viewer: str | None, learner_queries: int
 ) -> None:
     """The at-risk runs take the rows course_progress read at the same moment (its SQL is what
     the at-risk learners are read with), so the database sees that query once per moment: now
     and the end of last month. A company manager's course progress is scoped and at-risk reads
     every learner of their courses, two different queries, so both are sent. Without --as-of the
-    dashboard's runs share the moment it was asked for, or they could not share the query."""
+    dashboard's runs share the moment it was asked for, or they could not share the query.
+
+    The log is read once too: one scan counts the engagement windows of both at-risk moments
+    (read ahead, alongside the course progress runs) and each at-risk run takes its own."""
     app = App(load_config(environ=sqlite_env))
     sent: list[str] = []
 
@@ -432,6 +435,7 @@ def test_a_whole_site_dashboard_reads_the_learners_once_per_moment(
     finally:
         app.moodle.dispose()
     assert sum("AS activities_completed" in statement for statement in sent) == learner_queries
+    assert sum("logstore_standard_log" in statement for statement in sent) == 1
     kpis = {w.title: w for w in built.widgets if isinstance(w, Kpi)}
     if as_of is not None:
         # At 2026-03-15 ann and bob have completed A; cat (A) and dan (B) are at risk. The

@@ -6,7 +6,8 @@ days (site timezone) those events fall on. With daily time totals the database c
 demo): the local day of an event is `(timecreated + offset) / 86400`, where the offset is the
 site timezone's UTC offset at that instant, written as a CASE over the few instants inside the
 window where the offset changes (daylight saving), worked out here with zoneinfo. That is
-exactly how Python dates a timestamp (`datetime.fromtimestamp(t, tz).date()`).
+exactly how Python dates a timestamp (`datetime.fromtimestamp(t, tz).date()`). One scan can
+count several windows (a dashboard's two at-risk moments, see LogCounts).
 
 Without daily totals the time spent comes from the events themselves, by the time-tracking
 session rule, so they are read in order and handled here one (user, course) at a time. They are
@@ -20,7 +21,10 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import operator
-from collections.abc import Iterable, Iterator
+import threading
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -36,7 +40,7 @@ if TYPE_CHECKING:
 DAY_SECONDS = 86_400
 COURSES_MARKER = "%%COURSES%%"
 ORIGINS_MARKER = "%%ORIGINS%%"
-OFFSET_MARKER = "%%OFFSET%%"
+COUNTS_MARKER = "%%COUNTS%%"
 SAMPLE_SECONDS = 3600
 """Offsets are sampled hourly and each change found to the second: no timezone has changed its
 offset twice within an hour."""
@@ -45,9 +49,10 @@ IN_SQL_LIMIT = 1000
 """Course id lists up to this size go into the queries; longer ones filter in Python."""
 
 
-def course_list(column: str, courses: list[int]) -> str:
-    """`column IN (...)` over the courses, so the database reads only their rows."""
-    if len(courses) > IN_SQL_LIMIT:
+def course_list(column: str, courses: Sequence[int] | None) -> str:
+    """`column IN (...)` over the courses, so the database reads only their rows; every course
+    when None or too many to list."""
+    if courses is None or len(courses) > IN_SQL_LIMIT:
         return "1 = 1"
     return f"{column} IN ({', '.join(str(int(course)) for course in courses)})"
 
@@ -107,18 +112,184 @@ def offset_sql(column: str, stretches: list[Stretch]) -> str:
     return f"CASE {cases} ELSE {int(stretches[-1][1])} END"
 
 
+Span = tuple[int, int]
+"""A window's first and last instant, both included."""
+
+
+class Counts:
+    """One window's (userid, courseid, interactions, active days), kept column by column as
+    machine integers: a dashboard holds two windows of some 50,000 learners each while its other
+    runs read."""
+
+    __slots__ = ("columns",)
+
+    def __init__(self) -> None:
+        self.columns = tuple(array("q") for _ in range(4))
+
+    def add(self, userid: int, courseid: int, interactions: int, active_days: int) -> None:
+        users, courses, actions, days = self.columns
+        users.append(userid)
+        courses.append(courseid)
+        actions.append(interactions)
+        days.append(active_days)
+
+    def __iter__(self) -> Iterator[tuple[int, int, int, int]]:
+        return zip(*self.columns, strict=True)
+
+
+def counts_sql(spans: Sequence[Span], day: str) -> str:
+    """Two columns per window, in the order given: its interactions and its distinct local days.
+
+    A window that is the whole range read counts every row; when one scan serves several
+    windows, each of the others counts only the events inside it (the CASE), so its figures are
+    those a query of its own range would give.
+    """
+    first, last = min(start for start, _ in spans), max(end for _, end in spans)
+    columns = []
+    for number, (start, end) in enumerate(spans):
+        if start <= first and end >= last:
+            columns += [
+                f"COUNT(*) AS interactions{number}",
+                f"COUNT(DISTINCT {day}) AS active_days{number}",
+            ]
+        else:
+            inside = f"l.timecreated >= {int(start)} AND l.timecreated <= {int(end)}"
+            columns += [
+                f"SUM(CASE WHEN {inside} THEN 1 ELSE 0 END) AS interactions{number}",
+                f"COUNT(DISTINCT CASE WHEN {inside} THEN {day} END) AS active_days{number}",
+            ]
+    return ",\n       ".join(columns)
+
+
 def activity_sql(
-    stretches: list[Stretch], origins: tuple[str, ...], courses: list[int]
+    stretches: list[Stretch],
+    origins: tuple[str, ...],
+    courses: Sequence[int] | None,
+    spans: Sequence[Span] = (),
+    *,
+    mysql: bool = False,
 ) -> tuple[str, dict[str, str]]:
-    """The log query with its markers filled in, and the origins' parameters."""
+    """The log query with its markers filled in, and the origins' parameters. With `spans` it
+    counts per learner and course for each of those windows (the `totals` form)."""
     named = {f"origin{number}": origin for number, origin in enumerate(origins)}
+    counts = ""
+    if spans:
+        offset = offset_sql("l.timecreated", stretches)
+        counts = counts_sql(spans, f"(l.timecreated + {offset}) {'DIV' if mysql else '/'} 86400")
     sql = (
         read_sql_file("analytics_activity")
         .replace(COURSES_MARKER, course_list("l.courseid", courses))
         .replace(ORIGINS_MARKER, ", ".join(f":{name}" for name in named))
-        .replace(OFFSET_MARKER, offset_sql("l.timecreated", stretches))
+        .replace(COUNTS_MARKER, counts)
     )
     return sql, named
+
+
+def read_counts(
+    app: App,
+    spans: Sequence[Span],
+    courseid: int | None,
+    courses: Sequence[int] | None,
+    timezone: ZoneInfo,
+    settings: TimeSettings,
+) -> list[Counts] | None:
+    """Each window's counts per (user, course) that acted in it, from one read of the log over
+    the windows' whole range; None when the site's clocks go back across a midnight in that
+    range (the counts then follow the per-event rule)."""
+    moodle, site = app.moodle, app.site
+    first, last = min(start for start, _ in spans), max(end for _, end in spans)
+    stretches = offset_stretches(timezone, first, last)
+    if not dates_never_go_back(stretches):
+        return None
+    mysql = moodle.engine_name == "mysql"
+    sql, origins = activity_sql(stretches, settings.origins, courses, spans, mysql=mysql)
+    flags = set(site.flags) | {moodle.engine_name, "totals"}
+    params: dict[str, Any] = {
+        "since": first,
+        "now": last,
+        "guest": log_source(app).guest,
+        **origins,
+    }
+    if courseid is not None:
+        flags.add(":courseid")
+        params["courseid"] = courseid
+    rendered = render_sql(sql, moodle.prefix, flags, site.table_aliases())
+    found = [Counts() for _ in spans]
+    with moodle.stream(rendered, params) as stream:
+        for userid, course, *values in stream.rows:
+            for number, counts in enumerate(found):
+                interactions = values[2 * number]
+                if interactions:
+                    counts.add(
+                        int(userid), int(course), int(interactions), int(values[2 * number + 1])
+                    )
+    return found
+
+
+class LogCounts:
+    """Window counts read ahead, in one scan, for the runs of this command that will ask for them.
+
+    A dashboard reads at_risk now and as of the end of last month: two windows of the same length
+    that share most of their days. Each run reading its own window scans the log twice (on
+    MariaDB the whole table each time, its planner preferring that to either log index); one scan
+    counting both windows costs little more than one (`counts_sql`). The dashboard reads it at
+    its start, alongside the course progress runs (`read`), and each at-risk run takes its
+    window's counts when it gets there (`take`), waiting for the scan if it is still going.
+
+    Counts are taken once, only by a run whose window is one of the scan's and whose courses the
+    scan read (it reads every course with completion enabled, a superset of any run's tracked
+    courses; a run applies only the rows of its own learners). A scan that failed leaves its runs
+    to read for themselves.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._scans: list[_Scan] = []
+
+    def read(
+        self,
+        app: App,
+        spans: Sequence[Span],
+        courses: Sequence[int] | None,
+        timezone: ZoneInfo,
+        settings: TimeSettings,
+    ) -> None:
+        """Count the windows in one scan, for the runs that `take` them."""
+        scan = _Scan(tuple(spans), None if courses is None else frozenset(courses))
+        with self._lock:
+            self._scans.append(scan)
+        try:
+            found = read_counts(app, spans, None, courses, timezone, settings)
+            if found is not None:
+                scan.found = dict(zip(spans, found, strict=True))
+        finally:
+            scan.done.set()
+
+    def take(self, span: Span, courses: Sequence[int]) -> Counts | None:
+        """The counts of this window over these courses, if a scan read them and no run has
+        taken them yet; None otherwise."""
+        with self._lock:
+            scan = next(
+                (
+                    scan
+                    for scan in self._scans
+                    if span in scan.spans and (scan.courses is None or scan.courses >= set(courses))
+                ),
+                None,
+            )
+        if scan is None:
+            return None
+        scan.done.wait()
+        with self._lock:
+            return scan.found.pop(span, None)
+
+
+@dataclass
+class _Scan:
+    spans: tuple[Span, ...]
+    courses: frozenset[int] | None
+    found: dict[Span, Counts] = field(default_factory=dict)
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 def add_log_activity(
@@ -132,16 +303,26 @@ def add_log_activity(
     with_daily: bool,
 ) -> None:
     """Interactions and active days from the log; time too when there are no daily totals."""
+    if with_daily:
+        span = (window.start, window.end)
+        counts = app.log_counts.take(span, courses)
+        if counts is None:
+            read = read_counts(app, [span], courseid, courses, days.timezone, settings)
+            counts = None if read is None else read[0]
+        if counts is not None:
+            for userid, course, interactions, active in counts:
+                learner = learners.get((userid, course))
+                if learner is not None:
+                    learner.interactions = interactions
+                    learner.active_days = active
+            return
     moodle, site = app.moodle, app.site
-    source = log_source(app)
-    stretches = offset_stretches(days.timezone, window.start, window.end)
-    totals = with_daily and dates_never_go_back(stretches)
-    sql, origins = activity_sql(stretches, settings.origins, courses)
-    flags = set(site.flags) | {moodle.engine_name} | ({"totals"} if totals else set())
+    sql, origins = activity_sql([], settings.origins, courses)
+    flags = set(site.flags) | {moodle.engine_name}
     params: dict[str, Any] = {
         "since": window.start,
         "now": window.end,
-        "guest": source.guest,
+        "guest": log_source(app).guest,
         **origins,
     }
     if courseid is not None:
@@ -149,13 +330,6 @@ def add_log_activity(
         params["courseid"] = courseid
     rendered = render_sql(sql, moodle.prefix, flags, site.table_aliases())
     with moodle.stream(rendered, params) as stream:
-        if totals:
-            for userid, course, interactions, active in stream.rows:
-                learner = learners.get((int(userid), int(course)))
-                if learner is not None:
-                    learner.interactions = int(interactions)
-                    learner.active_days = int(active)
-            return
         reach, single = settings.reach(LOG), settings.single_event_seconds
         for pair, times in _pairs(stream.rows):
             learner = learners.get(pair)

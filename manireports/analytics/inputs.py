@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from manireports.analytics.activity import IN_SQL_LIMIT, add_log_activity, course_list
+from manireports.analytics.settings import EngagementSettings
 from manireports.app import App
 from manireports.reports.spec import read_sql_file
 from manireports.scope import Scope, scope_condition
@@ -117,6 +118,30 @@ def gather(
                 found.time_seconds = seconds
     ordered = sorted(learners.values(), key=operator.attrgetter("courseid", "userid"))
     return Gathered(ordered, window, DAILY if has_daily else LOG_FALLBACK)
+
+
+def read_ahead(app: App, moments: Sequence[int]) -> None:
+    """Count the engagement windows ending at these moments in one scan of the log, for the
+    at-risk and engagement runs of this command that follow (see activity.LogCounts).
+
+    The scan reads every course with completion enabled, since every tracked learner's course is
+    one, whoever the runs are for. Without daily totals the runs read the log event by event,
+    so there is nothing to read ahead.
+    """
+    if not _has_daily_totals(app):
+        return
+    days = LocalDays(app.timezone)
+    length = EngagementSettings.from_config(app.config).window_days
+    spans = sorted({(w.start, w.end) for w in (window_ending(m, days, length) for m in moments)})
+    sql = render_sql(
+        read_sql_file("analytics_courses"),
+        app.moodle.prefix,
+        set(app.site.flags),
+        app.site.table_aliases(),
+    )
+    courses = [int(course) for (course,) in app.moodle.fetch_all(sql)]
+    settings = TimeSettings.from_config(app.config)
+    app.log_counts.read(app, spans, courses, days.timezone, settings)
 
 
 def _enrolments_in_scope(
