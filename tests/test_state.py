@@ -27,6 +27,7 @@ from manireports.state import (
     start_run,
     write_setting,
 )
+from manireports.state import store as store_module
 from manireports.state import tables as t
 from manireports.state.audit import MASK, is_secret_key, redact
 from manireports.state.store import VERSION_TABLE
@@ -447,6 +448,31 @@ def test_concurrent_writers_wait_instead_of_failing(sqlite_url: str) -> None:
     with StateDB(sqlite_url) as state:
         assert len(list_audit(state)) == 100
         assert read_setting(state, "counter") == "100"
+
+
+def test_a_reader_neither_waits_for_a_writer_nor_holds_one_up(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`reading()` on SQLite is a deferred transaction: while it is open another connection
+    writes and commits at once (it would wait out the busy timeout, then fail "database is
+    locked", behind a BEGIN IMMEDIATE), and the reader keeps the view it began with."""
+    monkeypatch.setattr(store_module, "SQLITE_BUSY_TIMEOUT_SECONDS", 1)
+    with StateDB(sqlite_url) as state, StateDB(sqlite_url) as other:
+        state.upgrade()
+        write_setting(state, "counter", "1")
+        with state.reading() as reader:
+            assert read_setting(reader, "counter") == "1"
+            with other.begin() as writer:
+                write_setting(writer, "counter", "2")
+            assert read_setting(reader, "counter") == "1"
+        assert read_setting(state, "counter") == "2"
+        # The same write behind a BEGIN IMMEDIATE waits, then fails.
+        with (
+            state.begin(),
+            pytest.raises(sa.exc.OperationalError, match="locked"),
+            other.begin() as writer,
+        ):
+            write_setting(writer, "counter", "3")
 
 
 # Audit log, runs, settings ----------------------------------------------------------------------

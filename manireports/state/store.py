@@ -9,7 +9,9 @@ so `manireports db upgrade` works from an installed wheel; every other command c
 
 SQLite is set up for several cron processes at once: WAL (readers never block the writer), a busy
 timeout, and transactions that start with BEGIN IMMEDIATE so that a transaction which reads and
-then writes waits for the write lock instead of failing with "database is locked" half-way.
+then writes waits for the write lock instead of failing with "database is locked" half-way;
+`StateDB.reading` is the exception, a deferred transaction for reads that must not queue behind
+(or hold up) the writers.
 """
 
 from __future__ import annotations
@@ -112,6 +114,10 @@ class StateDescription:
     head: str
 
 
+READS_ONLY = "manireports_reads_only"
+"""The execution option `StateDB.reading` sets: SQLite then begins a deferred transaction."""
+
+
 def _create_engine(url: sa.URL, file_mode: int = 0o600) -> sa.Engine:
     backend = url.get_backend_name()
     if backend != "sqlite":
@@ -152,7 +158,8 @@ def _create_engine(url: sa.URL, file_mode: int = 0o600) -> sa.Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _begin_immediate(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        only_reads = connection.get_execution_options().get(READS_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if only_reads else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -232,6 +239,20 @@ class StateDB:
         """A connection in a transaction, committed when the block ends without an exception."""
         with self._connect() as connection, connection.begin():
             yield connection
+
+    @contextmanager
+    def reading(self) -> Iterator[sa.Connection]:
+        """A connection in a transaction that only reads (one consistent view of the state).
+
+        On SQLite it is a deferred transaction, not BEGIN IMMEDIATE: with WAL it neither waits
+        for a writer nor holds one up, so a dashboard's reports can read time totals page by page
+        while the runs beside them record themselves. Only for reads: a write inside it could
+        fail with "database is locked" where BEGIN IMMEDIATE would have waited for its turn.
+        """
+        with self._connect() as connection:
+            reads = connection.execution_options(**{READS_ONLY: True})
+            with reads.begin():
+                yield reads
 
     def current_revision(self) -> str | None:
         """The schema revision the database is at; None when manireports never created it."""

@@ -217,7 +217,7 @@ def _stream(
     deleted: set[int] = set()
     after: Key | None = None
     while True:
-        with app.state.begin() as connection:
+        with app.state.reading() as connection:
             page, after = read(connection, conditions, after)
         if visible is not None:
             page = [row for row in page if visible.allows(row[0], row[1])]
