@@ -19,7 +19,6 @@ from manireports.moodle.connection import MoodleDB
 from manireports.moodle.detect import SiteInfo, detect_site
 
 if TYPE_CHECKING:
-    from manireports.analytics.activity import LogCounts
     from manireports.state.binding import SiteBinding
     from manireports.state.store import StateDB
 
@@ -82,14 +81,6 @@ class App:
             "manireports.toml (or MANIREPORTS_MOODLE_URL), or run `manireports demo init` to try "
             "the demo."
         )
-
-    @cached_property
-    def log_counts(self) -> LogCounts:
-        """Engagement-window counts read ahead for this command's at-risk runs (a dashboard
-        reads both of its moments in one scan); empty unless something reads ahead."""
-        from manireports.analytics.activity import LogCounts
-
-        return LogCounts()
 
     @cached_property
     def site(self) -> SiteInfo:

@@ -22,6 +22,7 @@ import datetime as dt
 import itertools
 import operator
 import threading
+import weakref
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -284,6 +285,20 @@ class LogCounts:
             return scan.found.pop(span, None)
 
 
+_AHEAD: weakref.WeakKeyDictionary[App, LogCounts] = weakref.WeakKeyDictionary()
+_AHEAD_LOCK = threading.Lock()
+
+
+def log_counts(app: App) -> LogCounts:
+    """The counts read ahead for this command's runs (one store per App, so per command; it
+    goes with the App)."""
+    with _AHEAD_LOCK:
+        found = _AHEAD.get(app)
+        if found is None:
+            found = _AHEAD[app] = LogCounts()
+        return found
+
+
 @dataclass
 class _Scan:
     spans: tuple[Span, ...]
@@ -305,7 +320,7 @@ def add_log_activity(
     """Interactions and active days from the log; time too when there are no daily totals."""
     if with_daily:
         span = (window.start, window.end)
-        counts = app.log_counts.take(span, courses)
+        counts = log_counts(app).take(span, courses)
         if counts is None:
             read = read_counts(app, [span], courseid, courses, days.timezone, settings)
             counts = None if read is None else read[0]

@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from manireports.analytics.activity import IN_SQL_LIMIT, add_log_activity, course_list
+from manireports.analytics.activity import IN_SQL_LIMIT, add_log_activity, course_list, log_counts
 from manireports.analytics.settings import EngagementSettings
 from manireports.app import App
 from manireports.reports.spec import read_sql_file
@@ -143,7 +143,7 @@ def read_ahead(app: App, moments: Sequence[int]) -> None:
     )
     courses = [int(course) for (course,) in app.moodle.fetch_all(sql)]
     settings = TimeSettings.from_config(app.config)
-    app.log_counts.read(app, spans, courses, days.timezone, settings)
+    log_counts(app).read(app, spans, courses, days.timezone, settings)
 
 
 def _enrolments_in_scope(

@@ -61,10 +61,11 @@ class Together:
 
 @dataclass(frozen=True)
 class Ahead:
-    """Reading done for asks that follow, in a worker's turn like an ask, giving no figures: what
-    several runs would each read, read once (the at-risk log counts of a dashboard's two
-    moments, see analytics.activity.LogCounts). It goes first, so it reads while the first runs
-    do their own queries."""
+    """Reading done for asks that follow, giving no figures: what several runs would each read,
+    read once (the at-risk log counts of a dashboard's two moments, see
+    analytics.activity.LogCounts). It gets a thread of its own, started before the workers, so it
+    reads while the first runs query, and the runs it serves never wait for a worker to free.
+    """
 
     read: Callable[[], None]
 
@@ -151,7 +152,7 @@ class Sources:
         if workers <= 1:
             return [found for group in groups for found in self._fold_together(group)]
         # Built here, once, rather than raced for by the threads.
-        _ = (self.app.moodle, self.app.state, self.app.site, self.app.log_counts)
+        _ = (self.app.moodle, self.app.state, self.app.site)
         stop = threading.Event()
         results: list[list[Any]] = [[] for _ in groups]
         failures: list[tuple[bool, int, BaseException]] = []
