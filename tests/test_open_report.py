@@ -270,14 +270,31 @@ def test_records_of_some_columns_are_the_full_records_cut_down(data: st.DataObje
         st.lists(st.tuples(*(_CELLS[kind] for kind in kinds)), max_size=CHUNK_ROWS + 3)
     )
     only = data.draw(st.lists(st.sampled_from([c.name for c in columns]), min_size=1, unique=True))
+    yes_no = [column.name for column in columns if column.kind == "bool"]
+    where = data.draw(st.none() | st.sampled_from(yes_no)) if yes_no else None
     timezone = ZoneInfo("Europe/London")
-    full = list(records(columns, iter(rows), timezone))
-    cut = list(records(columns, iter(rows), timezone, only=only))
+    full = [
+        record
+        for record in records(columns, iter(rows), timezone)
+        if where is None or record[where] is True
+    ]
+    cut = list(records(columns, iter(rows), timezone, only=only, where=where))
     assert cut == [{name: record[name] for name in only} for record in full]
     # Booleans and integers compare equal in Python; the types must agree too.
     assert [list(map(type, r.values())) for r in cut] == [
         [type(record[name]) for name in only] for record in full
     ]
+
+
+def test_records_where_a_column_is_true_follow_its_converted_value() -> None:
+    """Worked out by hand: a yes/no column from a database may hold 1/0, booleans or text; the
+    rows kept are those whose record says true ('f' and '0' text are false), NULL is not true."""
+    columns = (Column("id", "int"), Column("flag", "bool"))
+    rows = [(1, 1), (2, 0), (3, True), (4, None), (5, "f"), (6, "t"), (7, "0"), (8, "yes")]
+    kept = records(columns, iter(rows), ZoneInfo("UTC"), where="flag")
+    assert [record["id"] for record in kept] == [1, 3, 6, 8]
+    with pytest.raises(RunError, match="no yes/no column 'id'"):
+        list(records(columns, iter(rows), ZoneInfo("UTC"), where="id"))
 
 
 def test_records_of_a_column_the_report_lacks_is_a_run_error() -> None:

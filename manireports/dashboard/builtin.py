@@ -314,13 +314,15 @@ def staff_dashboard(sources: Sources, periods: Periods, *, companies: bool) -> l
         Together(
             (
                 Ask("course_progress", Progress.of, columns=Progress.COLUMNS),
-                Ask(AT_RISK, AtRisk.of, columns=AtRisk.COLUMNS),
+                Ask(AT_RISK, AtRisk.of, columns=AtRisk.COLUMNS, where="at_risk"),
             )
         ),
         Together(
             (
                 Ask("course_progress", _average, as_of=end_of_month, columns=("progress_percent",)),
-                Ask(AT_RISK, AtRisk.of, as_of=end_of_month, columns=AtRisk.COLUMNS),
+                Ask(
+                    AT_RISK, AtRisk.of, as_of=end_of_month, columns=AtRisk.COLUMNS, where="at_risk"
+                ),
             )
         ),
         _time_spent(periods),

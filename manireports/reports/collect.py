@@ -20,7 +20,14 @@ from zoneinfo import ZoneInfo
 from manireports.app import App
 from manireports.errors import RunError
 from manireports.export import Column
-from manireports.export.values import BadText, SiteClock, batches, chunk_converter, converters
+from manireports.export.values import (
+    BOOL_JSON,
+    BadText,
+    SiteClock,
+    batches,
+    chunk_converter,
+    converters,
+)
 from manireports.reports.run import open_report
 from manireports.reports.spec import ReportRequest, Row
 
@@ -29,11 +36,17 @@ Record = dict[str, Any]
 
 @contextmanager
 def open_records(
-    app: App, request: ReportRequest, *, purpose: str, columns: Sequence[str] | None = None
+    app: App,
+    request: ReportRequest,
+    *,
+    purpose: str,
+    columns: Sequence[str] | None = None,
+    where: str | None = None,
 ) -> Iterator[Iterator[Record]]:
-    """The rows of one report run, as records, while the block reads them (see open_report)."""
+    """The rows of one report run, as records, while the block reads them (see open_report).
+    The run itself counts and records every row, whatever `where` leaves out."""
     with open_report(app, request, purpose=purpose) as opened:
-        yield records(opened.columns, opened.rows, app.timezone, only=columns)
+        yield records(opened.columns, opened.rows, app.timezone, only=columns, where=where)
 
 
 def records(
@@ -42,14 +55,33 @@ def records(
     timezone: ZoneInfo,
     *,
     only: Sequence[str] | None = None,
+    where: str | None = None,
 ) -> Iterator[Record]:
     """The rows with the JSON export's values, keyed by column name; with `only`, records of
-    just those columns, the others never converted.
+    just those columns, the others never converted; with `where` (a boolean column), records of
+    only the rows where it is true (the at-risk panel reads the flagged learners alone).
 
     Text that is not valid UTF-8 is repaired as the export repairs it, so a record holds what
     the JSON file would; the repair is paid only by a chunk that holds such text.
     """
     width = len(columns)
+    keep: Callable[[Sequence[Any]], Any] | None = None
+    if where is not None:
+        position = next(
+            (
+                n
+                for n, column in enumerate(columns)
+                if (column.name, column.kind) == (where, "bool")
+            ),
+            None,
+        )
+        if position is None:
+            raise RunError(f"The report has no yes/no column {where!r}.")
+
+        def keep(row: Sequence[Any]) -> bool:
+            # As the record would hold it: 'f' and '0' text from a database are false.
+            return BOOL_JSON[row[position]] is True
+
     pick: Callable[[Sequence[Any]], tuple[Any, ...]] | None = None
     if only is not None:
         positions = {column.name: index for index, column in enumerate(columns)}
@@ -64,6 +96,10 @@ def records(
     apply = chunk_converter(converters(columns, "json", SiteClock(timezone)))
     bad = BadText(columns)
     for chunk in batches(rows, width):
+        if keep is not None:
+            chunk = list(filter(keep, chunk))
+            if not chunk:
+                continue
         if pick is not None:
             chunk = list(map(pick, chunk))
         values = chunk if apply is None else apply(chunk)
