@@ -135,6 +135,18 @@ events = st.lists(
 )
 
 
+# A 10-day window over the end of summer time in London in 2026, its last day one hour long.
+AT_THE_LONDON_CHANGE: dict[str, Any] = {
+    "zone": LONDON,
+    "year": 2026,
+    "change": 1,
+    "before": 5,
+    "window_days": 10,
+    "length": 3600,
+    "origins": ("web",),
+}
+
+
 @settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -150,24 +162,10 @@ events = st.lists(
     shift=st.sampled_from((None, None, -7, -1, 0, 2, 9)),
 )
 @example(
-    zone=LONDON,
-    year=2026,
-    change=1,
-    before=5,
-    window_days=10,
-    length=3600,
-    origins=("web",),
-    rows=[(2, 2, 8, [-1800, 1800], "web", 0, None)],
-    shift=None,
+    **AT_THE_LONDON_CHANGE, rows=[(2, 2, 8, [-1800, 1800], "web", 0, None)], shift=None
 )  # 23:30 GMT on 10-26 and 00:30 on 10-27: two days, one if BST were kept after the change
 @example(
-    zone=LONDON,
-    year=2026,
-    change=1,
-    before=5,
-    window_days=10,
-    length=3600,
-    origins=("web",),
+    **AT_THE_LONDON_CHANGE,
     rows=[(2, 2, 10, [3600, 3601], "web", 0, None), (3, 3, 3, [-1, 0], "web", 0, None)],
     shift=2,
 )  # the same read with a window two days later: each window's first and last second, and the
