@@ -58,6 +58,7 @@ from tests.test_timetrack_support import Event, at
 
 NOW = at("2026-01-20 12:00")
 AS_OF = "2026-01-20 12:00:00"
+REQUEST_OPTIONS = ("params", "as_user", "company", "as_of")
 DAY = 86_400
 
 
@@ -108,22 +109,14 @@ class AnalyticsSite:
     def app(self, **settings: Any) -> App:
         return App(load_config(environ=self.environ(**settings)))
 
-    def rows(
-        self,
-        report: str,
-        *,
-        params: dict[str, str] | None = None,
-        as_user: str | None = None,
-        company: int | None = None,
-        as_of: str = AS_OF,
-        **settings: Any,
-    ) -> list[dict[str, Any]]:
-        """The report's rows through the library, as run-report would produce them."""
-        app = self.app(**settings)
+    def rows(self, report: str, **options: Any) -> list[dict[str, Any]]:
+        """The report's rows through the library, as run-report would produce them: `params`,
+        `as_user`, `company` and `as_of` make the request (see `produce`), the other options
+        are settings."""
+        request = {name: options.pop(name) for name in REQUEST_OPTIONS if name in options}
+        app = self.app(**options)
         try:
-            return produce(
-                app, report, params=params, as_user=as_user, company=company, as_of=as_of
-            )
+            return produce(app, report, **request)
         finally:
             app.moodle.dispose()
             if "state" in app.__dict__:
