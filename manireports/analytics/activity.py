@@ -233,21 +233,24 @@ class LogCounts:
     A dashboard reads at_risk now and as of the end of last month: two windows of the same length
     that share most of their days. Each run reading its own window scans the log twice (on
     MariaDB the whole table each time, its planner preferring that to either log index); one scan
-    counting both windows costs little more than one (`counts_sql`). The dashboard reads it at
-    its start, alongside the course progress runs (`read`), and each at-risk run takes its
-    window's counts when it gets there (`take`), waiting for the scan if it is still going.
+    counting both windows costs little more than one (`counts_sql`). The dashboard starts it
+    before its reports (`start`), in a thread of its own beside the course progress runs, and
+    each at-risk run takes its window's counts when it gets there (`take`), waiting for the scan
+    if it is still going. The scan is registered before `start` returns and its thread is
+    already running, so a run that waits for it never waits for something that will not come.
 
     Counts are taken once, only by a run whose window is one of the scan's and whose courses the
     scan read (it reads every course with completion enabled, a superset of any run's tracked
-    courses; a run applies only the rows of its own learners). A scan that failed leaves its runs
-    to read for themselves.
+    courses; a run applies only the rows of its own learners). A scan that failed or was
+    cancelled (the dashboard stopped) leaves its runs to read for themselves: a fault that is
+    theirs too is then reported by their own runs.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._scans: list[_Scan] = []
 
-    def read(
+    def start(
         self,
         app: App,
         spans: Sequence[Span],
@@ -255,16 +258,22 @@ class LogCounts:
         timezone: ZoneInfo,
         settings: TimeSettings,
     ) -> None:
-        """Count the windows in one scan, for the runs that `take` them."""
+        """Count the windows in one scan, in the background, for the runs that `take` them."""
         scan = _Scan(tuple(spans), None if courses is None else frozenset(courses))
         with self._lock:
             self._scans.append(scan)
-        try:
-            found = read_counts(app, spans, None, courses, timezone, settings)
-            if found is not None:
-                scan.found = dict(zip(spans, found, strict=True))
-        finally:
-            scan.done.set()
+
+        def read() -> None:
+            try:
+                found = read_counts(app, spans, None, courses, timezone, settings)
+                if found is not None:
+                    scan.found = dict(zip(spans, found, strict=True))
+            except Exception:  # noqa: S110 - the runs then read the log themselves (see above)
+                pass
+            finally:
+                scan.done.set()
+
+        threading.Thread(target=read, name="log-counts", daemon=True).start()
 
     def take(self, span: Span, courses: Sequence[int]) -> Counts | None:
         """The counts of this window over these courses, if a scan read them and no run has

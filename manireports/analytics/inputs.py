@@ -123,8 +123,9 @@ def gather(
 
 
 def read_ahead(app: App, moments: Sequence[int]) -> None:
-    """Count the engagement windows ending at these moments in one scan of the log, for the
-    at-risk and engagement runs of this command that follow (see activity.LogCounts).
+    """Start counting the engagement windows ending at these moments in one scan of the log,
+    for the at-risk and engagement runs of this command that follow (see activity.LogCounts);
+    returns at once, the scan going on in the background.
 
     The scan reads every course with completion enabled, since every tracked learner's course is
     one, whoever the runs are for. Without daily totals the runs read the log event by event,
@@ -143,7 +144,7 @@ def read_ahead(app: App, moments: Sequence[int]) -> None:
     )
     courses = [int(course) for (course,) in app.moodle.fetch_all(sql)]
     settings = TimeSettings.from_config(app.config)
-    log_counts(app).read(app, spans, courses, days.timezone, settings)
+    log_counts(app).start(app, spans, courses, days.timezone, settings)
 
 
 def _enrolments_in_scope(

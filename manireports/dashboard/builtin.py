@@ -22,7 +22,6 @@ from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from statistics import fmean
 from typing import Any, ClassVar, Literal
 
@@ -30,7 +29,7 @@ from manireports.analytics import AT_RISK_COLUMNS
 from manireports.analytics.inputs import read_ahead
 from manireports.dashboard.model import Chart, Kpi, Series, Table, Widget
 from manireports.dashboard.periods import Periods
-from manireports.dashboard.sources import Ahead, Ask, Item, Sources, Together
+from manireports.dashboard.sources import Ask, Sources, Together
 from manireports.reports.collect import Record
 
 Role = Literal["admin", "manager", "teacher", "student"]
@@ -303,14 +302,12 @@ def staff_dashboard(sources: Sources, periods: Periods, *, companies: bool) -> l
     # The course progress of each moment, then the at-risk run of the same moment, which for a
     # viewer of the whole site takes the learners course progress just read (Together). The two
     # moments run side by side, the shorter reports after them.
-    asks: list[Item] = []
     if companies and sources.moment is not None:
-        # Both at-risk runs count the log of their window; one scan counts both, read while the
-        # course progress runs query (a viewer of one company or the whole site reads most
-        # courses; a teacher's few courses are cheaper read on their own).
-        moments = (sources.moment, periods.current.end - 1)
-        asks.append(Ahead(partial(read_ahead, sources.app, moments)))
-    asks += [
+        # Both at-risk runs count the log of their window; one scan, started now and read while
+        # the course progress runs query, counts both (a viewer of one company or the whole site
+        # reads most courses; a teacher's few courses are cheaper read on their own).
+        read_ahead(sources.app, (sources.moment, periods.current.end - 1))
+    asks: list[Ask[Any] | Together] = [
         Together(
             (
                 Ask("course_progress", Progress.of, columns=Progress.COLUMNS),

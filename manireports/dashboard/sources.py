@@ -61,20 +61,6 @@ class Together:
     asks: tuple[Ask[Any], ...]
 
 
-@dataclass(frozen=True)
-class Ahead:
-    """Reading done for asks that follow, giving no figures: what several runs would each read,
-    read once (the at-risk log counts of a dashboard's two moments, see
-    analytics.activity.LogCounts). It gets a thread of its own, started before the workers, so it
-    reads while the first runs query, and the runs it serves never wait for a worker to free.
-    """
-
-    read: Callable[[], None]
-
-
-Item = Ask[Any] | Together | Ahead
-
-
 @dataclass
 class Sources:
     """Runs reports as one viewer."""
@@ -126,12 +112,7 @@ class Sources:
         with self.open(report, params, as_of=as_of, columns=columns, where=where) as records:
             return figures(records)
 
-    def _fold_together(
-        self, group: Together | Ahead, stop: threading.Event | None = None
-    ) -> list[Any]:
-        if isinstance(group, Ahead):
-            group.read()
-            return []
+    def _fold_together(self, group: Together, stop: threading.Event | None = None) -> list[Any]:
         found = []
         with self.app.moodle.handing_over():
             for ask in group.asks:
@@ -148,17 +129,16 @@ class Sources:
                 )
         return found
 
-    def fold_all(self, asks: Sequence[Item]) -> list[Any]:
+    def fold_all(self, asks: Sequence[Ask[Any] | Together]) -> list[Any]:
         """Each ask's figures, in the order asked (those of a `Together` in its place, one after
-        the other; an `Ahead` gives none), reading several reports at once.
+        the other), reading several reports at once.
 
         If one run fails, the queries of the others are cancelled (or they stop at their next
         row) and the first failure in the order asked is raised. If the command itself is
         stopped (Ctrl-C, SIGTERM), the runs in flight are stopped the same way and waited for,
         so each is recorded as failed rather than left running; a second signal does not wait.
         """
-        groups = [ask if isinstance(ask, Together | Ahead) else Together((ask,)) for ask in asks]
-        aheads = [index for index, group in enumerate(groups) if isinstance(group, Ahead)]
+        groups = [ask if isinstance(ask, Together) else Together((ask,)) for ask in asks]
         workers = min(self.app.settings.reports.dashboard_parallel_reports, len(groups))
         if workers <= 1:
             return [found for group in groups for found in self._fold_together(group)]
@@ -167,37 +147,29 @@ class Sources:
         stop = threading.Event()
         results: list[list[Any]] = [[] for _ in groups]
         failures: list[tuple[bool, int, BaseException]] = []
-        queue = iter([(n, group) for n, group in enumerate(groups) if n not in aheads])
+        queue = iter(enumerate(groups))
         lock = threading.Lock()
-
-        def run(index: int, group: Together | Ahead) -> bool:
-            try:
-                results[index] = self._fold_together(group, stop)
-            except BaseException as exc:  # handed to the caller's thread below
-                with lock:
-                    # A run ended because another failed first is not the cause.
-                    failures.append((stop.is_set(), index, exc))
-                    first = not stop.is_set()
-                    stop.set()
-                if first:
-                    self.app.moodle.interrupt()
-                return False
-            return True
 
         def work() -> None:
             while not stop.is_set():
                 with lock:
                     item = next(queue, None)
-                if item is None or not run(*item):
+                if item is None:
+                    return
+                index, group = item
+                try:
+                    results[index] = self._fold_together(group, stop)
+                except BaseException as exc:  # handed to the caller's thread below
+                    with lock:
+                        # A run ended because another failed first is not the cause.
+                        failures.append((stop.is_set(), index, exc))
+                        first = not stop.is_set()
+                        stop.set()
+                    if first:
+                        self.app.moodle.interrupt()
                     return
 
-        # A read ahead gets a thread of its own beside the workers: it is one query, and the
-        # runs it serves wait for it, so it must not wait for a worker.
         threads = [
-            threading.Thread(target=run, args=(n, groups[n]), name=f"ahead-{n}", daemon=True)
-            for n in aheads
-        ]
-        threads += [
             threading.Thread(target=work, name=f"dashboard-report-{n}", daemon=True)
             for n in range(workers)
         ]
