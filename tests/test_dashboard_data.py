@@ -441,3 +441,17 @@ def test_a_whole_site_dashboard_reads_the_learners_and_the_log_once_per_moment(
         # At 2026-03-15 ann and bob have completed A; cat (A) and dan (B) are at risk. The
         # manager's company holds ann, bob and cat: one.
         assert kpis["Learners at risk"].value == (2 if viewer is None else 1)
+
+
+def test_nothing_the_dashboard_read_is_still_reading_when_it_returns(
+    sqlite_env: dict[str, str],
+) -> None:
+    """The log scan read ahead for the at-risk runs is waited for before the dashboard returns,
+    whether or not a run took its counts: no connection of it is left open (it would keep the
+    database busy, or undroppable, after the command)."""
+    app = App(load_config(environ=sqlite_env))
+    try:
+        build_dashboard(app, DashboardRequest(as_of=AS_OF, use_cache=False))
+        assert app.moodle.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        app.moodle.dispose()

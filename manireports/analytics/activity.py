@@ -50,10 +50,9 @@ IN_SQL_LIMIT = 1000
 """Course id lists up to this size go into the queries; longer ones filter in Python."""
 
 
-def course_list(column: str, courses: Sequence[int] | None) -> str:
-    """`column IN (...)` over the courses, so the database reads only their rows; every course
-    when None or too many to list."""
-    if courses is None or len(courses) > IN_SQL_LIMIT:
+def course_list(column: str, courses: Sequence[int]) -> str:
+    """`column IN (...)` over the courses, so the database reads only their rows."""
+    if len(courses) > IN_SQL_LIMIT:
         return "1 = 1"
     return f"{column} IN ({', '.join(str(int(course)) for course in courses)})"
 
@@ -165,7 +164,7 @@ def counts_sql(spans: Sequence[Span], day: str) -> str:
 def activity_sql(
     stretches: list[Stretch],
     origins: tuple[str, ...],
-    courses: Sequence[int] | None,
+    courses: Sequence[int],
     spans: Sequence[Span] = (),
     *,
     mysql: bool = False,
@@ -190,7 +189,7 @@ def read_counts(
     app: App,
     spans: Sequence[Span],
     courseid: int | None,
-    courses: Sequence[int] | None,
+    courses: Sequence[int],
     timezone: ZoneInfo,
     settings: TimeSettings,
 ) -> list[Counts] | None:
@@ -254,12 +253,12 @@ class LogCounts:
         self,
         app: App,
         spans: Sequence[Span],
-        courses: Sequence[int] | None,
+        courses: Sequence[int],
         timezone: ZoneInfo,
         settings: TimeSettings,
     ) -> None:
         """Count the windows in one scan, in the background, for the runs that `take` them."""
-        scan = _Scan(tuple(spans), None if courses is None else frozenset(courses))
+        scan = _Scan(tuple(spans), frozenset(courses))
         with self._lock:
             self._scans.append(scan)
 
@@ -275,6 +274,14 @@ class LogCounts:
 
         threading.Thread(target=read, name="log-counts", daemon=True).start()
 
+    def settle(self) -> None:
+        """Wait for the scans still reading and drop what no run took, so no read outlives the
+        runs it was for (a connection still open would keep the database busy after them)."""
+        with self._lock:
+            scans, self._scans = self._scans, []
+        for scan in scans:
+            scan.done.wait()
+
     def take(self, span: Span, courses: Sequence[int]) -> Counts | None:
         """The counts of this window over these courses, if a scan read them and no run has
         taken them yet; None otherwise."""
@@ -283,7 +290,7 @@ class LogCounts:
                 (
                     scan
                     for scan in self._scans
-                    if span in scan.spans and (scan.courses is None or scan.courses >= set(courses))
+                    if span in scan.spans and scan.courses.issuperset(courses)
                 ),
                 None,
             )
@@ -311,7 +318,7 @@ def log_counts(app: App) -> LogCounts:
 @dataclass
 class _Scan:
     spans: tuple[Span, ...]
-    courses: frozenset[int] | None
+    courses: frozenset[int]
     found: dict[Span, Counts] = field(default_factory=dict)
     done: threading.Event = field(default_factory=threading.Event)
 

@@ -26,6 +26,7 @@ from statistics import fmean
 from typing import Any, ClassVar, Literal
 
 from manireports.analytics import AT_RISK_COLUMNS
+from manireports.analytics.activity import log_counts
 from manireports.analytics.inputs import read_ahead
 from manireports.dashboard.model import Chart, Kpi, Series, Table, Widget
 from manireports.dashboard.periods import Periods
@@ -328,7 +329,10 @@ def staff_dashboard(sources: Sources, periods: Periods, *, companies: bool) -> l
         asks.append(Ask("company_overview", FirstRows.of))
     # The trends (twelve rows each) are read alongside too, in the time the longer runs leave.
     asks.extend(Ask(report, list) for report in TRENDS)
-    progress, risk_now, before, risk_before, time, *rest = sources.fold_all(asks)
+    try:
+        progress, risk_now, before, risk_before, time, *rest = sources.fold_all(asks)
+    finally:
+        log_counts(sources.app).settle()
     *company, enrolments, completions = rest
     for report, records in zip(TRENDS, (enrolments, completions), strict=True):
         sources.keep(report, records)
