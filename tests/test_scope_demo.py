@@ -10,17 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from manireports.app import App
+from manireports.config import load_config
 from manireports.demo import build_demo
 from manireports.errors import PermissionDeniedError
+from manireports.state import StateDB
+from tests.analytics_site import produce
 from tests.conftest import fresh_database
 from tests.reporting import report_rows
 
 ROW_REPORTS = ("course_completion", "course_progress", "quiz_attempts", "scorm_summary")
+ANALYTICS = ("at_risk", "user_engagement")
 AS_OF = "2026-06-01"
 
 
@@ -256,3 +262,36 @@ def test_companies_lists_a_department_managers_company(demo: str) -> None:
     listed = json.loads(result.stdout)
     assert {row["companyid"] for row in listed} >= {company}
     assert department in {row["departmentid"] for row in listed}
+
+
+def test_analytics_as_a_viewer_are_the_sites_rows_of_their_learners(
+    demo: str, tmp_path: Path
+) -> None:
+    """at_risk and user_engagement (with --explain, so the course references are compared too)
+    as each acting user are the operator's rows of the learners that user's course_progress
+    shows: a learner is measured against their whole course, whoever asks."""
+    state_url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    StateDB(state_url).upgrade()
+    app = App(
+        load_config(environ={"MANIREPORTS_MOODLE_URL": demo, "MANIREPORTS_STATE_URL": state_url})
+    )
+    try:
+        explain = {"explain": "true"}
+        everything = {
+            report: produce(app, report, params=explain, as_of=AS_OF) for report in ANALYTICS
+        }
+        compared = 0
+        for userid in Visibility(demo).acting_users():
+            shown = {
+                (row["userid"], row["courseid"])
+                for row in report_rows(demo, "course_progress", as_of=AS_OF, as_user=str(userid))
+            }
+            for report in ANALYTICS:
+                scoped = produce(app, report, params=explain, as_of=AS_OF, as_user=str(userid))
+                expected = [r for r in everything[report] if (r["userid"], r["courseid"]) in shown]
+                assert scoped == expected, f"{report} as user {userid}"
+                compared += len(expected)
+        assert compared > 0
+    finally:
+        app.moodle.dispose()
+        app.state.close()

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from manireports.analytics.activity import IN_SQL_LIMIT, add_log_activity, course_list, log_counts
 from manireports.analytics.settings import EngagementSettings
 from manireports.app import App
+from manireports.reports.builtin import BUILTIN_REPORTS
 from manireports.reports.spec import read_sql_file
 from manireports.scope import Scope, scope_condition
 from manireports.sqlcheck.site import SCOPE_MARKER
@@ -89,21 +90,10 @@ def gather(
     """
     days = LocalDays(app.timezone)
     window = window_ending(now, days, window_days)
-    visible: set[tuple[int, int]] | None = None
     if scope.restricted:
-        condition = scope_condition(scope, {"userid": "ue.userid", "courseid": "e.courseid"}, what)
-        visible = _enrolments_in_scope(app, courseid, condition)
-        if not visible:
-            return Gathered([], window, DAILY)
-    # Only the courses of enrolments in scope can hold a visible learner.
-    candidates = None if visible is None else {pair[1] for pair in visible}
-    tracked = list(_tracked(app, now, courseid, candidates))
-    if visible is not None:
-        visible &= {(learner.userid, learner.courseid) for learner in tracked}
-        courses = {pair[1] for pair in visible}
-        tracked = [learner for learner in tracked if learner.courseid in courses]
-        for learner in tracked:
-            learner.visible = (learner.userid, learner.courseid) in visible
+        tracked = _tracked_in_scope(app, now, courseid, scope, what)
+    else:
+        tracked = list(_tracked(app, now, courseid, "1 = 1"))
     learners = {(learner.userid, learner.courseid): learner for learner in tracked}
     if not learners:
         return Gathered([], window, DAILY)
@@ -147,25 +137,46 @@ def read_ahead(app: App, moments: Sequence[int]) -> None:
     log_counts(app).start(app, spans, courses, days.timezone, settings)
 
 
-def _enrolments_in_scope(
-    app: App, courseid: int | None, condition: str | None
-) -> set[tuple[int, int]]:
-    """The (user, course) pairs of active enrolment rows that the scope condition admits.
+def _tracked_in_scope(
+    app: App, now: int, courseid: int | None, scope: Scope, what: str
+) -> list[Learner]:
+    """The tracked learners the scope admits, then the other tracked learners of their
+    courses, not visible: only their course's references need them.
 
-    The condition depends on nothing but the user and course ids, so the tracked learners it
-    admits are exactly the tracked ones among these pairs (every tracked learner has such an
-    enrolment): one cheap query instead of the course_progress SQL a second time.
+    The visible ones are the course_progress report's own rows for this viewer, its SQL under
+    its own scope condition: a dashboard has just run that report at the same moment and hands
+    the rows over instead of querying again (MoodleDB.handing_over). The others are read as bare
+    (user, course) pairs, which costs the database the tracked-learner rule alone rather than
+    the progress, completion and last-access columns of every learner of those courses.
     """
+    columns = BUILTIN_REPORTS["course_progress"].scope_columns
+    condition = scope_condition(scope, columns, what) or "1 = 1"
+    visible = list(_tracked(app, now, courseid, condition))
+    if not visible:
+        return []
+    seen = {(learner.userid, learner.courseid) for learner in visible}
+    courses = {course for _, course in seen}
+    others = [
+        Learner(userid, "", course, None, None, visible=False)
+        for userid, course in _tracked_pairs(app, now, courseid, courses)
+        if (userid, course) not in seen
+    ]
+    return visible + others
+
+
+def _rendered(
+    app: App, name: str, condition: str, courseid: int | None
+) -> tuple[str, dict[str, Any]]:
+    """A file of sql/ with `condition` for its SCOPE marker, rendered as its report would be
+    (the same text and values, so a dashboard's kept rows of it are found)."""
     site, moodle = app.site, app.moodle
-    sql = read_sql_file("analytics_scope").replace(SCOPE_MARKER, condition or "1 = 1")
+    sql = read_sql_file(name).replace(SCOPE_MARKER, condition)
     flags = set(site.flags) | {moodle.engine_name}
     params: dict[str, Any] = {}
     if courseid is not None:
         flags.add(":courseid")
         params["courseid"] = courseid
-    rendered = render_sql(sql, moodle.prefix, flags, site.table_aliases())
-    with moodle.stream(rendered, params) as stream:
-        return {(int(userid), int(course)) for userid, course in stream.rows}
+    return render_sql(sql, moodle.prefix, flags, site.table_aliases()), params
 
 
 _TRACKED_COLUMNS = (
@@ -179,44 +190,40 @@ _TRACKED_COLUMNS = (
 """The course_progress columns a Learner is made of, in the order of its fields."""
 
 
-def _tracked(
-    app: App, now: int, courseid: int | None, courses: set[int] | None
-) -> Iterator[Learner]:
-    """Every tracked learner, from the course_progress report's SQL; only of `courses` when
-    given (also when there are too many of them for the SQL to name).
+def _tracked(app: App, now: int, courseid: int | None, condition: str) -> Iterator[Learner]:
+    """The tracked learners that `condition` admits, from the course_progress report's SQL.
 
-    Every tracked learner of those courses is read, in scope or not (the course references need
-    them all), but a teacher's few courses no longer cost the whole site's learners.
-
-    Read for the whole site, this is the course_progress report's own query at the same moment:
-    a dashboard reads that report just before and hands its rows over rather than sending the
-    query a second time (MoodleDB.handing_over).
+    For the whole site (`1 = 1`) or a viewer's scope, this is the report's own query at the
+    same moment: a dashboard reads that report just before and hands its rows over rather than
+    sending the query a second time (MoodleDB.handing_over).
     """
-    site, moodle = app.site, app.moodle
-    only = "1 = 1" if courses is None else course_list("c.id", sorted(courses))
-    sql = read_sql_file("course_progress").replace(SCOPE_MARKER, only)
-    flags = set(site.flags) | {moodle.engine_name}
-    params: dict[str, Any] = {"now": now}
-    if courseid is not None:
-        flags.add(":courseid")
-        params["courseid"] = courseid
-    rendered = render_sql(sql, moodle.prefix, flags, site.table_aliases())
-    with moodle.stream(rendered, params) as stream:
+    sql, params = _rendered(app, "course_progress", condition, courseid)
+    with app.moodle.stream(sql, {**params, "now": now}) as stream:
         index = {name: position for position, name in enumerate(stream.columns)}
         columns = operator.itemgetter(*(index[name] for name in _TRACKED_COLUMNS))
         for row in stream.rows:
             userid, username, course, percent, lastaccess, completed = columns(row)
-            course = int(course)
-            if courses is not None and course not in courses:
-                continue
             yield Learner(
                 int(userid),
                 str(username),
-                course,
+                int(course),
                 None if percent is None else float(percent),
                 int(lastaccess) if lastaccess else None,
                 bool(completed),
             )
+
+
+def _tracked_pairs(
+    app: App, now: int, courseid: int | None, courses: set[int]
+) -> Iterator[tuple[int, int]]:
+    """(user, course) of every tracked learner of `courses` (named in the SQL while they are
+    few enough, and always checked here)."""
+    condition = course_list("c.id", sorted(courses))
+    sql, params = _rendered(app, "analytics_learners", condition, courseid)
+    with app.moodle.stream(sql, {**params, "now": now}) as stream:
+        for userid, course in stream.rows:
+            if int(course) in courses:
+                yield int(userid), int(course)
 
 
 def _has_daily_totals(app: App) -> bool:

@@ -297,10 +297,9 @@ def _report_rows(
         columns = report.run_columns(prepared.context)
         yield columns, report.produce(app, prepared.context, prepared.scope)
         return
-    # A whole-site run's rows may be what the next reader asks for (the at-risk learners are
-    # course_progress's rows): inside a handing_over block they are kept for it.
-    keep = not prepared.scope.restricted
-    with app.moodle.stream(prepared.sql, prepared.params, keep=keep) as stream:
+    # The rows may be what the next reader asks for (the at-risk learners a viewer sees are
+    # course_progress's rows as that viewer): inside a handing_over block they are kept for it.
+    with app.moodle.stream(prepared.sql, prepared.params, keep=True) as stream:
         source: Iterator[Row] = stream.rows
         columns = report.columns
         if report.transform is not None:
