@@ -30,7 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,6 +195,30 @@ def drivers(url: sa.URL) -> list[str]:
     return names
 
 
+def python_floors(
+    url: sa.URL, sql: str, work: Path, timed: Callable[..., Row], bare: float
+) -> list[Row]:
+    """The bare join through each driver and a plain csv.writer loop (bench/python_floor.py),
+    with and without SQLAlchemy imported first: what a Python command cannot go below."""
+    query = work / "bare.sql"
+    query.write_text(sql, encoding="utf-8")
+    backend = url.get_backend_name()
+    names = {"postgresql": ["psycopg"], "sqlite": ["sqlite3"]}.get(backend) or drivers(url)
+    if backend == "sqlite":
+        plain = url.database or ""
+    else:
+        plain = url.set(drivername=backend).render_as_string(hide_password=False)
+    found: list[Row] = []
+    for driver in names:
+        argv = [sys.executable, str(REPO / "bench" / "python_floor.py"), plain, driver]
+        for imported in (False, True):
+            label = f"bare join, {driver} + csv.writer" + (" + SQLAlchemy" if imported else "")
+            command = [*argv, str(work / "floor.csv"), *(["--sqlalchemy"] if imported else [])]
+            row = timed(label, command, stdin=str(query))
+            found.append(Row(row.label, row.seconds, row.peak_mb, row.cpu_seconds, None, bare))
+    return found
+
+
 def wanted(name: str, only: Sequence[str] | None) -> bool:
     return not only or name in only
 
@@ -227,10 +251,17 @@ def main() -> None:
     bare_sql = expand_tables(BARE_JOIN, prefix).strip()
     rows: list[Row] = []
 
-    def timed(label: str, argv: list[str], extra: dict[str, str] | None = None) -> Row:
+    def timed(
+        label: str, argv: list[str], extra: dict[str, str] | None = None, stdin: str = os.devnull
+    ) -> Row:
         try:
             result = measure(
-                label, argv, repeat=args.repeat, env={**env, **(extra or {})}, stdout_path=output
+                label,
+                argv,
+                repeat=args.repeat,
+                env={**env, **(extra or {})},
+                stdout_path=output,
+                stdin_path=stdin,
             )
         except RuntimeError as exc:  # shown, and the table goes on
             print(f"  {label}: failed: {exc}", file=sys.stderr)
@@ -262,6 +293,7 @@ def main() -> None:
             if bare is None:
                 bare = timed("bare learner join, raw client", raw_client(url, bare_sql))
                 rows.append(bare)
+                rows.extend(python_floors(url, bare_sql, work, timed, bare.seconds))
             bare_floor = bare.seconds
         for driver in drivers(url) if name in BARE_REPORTS else drivers(url)[:1]:
             extra = {"MANIREPORTS_MOODLE_MYSQL_DRIVER": driver} if driver else {}
