@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -126,6 +127,26 @@ def test_pages(sqlite_tracking: Tracking, monkeypatch: pytest.MonkeyPatch) -> No
     assert rows(sqlite_tracking) == everything
     assert rows(sqlite_tracking, date_from=DAY2, date_to=DAY2) == one_day
     assert [row[3] for row in one_day] == [DAY2] * 3
+
+
+def test_a_report_left_early_leaves_no_page_read_behind(
+    sqlite_tracking: Tracking, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages are read one ahead on a helper thread; a reader that stops after the first row
+    (--limit, a closed pipe) waits for the page in flight, so no state read outlives it."""
+    build(sqlite_tracking)
+    monkeypatch.setattr(report_module, "PAGE", 1)
+    app = sqlite_tracking.app()
+    try:
+        produced = time_spent_rows(app)
+        first = next(produced)
+        assert any(t.name.startswith("time-spent-pages") for t in threading.enumerate())
+        produced.close()
+        assert first == rows(sqlite_tracking)[0]
+        assert not any(t.name.startswith("time-spent-pages") for t in threading.enumerate())
+        assert app.state.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        close(app)
 
 
 def test_privacy_export_and_delete(sqlite_tracking: Tracking) -> None:
