@@ -21,24 +21,18 @@ def connect(url: str, driver: str) -> tuple[Any, Any]:
     """A connection and a cursor that streams the result rather than holding it."""
     parts = urlsplit(url)
     database = parts.path.lstrip("/")
-    if driver == "pymysql":
-        import pymysql
-        import pymysql.cursors
-
-        connection = pymysql.connect(
+    if driver in ("pymysql", "mysqlclient"):
+        if driver == "pymysql":
+            import pymysql as module
+            from pymysql.cursors import SSCursor
+        else:
+            import MySQLdb as module  # type: ignore[no-redef]
+            from MySQLdb.cursors import SSCursor  # type: ignore[no-redef]
+        connection = module.connect(
             host=parts.hostname, port=parts.port or 3306, user=parts.username or "root",
             password=parts.password or "", database=database, charset="utf8mb4",
         )  # fmt: skip
-        return connection, connection.cursor(pymysql.cursors.SSCursor)
-    if driver == "mysqlclient":
-        import MySQLdb
-        import MySQLdb.cursors
-
-        connection = MySQLdb.connect(
-            host=parts.hostname, port=parts.port or 3306, user=parts.username or "root",
-            password=parts.password or "", database=database, charset="utf8mb4",
-        )  # fmt: skip
-        return connection, connection.cursor(MySQLdb.cursors.SSCursor)
+        return connection, connection.cursor(SSCursor)
     if driver == "psycopg":
         import psycopg
 
