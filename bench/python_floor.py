@@ -26,8 +26,8 @@ def connect(url: str, driver: str) -> tuple[Any, Any]:
             import pymysql as module
             from pymysql.cursors import SSCursor
         else:
-            import MySQLdb as module  # type: ignore[no-redef]
-            from MySQLdb.cursors import SSCursor  # type: ignore[no-redef]
+            import MySQLdb as module
+            from MySQLdb.cursors import SSCursor
         connection = module.connect(
             host=parts.hostname, port=parts.port or 3306, user=parts.username or "root",
             password=parts.password or "", database=database, charset="utf8mb4",
